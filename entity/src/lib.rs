@@ -1,0 +1,10 @@
+//! SeaORM models: plain columns only. The public API has its own types in the application crate.
+pub mod api_keys;
+pub mod billable_metrics;
+pub mod coupons;
+pub mod credit_packs;
+pub mod plan_charges;
+pub mod plan_limits;
+pub mod plans;
+pub mod tenants;
+pub mod users;

@@ -1,0 +1,18 @@
+//! Database migrations. One set serves SQLite and PostgreSQL: only portable column types and
+//! plain unique indexes are used.
+pub use sea_orm_migration::prelude::*;
+
+mod m0001_accounts;
+mod m0002_catalog;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m0001_accounts::Migration),
+            Box::new(m0002_catalog::Migration),
+        ]
+    }
+}

@@ -1,0 +1,26 @@
+//! A small key-value cache: Redis when `BILLING_REDIS_URL` is set, in-process otherwise.
+//! Only derived data lives here; the database stays the source of truth.
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+mod memory;
+mod redis_cache;
+
+pub use memory::MemoryCache;
+pub use redis_cache::RedisCache;
+
+#[derive(Debug, thiserror::Error)]
+#[error("cache: {0}")]
+pub struct CacheError(pub String);
+
+#[async_trait]
+pub trait Cache: Send + Sync + 'static {
+    async fn get(&self, key: &str) -> Result<Option<String>, CacheError>;
+    async fn set(&self, key: &str, value: &str, ttl: Duration) -> Result<(), CacheError>;
+    async fn delete(&self, key: &str) -> Result<(), CacheError>;
+    /// Liveness for `/ready`.
+    async fn ping(&self) -> Result<(), CacheError>;
+    /// "redis" or "memory", for the start-up log.
+    fn backend(&self) -> &'static str;
+}

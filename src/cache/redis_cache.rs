@@ -1,0 +1,67 @@
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::AsyncCommands;
+use redis::aio::ConnectionManager;
+
+use super::{Cache, CacheError};
+
+/// Redis through a reconnecting connection manager. Keys carry a prefix so that apps (and
+/// test runs) sharing one Redis never see each other's entries.
+pub struct RedisCache {
+    conn: ConnectionManager,
+    prefix: String,
+}
+
+fn err(e: redis::RedisError) -> CacheError {
+    CacheError(e.to_string())
+}
+
+impl RedisCache {
+    pub async fn connect(url: &str, prefix: &str) -> Result<Self, CacheError> {
+        let client = redis::Client::open(url).map_err(err)?;
+        let conn = ConnectionManager::new(client).await.map_err(err)?;
+        Ok(Self {
+            conn,
+            prefix: prefix.to_owned(),
+        })
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{}{}", self.prefix, key)
+    }
+}
+
+#[async_trait]
+impl Cache for RedisCache {
+    async fn get(&self, key: &str) -> Result<Option<String>, CacheError> {
+        let mut conn = self.conn.clone();
+        conn.get(self.key(key)).await.map_err(err)
+    }
+
+    async fn set(&self, key: &str, value: &str, ttl: Duration) -> Result<(), CacheError> {
+        let mut conn = self.conn.clone();
+        let secs = ttl.as_secs().max(1);
+        conn.set_ex::<_, _, ()>(self.key(key), value, secs)
+            .await
+            .map_err(err)
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), CacheError> {
+        let mut conn = self.conn.clone();
+        conn.del::<_, ()>(self.key(key)).await.map_err(err)
+    }
+
+    async fn ping(&self) -> Result<(), CacheError> {
+        let mut conn = self.conn.clone();
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .map(|_| ())
+            .map_err(err)
+    }
+
+    fn backend(&self) -> &'static str {
+        "redis"
+    }
+}

@@ -1,0 +1,186 @@
+//! Settings: embedded defaults < optional TOML file (`BILLING_CONFIG`, default `billing.toml`)
+//! < `BILLING_*` environment variables. Secrets are wrapped so they never print.
+use std::fmt;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// The development secret. Production mode refuses to start with it.
+pub const DEV_JWT_SECRET: &str = "dev-only-insecure-jwt-secret-change-me";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    Development,
+    Test,
+    Production,
+}
+
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Config {
+    pub env: Environment,
+    pub listen: String,
+    pub database_url: String,
+    /// PostgreSQL schema to use (search path); tests give each app its own.
+    pub database_schema: Option<String>,
+    pub redis_url: Option<String>,
+    /// Prefix of every cache key, so several apps can share one Redis.
+    pub cache_prefix: String,
+    pub jwt_secret: Secret,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    pub jwt_ttl_seconds: i64,
+    /// PEM public key; when set, RS256 tokens from an external identity provider are accepted.
+    pub jwt_rs256_public_key: Option<String>,
+    /// Comma-separated origins allowed by CORS, e.g. `https://app.example.com`.
+    pub cors_origins: String,
+    pub body_limit_bytes: usize,
+    pub request_timeout_seconds: u64,
+    /// GraphiQL at `GET /graphql`; on by default outside production.
+    pub graphiql: Option<bool>,
+    pub max_query_depth: usize,
+    pub max_query_complexity: usize,
+    pub log: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            env: Environment::Development,
+            listen: "127.0.0.1:8080".into(),
+            database_url: "sqlite://data/billing.db?mode=rwc".into(),
+            database_schema: None,
+            redis_url: None,
+            cache_prefix: "billing:".into(),
+            jwt_secret: Secret::new(DEV_JWT_SECRET),
+            jwt_issuer: "billing".into(),
+            jwt_audience: "billing-api".into(),
+            jwt_ttl_seconds: 8 * 3600,
+            jwt_rs256_public_key: None,
+            cors_origins: String::new(),
+            body_limit_bytes: 256 * 1024,
+            request_timeout_seconds: 30,
+            graphiql: None,
+            max_query_depth: 16,
+            max_query_complexity: 2000,
+            log: "info,sqlx=warn,sea_orm=warn".into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration could not be read: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    pub fn load() -> Result<Self, ConfigError> {
+        let file = std::env::var("BILLING_CONFIG").unwrap_or_else(|_| "billing.toml".into());
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(file))
+            .merge(Env::prefixed("BILLING_").ignore(&["config"]))
+            .extract()
+            .map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: &str| Err(ConfigError::Invalid(m.into()));
+        if self.env == Environment::Production {
+            let secret = self.jwt_secret.expose();
+            if secret == DEV_JWT_SECRET || secret.len() < 32 {
+                return invalid(
+                    "production mode needs BILLING_JWT_SECRET set to a random value of 32+ characters",
+                );
+            }
+        }
+        if self.jwt_secret.expose().is_empty() {
+            return invalid("BILLING_JWT_SECRET must not be empty");
+        }
+        if self.jwt_ttl_seconds <= 0 {
+            return invalid("BILLING_JWT_TTL_SECONDS must be positive");
+        }
+        if self.body_limit_bytes < 1024 {
+            return invalid("BILLING_BODY_LIMIT_BYTES must be at least 1024");
+        }
+        if self.request_timeout_seconds == 0 {
+            return invalid("BILLING_REQUEST_TIMEOUT_SECONDS must be positive");
+        }
+        Ok(())
+    }
+
+    pub fn uses_dev_secret(&self) -> bool {
+        self.jwt_secret.expose() == DEV_JWT_SECRET
+    }
+
+    pub fn graphiql_enabled(&self) -> bool {
+        self.graphiql
+            .unwrap_or(self.env != Environment::Production)
+    }
+
+    pub fn cors_origin_list(&self) -> Vec<String> {
+        self.cors_origins
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn production_refuses_the_development_secret() {
+        let config = Config {
+            env: Environment::Production,
+            ..Config::default()
+        };
+        assert!(config.validate().is_err());
+        let config = Config {
+            env: Environment::Production,
+            jwt_secret: Secret::new("short"),
+            ..Config::default()
+        };
+        assert!(config.validate().is_err());
+        let config = Config {
+            env: Environment::Production,
+            jwt_secret: Secret::new("x".repeat(40)),
+            ..Config::default()
+        };
+        assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let config = Config::default();
+        assert!(!format!("{config:?}").contains(DEV_JWT_SECRET));
+    }
+}

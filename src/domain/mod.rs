@@ -1,0 +1,41 @@
+//! Pure value types. Nothing here touches I/O or the rest of the crate: raw input is parsed into
+//! these types before it reaches a service, so a service never sees an invalid value.
+mod catalog;
+mod credits;
+mod ids;
+mod money;
+mod page;
+mod records;
+mod text;
+
+pub use catalog::*;
+pub use credits::Credits;
+pub use ids::*;
+pub use money::{Currency, Money};
+pub use page::{Page, PageRequest};
+pub use records::*;
+pub use text::*;
+
+/// Why a raw value could not become a domain value. `field` names the input field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    pub field: String,
+    pub message: String,
+}
+
+impl ParseError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+impl std::error::Error for ParseError {}

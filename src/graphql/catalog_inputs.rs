@@ -1,0 +1,341 @@
+//! Catalog inputs and their parsing into domain types; every bad field is a `VALIDATION`
+//! error that names it.
+use std::str::FromStr;
+
+use async_graphql::{Enum, InputObject};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+
+use super::scalars::BigInt;
+use crate::domain::{
+    Aggregation, ChargeModel, ChargeTiming, Code, CouponCode, CouponDuration, CreditRounding, Credits, Currency,
+    Discount, Enforcement, Money, Name, NewBillableMetric, NewCoupon, NewCreditPack, NewPlan, ParseError,
+    PlanCharge, PlanLimit,
+};
+
+/// Largest quantity a plan setting may hold (10^15 units).
+const MAX_UNITS: i64 = 1_000_000_000_000_000;
+
+macro_rules! gql_enum {
+    ($gql:ident as $name:literal => $domain:ident { $($v:ident),+ }) => {
+        #[derive(Enum, Copy, Clone, Eq, PartialEq)]
+        #[graphql(name = $name)]
+        pub enum $gql { $($v),+ }
+
+        impl From<$gql> for $domain {
+            fn from(v: $gql) -> Self { match v { $($gql::$v => $domain::$v),+ } }
+        }
+
+        impl From<$domain> for $gql {
+            fn from(v: $domain) -> Self { match v { $($domain::$v => $gql::$v),+ } }
+        }
+    };
+}
+
+gql_enum!(AggregationGql as "Aggregation" => Aggregation { Sum, Max, Count });
+gql_enum!(ChargeTimingGql as "ChargeTiming" => ChargeTiming { Immediately, PeriodEnd });
+gql_enum!(CreditRoundingGql as "CreditRounding" => CreditRounding { CeilPerRequest, Exact });
+gql_enum!(EnforcementGql as "Enforcement" => Enforcement { Hard, Soft });
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(name = "ChargeModel")]
+pub enum ChargeModelGql {
+    Block,
+    Unit,
+    Credits,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(name = "CouponDuration")]
+pub enum CouponDurationGql {
+    Once,
+    Repeating,
+    Forever,
+}
+
+fn units(field: &str, v: Option<BigInt>, min: i64) -> Result<Option<i64>, ParseError> {
+    match v {
+        None => Ok(None),
+        Some(BigInt(n)) if (min..=MAX_UNITS).contains(&n) => Ok(Some(n)),
+        Some(_) => Err(ParseError::new(field, format!("must be between {min} and {MAX_UNITS}"))),
+    }
+}
+
+fn required<T>(field: &str, v: Option<T>) -> Result<T, ParseError> {
+    v.ok_or_else(|| ParseError::new(field, "is required for this charge model"))
+}
+
+fn check_len<T>(field: &str, items: &[T], max: usize) -> Result<(), ParseError> {
+    if items.len() > max {
+        return Err(ParseError::new(field, format!("must have at most {max} items")));
+    }
+    Ok(())
+}
+
+#[derive(InputObject)]
+pub struct CreateBillableMetricInput {
+    /// e.g. `tokens`, `api_calls`.
+    code: String,
+    name: String,
+    /// e.g. `token`, `call`, `GB`.
+    unit: String,
+    aggregation: AggregationGql,
+}
+
+impl TryFrom<CreateBillableMetricInput> for NewBillableMetric {
+    type Error = ParseError;
+    fn try_from(i: CreateBillableMetricInput) -> Result<Self, ParseError> {
+        Ok(NewBillableMetric {
+            code: Code::parse("code", &i.code)?,
+            name: Name::parse("name", &i.name, 200)?,
+            unit: Name::parse("unit", &i.unit, 32)?,
+            aggregation: i.aggregation.into(),
+        })
+    }
+}
+
+#[derive(InputObject)]
+pub struct PlanChargeInput {
+    metric_code: String,
+    timing: ChargeTimingGql,
+    model: ChargeModelGql,
+    /// BLOCK and UNIT: units included before charging. Default 0.
+    included_units: Option<BigInt>,
+    /// BLOCK: size of a block (e.g. 8000000).
+    block_size: Option<BigInt>,
+    /// BLOCK: price of each started block, in minor units.
+    block_price_minor: Option<BigInt>,
+    /// UNIT: price per unit in minor units, a decimal such as "0.05".
+    unit_price_minor: Option<String>,
+    /// CREDITS: credits charged per `perUnits` units, a decimal such as "1".
+    credits: Option<String>,
+    /// CREDITS: how many units cost `credits` (e.g. 1000 tokens).
+    per_units: Option<BigInt>,
+    /// CREDITS: CEIL_PER_REQUEST (default) or EXACT.
+    credit_rounding: Option<CreditRoundingGql>,
+}
+
+fn parse_charge(i: usize, c: PlanChargeInput, currency: Currency) -> Result<PlanCharge, ParseError> {
+    let f = |name: &str| format!("charges[{i}].{name}");
+    let included = units(&f("includedUnits"), c.included_units, 0)?.unwrap_or(0);
+    let model = match c.model {
+        ChargeModelGql::Block => ChargeModel::Block {
+            included_units: included,
+            block_size: required(&f("blockSize"), units(&f("blockSize"), c.block_size, 1)?)?,
+            block_price_minor: Money::price(
+                &f("blockPriceMinor"),
+                required(&f("blockPriceMinor"), c.block_price_minor)?.0,
+                currency,
+            )?
+            .amount_minor,
+        },
+        ChargeModelGql::Unit => {
+            let raw = required(&f("unitPriceMinor"), c.unit_price_minor)?;
+            let price = Decimal::from_str(raw.trim())
+                .ok()
+                .filter(|d| !d.is_sign_negative() && d.scale() <= 10 && *d <= Decimal::from(MAX_UNITS))
+                .ok_or_else(|| {
+                    ParseError::new(f("unitPriceMinor"), "must be a non-negative decimal with at most 10 decimals")
+                })?;
+            ChargeModel::Unit { included_units: included, unit_price_minor: price }
+        }
+        ChargeModelGql::Credits => ChargeModel::Credits {
+            credits: Credits::parse(&f("credits"), &required(&f("credits"), c.credits)?)?,
+            per_units: required(&f("perUnits"), units(&f("perUnits"), c.per_units, 1)?)?,
+            rounding: c.credit_rounding.map(Into::into).unwrap_or(CreditRounding::CeilPerRequest),
+        },
+    };
+    Ok(PlanCharge {
+        metric_code: Code::parse(&f("metricCode"), &c.metric_code)?.into_inner(),
+        timing: c.timing.into(),
+        model,
+    })
+}
+
+#[derive(InputObject)]
+pub struct PlanLimitInput {
+    metric_code: String,
+    /// Units allowed per billing period.
+    value: BigInt,
+    /// HARD rejects usage over the limit, SOFT accepts it and flags the period. Default HARD.
+    enforcement: Option<EnforcementGql>,
+}
+
+/// A plan definition. `createPlan` makes version 1 of a new code; `publishPlanVersion` makes
+/// the next version of an existing code.
+#[derive(InputObject)]
+pub struct PlanInput {
+    code: String,
+    name: String,
+    description: Option<String>,
+    /// ISO 4217; BRL when omitted. Every price of the plan is in this currency.
+    currency: Option<String>,
+    monthly_price_minor: BigInt,
+    /// Omitted: the plan has no yearly interval.
+    yearly_price_minor: Option<BigInt>,
+    /// Default trial length for new subscriptions, 0 to 365.
+    trial_days: Option<i32>,
+    #[graphql(default)]
+    features: Vec<String>,
+    #[graphql(default)]
+    limits: Vec<PlanLimitInput>,
+    #[graphql(default)]
+    charges: Vec<PlanChargeInput>,
+}
+
+impl TryFrom<PlanInput> for NewPlan {
+    type Error = ParseError;
+    fn try_from(i: PlanInput) -> Result<Self, ParseError> {
+        let currency = Currency::parse("currency", i.currency.as_deref().unwrap_or("BRL"))?;
+        check_len("features", &i.features, 50)?;
+        check_len("limits", &i.limits, 20)?;
+        check_len("charges", &i.charges, 20)?;
+        let description = i.description.unwrap_or_default();
+        if description.chars().count() > 2000 {
+            return Err(ParseError::new("description", "must be at most 2000 characters"));
+        }
+        let trial_days = i.trial_days.unwrap_or(0);
+        if !(0..=365).contains(&trial_days) {
+            return Err(ParseError::new("trialDays", "must be between 0 and 365"));
+        }
+        Ok(NewPlan {
+            code: Code::parse("code", &i.code)?,
+            name: Name::parse("name", &i.name, 200)?,
+            description,
+            monthly_price: Money::price("monthlyPriceMinor", i.monthly_price_minor.0, currency)?,
+            yearly_price: i
+                .yearly_price_minor
+                .map(|p| Money::price("yearlyPriceMinor", p.0, currency))
+                .transpose()?,
+            trial_days,
+            features: i
+                .features
+                .iter()
+                .enumerate()
+                .map(|(n, f)| Name::parse(&format!("features[{n}]"), f, 200))
+                .collect::<Result<_, _>>()?,
+            limits: i
+                .limits
+                .into_iter()
+                .enumerate()
+                .map(|(n, l)| {
+                    Ok(PlanLimit {
+                        metric_code: Code::parse(&format!("limits[{n}].metricCode"), &l.metric_code)?.into_inner(),
+                        value: units(&format!("limits[{n}].value"), Some(l.value), 0)?.unwrap_or(0),
+                        enforcement: l.enforcement.map(Into::into).unwrap_or(Enforcement::Hard),
+                    })
+                })
+                .collect::<Result<_, ParseError>>()?,
+            charges: i
+                .charges
+                .into_iter()
+                .enumerate()
+                .map(|(n, c)| parse_charge(n, c, currency))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+}
+
+/// A credit pack. `createCreditPack` makes version 1; `publishCreditPackVersion` the next.
+#[derive(InputObject)]
+pub struct CreditPackInput {
+    code: String,
+    name: String,
+    /// Credits granted, a decimal such as "100".
+    credits: String,
+    price_minor: BigInt,
+    /// ISO 4217; BRL when omitted.
+    currency: Option<String>,
+}
+
+impl TryFrom<CreditPackInput> for NewCreditPack {
+    type Error = ParseError;
+    fn try_from(i: CreditPackInput) -> Result<Self, ParseError> {
+        let currency = Currency::parse("currency", i.currency.as_deref().unwrap_or("BRL"))?;
+        Ok(NewCreditPack {
+            code: Code::parse("code", &i.code)?,
+            name: Name::parse("name", &i.name, 200)?,
+            credits: Credits::parse("credits", &i.credits)?,
+            price: Money::price("priceMinor", i.price_minor.0, currency)?,
+        })
+    }
+}
+
+/// A coupon: exactly one of `percentOff` or `amountOffMinor` (with `currency`).
+#[derive(InputObject)]
+pub struct CreateCouponInput {
+    /// Case-insensitive, stored uppercase, e.g. WELCOME20.
+    code: String,
+    name: String,
+    /// Whole percent, 1 to 100.
+    percent_off: Option<i32>,
+    amount_off_minor: Option<BigInt>,
+    /// Currency of `amountOffMinor`; BRL when omitted.
+    currency: Option<String>,
+    duration: CouponDurationGql,
+    /// REPEATING: number of billing periods, 1 to 120.
+    duration_periods: Option<i32>,
+    max_redemptions: Option<i32>,
+    valid_from: Option<DateTime<Utc>>,
+    valid_until: Option<DateTime<Utc>>,
+    /// Restricts the coupon to these plan codes.
+    plan_codes: Option<Vec<String>>,
+}
+
+impl TryFrom<CreateCouponInput> for NewCoupon {
+    type Error = ParseError;
+    fn try_from(i: CreateCouponInput) -> Result<Self, ParseError> {
+        let discount = match (i.percent_off, i.amount_off_minor) {
+            (Some(p), None) => Discount::Percent(
+                u8::try_from(p)
+                    .ok()
+                    .filter(|p| (1..=100).contains(p))
+                    .ok_or_else(|| ParseError::new("percentOff", "must be between 1 and 100"))?,
+            ),
+            (None, Some(a)) => {
+                let currency = Currency::parse("currency", i.currency.as_deref().unwrap_or("BRL"))?;
+                Discount::Amount(Money::price("amountOffMinor", a.0, currency)?)
+            }
+            _ => return Err(ParseError::new("percentOff", "give exactly one of percentOff or amountOffMinor")),
+        };
+        let duration = match (i.duration, i.duration_periods) {
+            (CouponDurationGql::Once, None) => CouponDuration::Once,
+            (CouponDurationGql::Forever, None) => CouponDuration::Forever,
+            (CouponDurationGql::Repeating, Some(n)) => CouponDuration::Repeating(
+                u16::try_from(n)
+                    .ok()
+                    .filter(|n| (1..=120).contains(n))
+                    .ok_or_else(|| ParseError::new("durationPeriods", "must be between 1 and 120"))?,
+            ),
+            (CouponDurationGql::Repeating, None) => {
+                return Err(ParseError::new("durationPeriods", "is required for REPEATING"));
+            }
+            (_, Some(_)) => return Err(ParseError::new("durationPeriods", "is only for REPEATING")),
+        };
+        if i.max_redemptions.is_some_and(|m| m < 1) {
+            return Err(ParseError::new("maxRedemptions", "must be at least 1"));
+        }
+        let plan_codes = match i.plan_codes {
+            Some(codes) => {
+                check_len("planCodes", &codes, 50)?;
+                let parsed = codes
+                    .iter()
+                    .enumerate()
+                    .map(|(n, c)| Code::parse(&format!("planCodes[{n}]"), c))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Some(parsed)
+            }
+            None => None,
+        };
+        Ok(NewCoupon {
+            code: CouponCode::parse("code", &i.code)?,
+            name: Name::parse("name", &i.name, 200)?,
+            discount,
+            duration,
+            max_redemptions: i.max_redemptions,
+            valid_from: i.valid_from,
+            valid_until: i.valid_until,
+            plan_codes,
+        })
+    }
+}

@@ -1,0 +1,108 @@
+//! The GraphQL API: one schema built from per-area objects. Resolvers read the context, call
+//! one service function and map the result.
+use async_graphql::{EmptySubscription, ErrorExtensions, MergedObject, Schema};
+
+use crate::accounts::Actor;
+use crate::error::Error;
+use crate::state::AppState;
+
+mod accounts;
+mod catalog;
+mod catalog_inputs;
+mod observe;
+mod scalars;
+
+pub use observe::RootField;
+pub use scalars::RequestLocale;
+
+#[derive(MergedObject, Default)]
+pub struct Query(accounts::AccountsQuery, catalog::CatalogQuery);
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(accounts::AccountsMutation, catalog::CatalogMutation);
+
+pub type BillingSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// What the request's credential proved, decided before the query runs.
+pub enum Credential {
+    Missing,
+    Invalid(String),
+    Valid(Actor),
+}
+
+/// Builds the schema with its limits. `state` is `None` only to print the SDL.
+pub fn build_schema(state: Option<AppState>, max_depth: usize, max_complexity: usize) -> BillingSchema {
+    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .limit_depth(max_depth)
+        .limit_complexity(max_complexity)
+        .limit_recursive_depth(32)
+        .limit_directives(16)
+        .extension(observe::Observe);
+    if let Some(state) = state {
+        builder = builder.data(state);
+    }
+    builder.finish()
+}
+
+/// The SDL, as committed in `schema.graphql`.
+pub fn sdl() -> String {
+    build_schema(None, 16, 2000).sdl()
+}
+
+/// Maps a service error to a GraphQL error with its stable `extensions.code`. Internal causes
+/// are logged here and replaced by an opaque message.
+pub fn to_gql(err: Error) -> async_graphql::Error {
+    let code = err.code();
+    let message = match &err {
+        Error::Internal(cause) => {
+            let mut chain = cause.to_string();
+            let mut source = cause.source();
+            while let Some(s) = source {
+                chain.push_str(": ");
+                chain.push_str(&s.to_string());
+                source = s.source();
+            }
+            tracing::error!(error = %chain, "internal error");
+            "internal error".to_owned()
+        }
+        other => other.to_string(),
+    };
+    async_graphql::Error::new(message).extend_with(|_, ext| {
+        ext.set("code", code);
+        if let Error::Validation { field, .. } = &err {
+            ext.set("field", field.as_str());
+        }
+    })
+}
+
+pub(crate) trait GqlResult<T> {
+    fn gql(self) -> async_graphql::Result<T>;
+}
+
+impl<T, E: Into<Error>> GqlResult<T> for Result<T, E> {
+    fn gql(self) -> async_graphql::Result<T> {
+        self.map_err(|e| to_gql(e.into()))
+    }
+}
+
+pub(crate) trait CtxExt {
+    fn state(&self) -> async_graphql::Result<&AppState>;
+    fn actor(&self) -> async_graphql::Result<&Actor>;
+}
+
+impl CtxExt for async_graphql::Context<'_> {
+    fn state(&self) -> async_graphql::Result<&AppState> {
+        self.data::<AppState>()
+            .map_err(|_| to_gql(Error::internal("application state missing from the schema")))
+    }
+
+    fn actor(&self) -> async_graphql::Result<&Actor> {
+        match self.data_opt::<Credential>() {
+            Some(Credential::Valid(actor)) => Ok(actor),
+            Some(Credential::Invalid(why)) => Err(to_gql(Error::Unauthenticated(why.clone()))),
+            _ => Err(to_gql(Error::Unauthenticated(
+                "sign in: send 'Authorization: Bearer <token or API key>'".into(),
+            ))),
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! Scalars and shared output types: `BigInt`, `Money`, cursors and connections.
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, InputValueError, InputValueResult, Object, OutputType, Scalar, ScalarType, Value};
+use tokio::sync::OnceCell;
+use uuid::Uuid;
+
+use super::{CtxExt, GqlResult};
+use crate::domain::{Money, Page, PageRequest, ParseError, TenantId};
+use crate::store;
+
+/// A 64-bit integer, written as a JSON string and read from a string or an integer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BigInt(pub i64);
+
+#[Scalar(name = "BigInt")]
+impl ScalarType for BigInt {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        match &value {
+            Value::String(s) => s
+                .trim()
+                .parse::<i64>()
+                .map(BigInt)
+                .map_err(|_| InputValueError::custom("BigInt must be a base-10 integer within 64 bits")),
+            Value::Number(n) => n
+                .as_i64()
+                .map(BigInt)
+                .ok_or_else(|| InputValueError::custom("BigInt must be an integer within 64 bits")),
+            _ => Err(InputValueError::expected_type(value)),
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        Value::String(self.0.to_string())
+    }
+}
+
+/// The locale money is formatted in: the caller's tenant's, or pt-BR. Read once per request.
+#[derive(Default)]
+pub struct RequestLocale(OnceCell<String>);
+
+pub struct MoneyOut(pub Money);
+
+#[Object(name = "Money")]
+impl MoneyOut {
+    /// Amount in the currency's minor unit (centavos for BRL).
+    async fn amount_minor(&self) -> BigInt {
+        BigInt(self.0.amount_minor)
+    }
+
+    /// ISO 4217 code.
+    async fn currency(&self) -> &str {
+        self.0.currency.code()
+    }
+
+    /// Formatted for the caller's locale, e.g. `R$ 1.234,56` for pt-BR.
+    async fn formatted(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        let locale = match ctx.data_opt::<RequestLocale>() {
+            Some(cell) => cell.0.get_or_try_init(|| caller_locale(ctx)).await?.clone(),
+            None => "pt-BR".to_owned(),
+        };
+        Ok(self.0.format(&locale))
+    }
+}
+
+async fn caller_locale(ctx: &Context<'_>) -> async_graphql::Result<String> {
+    let tenant: Option<TenantId> = ctx.actor().ok().and_then(|a| a.tenant);
+    match tenant {
+        Some(t) => {
+            let state = ctx.state()?;
+            let found = store::tenants::find(&state.db, t).await.gql()?;
+            Ok(found.map(|t| t.locale).unwrap_or_else(|| "pt-BR".into()))
+        }
+        None => Ok("pt-BR".into()),
+    }
+}
+
+/// Reads a cursor, which is the public id of the last item seen.
+pub fn parse_cursor(after: Option<&str>) -> Result<Option<Uuid>, ParseError> {
+    let Some(raw) = after else { return Ok(None) };
+    let bad = || ParseError::new("after", "not a cursor from this API");
+    let (_, hex) = raw.split_once('_').ok_or_else(bad)?;
+    if hex.len() != 32 {
+        return Err(bad());
+    }
+    Uuid::try_parse(hex).map(Some).map_err(|_| bad())
+}
+
+pub fn page_request(first: Option<i32>, after: Option<String>) -> Result<PageRequest, ParseError> {
+    PageRequest::parse(first, parse_cursor(after.as_deref())?)
+}
+
+/// Builds a forward connection whose cursors are the items' public ids.
+pub fn connection<T, N: OutputType>(
+    page: Page<T>,
+    cursor: impl Fn(&T) -> String,
+    node: impl Fn(T) -> N,
+) -> Connection<String, N> {
+    let mut conn = Connection::new(false, page.has_next);
+    conn.edges
+        .extend(page.items.into_iter().map(|item| Edge::new(cursor(&item), node(item))));
+    conn
+}

@@ -1,0 +1,76 @@
+//! Non-GraphQL routes and the HTTP stack: CORS, body limit, timeout, request ids, tracing.
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::get;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::graphql::BillingSchema;
+use crate::state::AppState;
+
+mod graphql;
+mod health;
+
+#[derive(Clone)]
+pub struct HttpState {
+    pub app: AppState,
+    pub schema: BillingSchema,
+}
+
+pub fn router(app: AppState, schema: BillingSchema) -> Router {
+    let config = app.config.clone();
+    let state = HttpState { app, schema };
+    let request_id = HeaderName::from_static("x-request-id");
+    let mut router = Router::new()
+        .route("/graphql", get(graphql::graphiql).post(graphql::execute))
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .route("/metrics", get(health::metrics))
+        .layer(middleware::from_fn_with_state(state.clone(), count_requests))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(config.request_timeout_seconds),
+        ))
+        .layer(TraceLayer::new_for_http())
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid));
+    let origins: Vec<HeaderValue> = config
+        .cors_origin_list()
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    if !origins.is_empty() {
+        router = router.layer(
+            CorsLayer::new()
+                .allow_origin(AllowOrigin::list(origins))
+                .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+                .allow_headers([axum::http::header::AUTHORIZATION, axum::http::header::CONTENT_TYPE])
+                .max_age(Duration::from_secs(600)),
+        );
+    }
+    router.with_state(state)
+}
+
+async fn count_requests(State(state): State<HttpState>, req: Request, next: Next) -> Response {
+    let method = req.method().as_str().to_owned();
+    let endpoint = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let response = next.run(req).await;
+    state
+        .app
+        .metrics
+        .http_requests
+        .with_label_values(&[method.as_str(), endpoint.as_str(), response.status().as_str()])
+        .inc();
+    response
+}

@@ -1,0 +1,16 @@
+//! A multi-tenant billing platform with a GraphQL API. See README.md.
+pub mod accounts;
+pub mod cache;
+pub mod catalog;
+pub mod clock;
+pub mod config;
+pub mod demo;
+pub mod domain;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod metrics;
+pub mod pricing;
+pub mod startup;
+pub mod state;
+pub mod store;

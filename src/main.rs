@@ -1,0 +1,121 @@
+//! The `billing` command line: serve (default), migrate, schema, token, demo.
+use anyhow::{Context, bail};
+use billing::config::{Config, Environment};
+use billing::domain::{Role, TenantId};
+use billing::startup::{App, build_state};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "billing", version, about = "Multi-tenant billing platform with a GraphQL API")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the server (the default).
+    Serve,
+    /// Create or upgrade the database schema, then exit.
+    Migrate,
+    /// Print the GraphQL schema (SDL).
+    Schema,
+    /// Mint a JWT signed with the configured secret.
+    Token {
+        #[arg(long)]
+        role: String,
+        /// Tenant id (`ten_...`), required for owner, billing and member.
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long, default_value = "cli")]
+        subject: String,
+    },
+    /// Load the demo catalog and a demo tenant with an owner user.
+    Demo,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Some(Command::Schema) = cli.command {
+        print!("{}", billing::graphql::sdl());
+        return Ok(());
+    }
+    let config = Config::load().context("loading configuration")?;
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&config.log).unwrap_or_default())
+        .init();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::Migrate => {
+            build_state(config).await.map_err(|e| anyhow::anyhow!(e))?;
+            println!("database is up to date");
+            Ok(())
+        }
+        Command::Schema => Ok(()),
+        Command::Token { role, tenant, subject } => {
+            let role = Role::parse("role", &role).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let tenant = tenant
+                .map(|t| TenantId::parse("tenant", &t))
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            if role.is_tenant_role() && tenant.is_none() {
+                bail!("--tenant is required for role {}", role.as_str());
+            }
+            if role == Role::Admin && tenant.is_some() {
+                bail!("an admin token has no tenant");
+            }
+            let keys = billing::accounts::AuthKeys::from_config(&config).map_err(|e| anyhow::anyhow!(e))?;
+            let (token, _) = keys.mint(&subject, role, tenant, chrono::Utc::now())?;
+            println!("{token}");
+            Ok(())
+        }
+        Command::Demo => {
+            let state = build_state(config).await.map_err(|e| anyhow::anyhow!(e))?;
+            let out = billing::demo::load(&state).await?;
+            println!("Demo catalog loaded: plans free, starter, professional, enterprise, tokens-400;");
+            println!("credit packs start, growth, pro, master; coupon WELCOME20.");
+            println!("Demo tenant: {} (slug demo)", out.tenant_id);
+            println!("Owner login: {} / {}", out.owner_email, out.owner_password);
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    if config.uses_dev_secret() {
+        tracing::warn!("USING THE DEVELOPMENT JWT SECRET: anyone can mint tokens. Set BILLING_JWT_SECRET.");
+    }
+    let env = config.env;
+    let database = match billing::store::sqlite_file(&config.database_url) {
+        Some(path) => format!("SQLite file {}", std::fs::canonicalize(&path).map(|p| p.display().to_string()).unwrap_or(path)),
+        None if config.database_url.starts_with("sqlite:") => "SQLite (in memory)".to_owned(),
+        None => "PostgreSQL".to_owned(),
+    };
+    let app = App::build(config).await.map_err(|e| anyhow::anyhow!(e))?;
+    let addr = app.addr;
+    let state = app.state.clone();
+    tracing::info!(
+        database = %database,
+        cache = state.cache.backend(),
+        payments = "manual",
+        "billing listening on http://{addr}"
+    );
+    println!("billing is running on http://{addr}");
+    println!("  database: {database} (migrated)");
+    println!("  cache:    {}", state.cache.backend());
+    if env != Environment::Production {
+        let (token, expires) = state.auth.mint("bootstrap-admin", Role::Admin, None, chrono::Utc::now())?;
+        println!("  GraphiQL: http://{addr}/graphql");
+        println!();
+        println!("Admin token (valid until {expires}):");
+        println!("  export TOKEN={token}");
+        println!();
+        println!("Try it:");
+        println!(
+            "  curl -s http://{addr}/graphql -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' \\\n    -d '{{\"query\":\"{{ me {{ role }} plans {{ edges {{ node {{ code name monthlyPrice {{ formatted }} }} }} }} }}\"}}'"
+        );
+        println!("Load the demo catalog and tenant: cargo run -- demo");
+    }
+    app.run().await.context("server failed")
+}

@@ -1,0 +1,93 @@
+//! Builds the application: database (migrated), cache, keys, schema and router, bound to its
+//! port. Tests build it on port 0.
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::accounts::AuthKeys;
+use crate::cache::{Cache, MemoryCache, RedisCache};
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::state::AppState;
+use crate::{graphql, http, store};
+
+pub type StartupError = Box<dyn std::error::Error + Send + Sync>;
+
+pub struct App {
+    listener: TcpListener,
+    router: Router,
+    pub addr: SocketAddr,
+    pub state: AppState,
+}
+
+/// Connects to the database and cache and runs the migrations, without serving.
+pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
+    let db = store::connect(&config.database_url, config.database_schema.as_deref()).await?;
+    store::migrate(&db).await?;
+    let cache: Arc<dyn Cache> = match config.redis_url.as_deref().filter(|u| !u.is_empty()) {
+        Some(url) => Arc::new(RedisCache::connect(url, &config.cache_prefix).await?),
+        None => Arc::new(MemoryCache::new(100_000)),
+    };
+    let auth = AuthKeys::from_config(&config)?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    Ok(AppState {
+        db,
+        cache,
+        auth: Arc::new(auth),
+        clock,
+        config: Arc::new(config),
+        metrics: Arc::new(Metrics::new()?),
+    })
+}
+
+impl App {
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let listen = config.listen.clone();
+        let state = build_state(config).await?;
+        let schema = graphql::build_schema(
+            Some(state.clone()),
+            state.config.max_query_depth,
+            state.config.max_query_complexity,
+        );
+        let router = http::router(state.clone(), schema);
+        let listener = TcpListener::bind(&listen).await?;
+        let addr = listener.local_addr()?;
+        Ok(Self { listener, router, addr, state })
+    }
+
+    pub async fn run(self) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+    }
+
+    /// Serves until the process is stopped, without waiting for a signal (tests).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router).await
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,20 @@
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+
+use crate::accounts::AuthKeys;
+use crate::cache::Cache;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::metrics::Metrics;
+
+/// Everything a request or job needs, cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub cache: Arc<dyn Cache>,
+    pub auth: Arc<AuthKeys>,
+    pub clock: Arc<dyn Clock>,
+    pub config: Arc<Config>,
+    pub metrics: Arc<Metrics>,
+}

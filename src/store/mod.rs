@@ -1,0 +1,111 @@
+//! Database access with SeaORM, one file per aggregate. Functions that read tenant data take a
+//! [`TenantScope`]; rows are turned into domain types before they leave this module.
+use std::time::Duration;
+
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, SimpleExpr};
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Select,
+};
+
+use crate::domain::{Page, PageRequest, TenantId};
+
+pub mod api_keys;
+pub mod catalog;
+pub mod coupons;
+pub mod metrics;
+pub mod tenants;
+pub mod users;
+
+/// Which tenants' rows a query may see: one tenant, or all of them (operator only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TenantScope {
+    Any,
+    Only(TenantId),
+}
+
+impl TenantScope {
+    pub(crate) fn filter<E: EntityTrait>(self, select: Select<E>, col: E::Column) -> Select<E> {
+        match self {
+            TenantScope::Any => select,
+            TenantScope::Only(t) => select.filter(col.eq(t.0)),
+        }
+    }
+}
+
+/// Opens the pool. SQLite gets WAL, a busy timeout and foreign keys; its file's folder is
+/// created. `schema` sets the PostgreSQL search path (tests use one schema each).
+pub async fn connect(url: &str, schema: Option<&str>) -> Result<DatabaseConnection, DbErr> {
+    let mut opts = ConnectOptions::new(url.to_owned());
+    opts.sqlx_logging(false)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(30));
+    if url.starts_with("sqlite:") {
+        if let Some(dir) = sqlite_file(url).and_then(|p| std::path::Path::new(&p).parent().map(|d| d.to_path_buf())) {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", dir.display())))?;
+            }
+        }
+        opts.max_connections(8).map_sqlx_sqlite_opts(|o: SqliteConnectOptions| {
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(30))
+                .foreign_keys(true)
+                .create_if_missing(true)
+        });
+    } else {
+        opts.max_connections(20);
+        if let Some(schema) = schema {
+            opts.set_schema_search_path(schema.to_owned());
+        }
+    }
+    Database::connect(opts).await
+}
+
+/// The file path of a `sqlite://path?query` URL, if it names a file.
+pub fn sqlite_file(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && path != ":memory:").then(|| path.to_owned())
+}
+
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    use migration::MigratorTrait;
+    migration::Migrator::up(db, None).await
+}
+
+pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
+    db.ping().await
+}
+
+/// Fetches one keyset page in id order (ids are UUIDv7, so this is creation order).
+pub(crate) async fn fetch_page<E, C>(
+    db: &C,
+    select: Select<E>,
+    id: E::Column,
+    req: PageRequest,
+) -> Result<Page<E::Model>, DbErr>
+where
+    E: EntityTrait,
+    C: ConnectionTrait,
+{
+    let mut select = select;
+    if let Some(after) = req.after {
+        select = select.filter(id.gt(after));
+    }
+    let rows = select.order_by_asc(id).limit(req.first + 1).all(db).await?;
+    Ok(Page::from_overfetch(rows, req))
+}
+
+/// `lower(col) LIKE %text%` with the pattern's wildcards escaped, portable to both backends.
+pub(crate) fn contains_ci<C: ColumnTrait>(col: C, text: &str) -> SimpleExpr {
+    let escaped = text
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    Expr::expr(Func::lower(Expr::col(col)))
+        .like(LikeExpr::new(format!("%{escaped}%")).escape('\\'))
+}

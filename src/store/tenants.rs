@@ -1,0 +1,110 @@
+use chrono::{DateTime, Utc};
+use entity::tenants::{self, ActiveModel, Column, Entity, Model};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, Condition};
+
+use super::{contains_ci, fetch_page};
+use crate::domain::{Currency, NewTenant, Page, PageRequest, Tenant, TenantFilter, TenantId, TenantPatch, TenantStatus};
+use crate::error::{conflict_on_unique, OptionExt, Result};
+
+const SLUG_TAKEN: &str = "a tenant with this slug already exists";
+
+fn to_domain(m: Model) -> Tenant {
+    Tenant {
+        id: m.id.into(),
+        name: m.name,
+        slug: m.slug,
+        billing_email: m.billing_email,
+        currency: Currency::parse("currency", &m.currency).unwrap_or(Currency::BRL),
+        locale: m.locale,
+        status: TenantStatus::from_db(&m.status),
+        suspended_reason: m.suspended_reason,
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+    }
+}
+
+pub async fn insert(db: &impl ConnectionTrait, new: NewTenant, now: DateTime<Utc>) -> Result<Tenant> {
+    let row = ActiveModel {
+        id: Set(TenantId::new().0),
+        name: Set(new.name.into_inner()),
+        slug: Set(new.slug.into_inner()),
+        billing_email: Set(new.billing_email.into_inner()),
+        currency: Set(new.currency.code().to_owned()),
+        locale: Set(new.locale.into_inner()),
+        status: Set(TenantStatus::Active.as_str().to_owned()),
+        suspended_reason: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    let model = row.insert(db).await.map_err(|e| conflict_on_unique(e, SLUG_TAKEN))?;
+    Ok(to_domain(model))
+}
+
+pub async fn find(db: &impl ConnectionTrait, id: TenantId) -> Result<Option<Tenant>> {
+    Ok(Entity::find_by_id(id.0).one(db).await?.map(to_domain))
+}
+
+pub async fn update(
+    db: &impl ConnectionTrait,
+    id: TenantId,
+    patch: TenantPatch,
+    now: DateTime<Utc>,
+) -> Result<Tenant> {
+    let current = Entity::find_by_id(id.0).one(db).await?.or_not_found("tenant")?;
+    let mut row: ActiveModel = current.into();
+    if let Some(v) = patch.name {
+        row.name = Set(v.into_inner());
+    }
+    if let Some(v) = patch.slug {
+        row.slug = Set(v.into_inner());
+    }
+    if let Some(v) = patch.billing_email {
+        row.billing_email = Set(v.into_inner());
+    }
+    if let Some(v) = patch.currency {
+        row.currency = Set(v.code().to_owned());
+    }
+    if let Some(v) = patch.locale {
+        row.locale = Set(v.into_inner());
+    }
+    row.updated_at = Set(now);
+    let model = row.update(db).await.map_err(|e| conflict_on_unique(e, SLUG_TAKEN))?;
+    Ok(to_domain(model))
+}
+
+pub async fn set_status(
+    db: &impl ConnectionTrait,
+    id: TenantId,
+    status: TenantStatus,
+    reason: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<Tenant> {
+    let current = Entity::find_by_id(id.0).one(db).await?.or_not_found("tenant")?;
+    let mut row: ActiveModel = current.into();
+    row.status = Set(status.as_str().to_owned());
+    row.suspended_reason = Set(reason);
+    row.updated_at = Set(now);
+    Ok(to_domain(row.update(db).await?))
+}
+
+pub async fn list(
+    db: &impl ConnectionTrait,
+    filter: &TenantFilter,
+    page: PageRequest,
+) -> Result<Page<Tenant>> {
+    let mut select = Entity::find();
+    if let Some(status) = filter.status {
+        select = select.filter(tenants::Column::Status.eq(status.as_str()));
+    }
+    if let Some(text) = filter.search.as_deref().filter(|t| !t.is_empty()) {
+        select = select.filter(
+            Condition::any()
+                .add(contains_ci(Column::Name, text))
+                .add(contains_ci(Column::Slug, text))
+                .add(contains_ci(Column::BillingEmail, text)),
+        );
+    }
+    Ok(fetch_page(db, select, Column::Id, page).await?.map(to_domain))
+}
+
+use sea_orm::ColumnTrait;
