@@ -1,0 +1,12 @@
+//! Integration tests: the real server over HTTP, one fresh database per test. SQLite by
+//! default; PostgreSQL and Redis when BILLING_TEST_DATABASE_URL / BILLING_TEST_REDIS_URL are set.
+mod helpers;
+
+mod auth;
+mod catalog;
+mod http;
+mod schema;
+mod security;
+mod tenants;
+mod users;
+mod validation;

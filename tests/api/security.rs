@@ -1,0 +1,1 @@
+//! Cross-tenant isolation, role checks and bad credentials.

@@ -1,0 +1,1 @@
+//! Bad input gets VALIDATION or CONFLICT and writes nothing.
