@@ -139,8 +139,7 @@ impl Config {
     }
 
     pub fn graphiql_enabled(&self) -> bool {
-        self.graphiql
-            .unwrap_or(self.env != Environment::Production)
+        self.graphiql.unwrap_or(self.env != Environment::Production)
     }
 
     pub fn cors_origin_list(&self) -> Vec<String> {

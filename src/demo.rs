@@ -6,9 +6,9 @@ use rand::distributions::Alphanumeric;
 use crate::accounts::{self, Actor};
 use crate::catalog;
 use crate::domain::{
-    Aggregation, ChargeModel, ChargeTiming, Code, CouponCode, CouponDuration, Credits, Currency, Discount, Email,
-    Enforcement, Locale, Money, Name, NewBillableMetric, NewCoupon, NewCreditPack, NewPlan, NewTenant, NewUser,
-    Password, PlanCharge, PlanLimit, Role, Slug, TenantId,
+    Aggregation, ChargeModel, ChargeTiming, Code, CouponCode, CouponDuration, Credits, Currency,
+    Discount, Email, Enforcement, Locale, Money, Name, NewBillableMetric, NewCoupon, NewCreditPack,
+    NewPlan, NewTenant, NewUser, Password, PlanCharge, PlanLimit, Role, Slug, TenantId,
 };
 use crate::error::{Error, Result};
 use crate::state::AppState;
@@ -21,7 +21,13 @@ pub struct DemoOutcome {
 }
 
 fn operator() -> Actor {
-    Actor { subject: "billing-demo".into(), role: Role::Admin, tenant: None, user: None, api_key: None }
+    Actor {
+        subject: "billing-demo".into(),
+        role: Role::Admin,
+        tenant: None,
+        user: None,
+        api_key: None,
+    }
 }
 
 /// Runs a create; an existing row (`CONFLICT`) counts as done.
@@ -37,10 +43,21 @@ fn brl(minor: i64) -> Money {
 }
 
 fn limit(metric: &str, value: i64) -> PlanLimit {
-    PlanLimit { metric_code: metric.into(), value, enforcement: Enforcement::Hard }
+    PlanLimit {
+        metric_code: metric.into(),
+        value,
+        enforcement: Enforcement::Hard,
+    }
 }
 
-fn plan(code: &str, name: &str, monthly: i64, yearly: i64, features: &[&str], limits: Vec<PlanLimit>) -> Result<NewPlan> {
+fn plan(
+    code: &str,
+    name: &str,
+    monthly: i64,
+    yearly: i64,
+    features: &[&str],
+    limits: Vec<PlanLimit>,
+) -> Result<NewPlan> {
     Ok(NewPlan {
         code: Code::parse("code", code)?,
         name: Name::parse("name", name, 200)?,
@@ -48,7 +65,10 @@ fn plan(code: &str, name: &str, monthly: i64, yearly: i64, features: &[&str], li
         monthly_price: brl(monthly),
         yearly_price: Some(brl(yearly)),
         trial_days: 0,
-        features: features.iter().map(|f| Name::parse("feature", f, 200)).collect::<std::result::Result<_, _>>()?,
+        features: features
+            .iter()
+            .map(|f| Name::parse("feature", f, 200))
+            .collect::<std::result::Result<_, _>>()?,
         limits,
         charges: vec![],
     })
@@ -71,10 +91,38 @@ pub async fn load(state: &AppState) -> Result<DemoOutcome> {
     }
 
     let plans = [
-        plan("free", "Free", 0, 0, &["Community support"], vec![limit("api_calls", 1_000), limit("storage_gb", 1)])?,
-        plan("starter", "Starter", 2_900, 29_000, &["Email support"], vec![limit("api_calls", 10_000), limit("storage_gb", 10)])?,
-        plan("professional", "Professional", 9_900, 99_000, &["Priority support", "Webhooks"], vec![limit("api_calls", 100_000), limit("storage_gb", 100)])?,
-        plan("enterprise", "Enterprise", 29_900, 299_000, &["Dedicated support", "SSO", "SLA"], vec![limit("api_calls", 1_000_000), limit("storage_gb", 1_000)])?,
+        plan(
+            "free",
+            "Free",
+            0,
+            0,
+            &["Community support"],
+            vec![limit("api_calls", 1_000), limit("storage_gb", 1)],
+        )?,
+        plan(
+            "starter",
+            "Starter",
+            2_900,
+            29_000,
+            &["Email support"],
+            vec![limit("api_calls", 10_000), limit("storage_gb", 10)],
+        )?,
+        plan(
+            "professional",
+            "Professional",
+            9_900,
+            99_000,
+            &["Priority support", "Webhooks"],
+            vec![limit("api_calls", 100_000), limit("storage_gb", 100)],
+        )?,
+        plan(
+            "enterprise",
+            "Enterprise",
+            29_900,
+            299_000,
+            &["Dedicated support", "SSO", "SLA"],
+            vec![limit("api_calls", 1_000_000), limit("storage_gb", 1_000)],
+        )?,
     ];
     for p in plans {
         existing_is_fine(catalog::create_plan(state, &admin, p).await)?;
@@ -84,7 +132,8 @@ pub async fn load(state: &AppState) -> Result<DemoOutcome> {
     let token_plan = NewPlan {
         code: Code::parse("code", "tokens-400")?,
         name: Name::parse("name", "AI Tokens 8M", 200)?,
-        description: "R$ 400/month with 8M tokens included; R$ 100 per started 8M block above".into(),
+        description: "R$ 400/month with 8M tokens included; R$ 100 per started 8M block above"
+            .into(),
         monthly_price: brl(40_000),
         yearly_price: None,
         trial_days: 0,
@@ -93,7 +142,11 @@ pub async fn load(state: &AppState) -> Result<DemoOutcome> {
         charges: vec![PlanCharge {
             metric_code: "tokens".into(),
             timing: ChargeTiming::Immediately,
-            model: ChargeModel::Block { included_units: 8_000_000, block_size: 8_000_000, block_price_minor: 10_000 },
+            model: ChargeModel::Block {
+                included_units: 8_000_000,
+                block_size: 8_000_000,
+                block_price_minor: 10_000,
+            },
         }],
     };
     existing_is_fine(catalog::create_plan(state, &admin, token_plan).await)?;
@@ -135,8 +188,14 @@ pub async fn load(state: &AppState) -> Result<DemoOutcome> {
     existing_is_fine(accounts::tenants::create(state, &admin, tenant).await)?;
     let tenant_id = store::tenants::list(
         &state.db,
-        &crate::domain::TenantFilter { status: None, search: Some("demo".into()) },
-        crate::domain::PageRequest { first: 100, after: None },
+        &crate::domain::TenantFilter {
+            status: None,
+            search: Some("demo".into()),
+        },
+        crate::domain::PageRequest {
+            first: 100,
+            after: None,
+        },
     )
     .await?
     .items
@@ -146,7 +205,11 @@ pub async fn load(state: &AppState) -> Result<DemoOutcome> {
     .ok_or(Error::NotFound("tenant"))?;
 
     let owner_email = "owner@demo.example.com";
-    let random: String = rand::thread_rng().sample_iter(&Alphanumeric).take(16).map(char::from).collect();
+    let random: String = rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(16)
+        .map(char::from)
+        .collect();
     let password = Password::parse("password", &random)?;
     match store::users::find_by_email(&state.db, owner_email).await? {
         Some(user) => accounts::users::reset_password(state, user.id, password).await?,
@@ -161,5 +224,9 @@ pub async fn load(state: &AppState) -> Result<DemoOutcome> {
             accounts::users::create(state, &admin, new).await?;
         }
     }
-    Ok(DemoOutcome { tenant_id, owner_email: owner_email.into(), owner_password: random })
+    Ok(DemoOutcome {
+        tenant_id,
+        owner_email: owner_email.into(),
+        owner_password: random,
+    })
 }

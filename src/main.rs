@@ -6,7 +6,11 @@ use billing::startup::{App, build_state};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "billing", version, about = "Multi-tenant billing platform with a GraphQL API")]
+#[command(
+    name = "billing",
+    version,
+    about = "Multi-tenant billing platform with a GraphQL API"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -53,7 +57,11 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Schema => Ok(()),
-        Command::Token { role, tenant, subject } => {
+        Command::Token {
+            role,
+            tenant,
+            subject,
+        } => {
             let role = Role::parse("role", &role).map_err(|e| anyhow::anyhow!("{e}"))?;
             let tenant = tenant
                 .map(|t| TenantId::parse("tenant", &t))
@@ -65,7 +73,8 @@ async fn main() -> anyhow::Result<()> {
             if role == Role::Admin && tenant.is_some() {
                 bail!("an admin token has no tenant");
             }
-            let keys = billing::accounts::AuthKeys::from_config(&config).map_err(|e| anyhow::anyhow!(e))?;
+            let keys = billing::accounts::AuthKeys::from_config(&config)
+                .map_err(|e| anyhow::anyhow!(e))?;
             let (token, _) = keys.mint(&subject, role, tenant, chrono::Utc::now())?;
             println!("{token}");
             Ok(())
@@ -73,7 +82,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Demo => {
             let state = build_state(config).await.map_err(|e| anyhow::anyhow!(e))?;
             let out = billing::demo::load(&state).await?;
-            println!("Demo catalog loaded: plans free, starter, professional, enterprise, tokens-400;");
+            println!(
+                "Demo catalog loaded: plans free, starter, professional, enterprise, tokens-400;"
+            );
             println!("credit packs start, growth, pro, master; coupon WELCOME20.");
             println!("Demo tenant: {} (slug demo)", out.tenant_id);
             println!("Owner login: {} / {}", out.owner_email, out.owner_password);
@@ -84,11 +95,18 @@ async fn main() -> anyhow::Result<()> {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     if config.uses_dev_secret() {
-        tracing::warn!("USING THE DEVELOPMENT JWT SECRET: anyone can mint tokens. Set BILLING_JWT_SECRET.");
+        tracing::warn!(
+            "USING THE DEVELOPMENT JWT SECRET: anyone can mint tokens. Set BILLING_JWT_SECRET."
+        );
     }
     let env = config.env;
     let database = match billing::store::sqlite_file(&config.database_url) {
-        Some(path) => format!("SQLite file {}", std::fs::canonicalize(&path).map(|p| p.display().to_string()).unwrap_or(path)),
+        Some(path) => format!(
+            "SQLite file {}",
+            std::fs::canonicalize(&path)
+                .map(|p| p.display().to_string())
+                .unwrap_or(path)
+        ),
         None if config.database_url.starts_with("sqlite:") => "SQLite (in memory)".to_owned(),
         None => "PostgreSQL".to_owned(),
     };
@@ -105,7 +123,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     println!("  database: {database} (migrated)");
     println!("  cache:    {}", state.cache.backend());
     if env != Environment::Production {
-        let (token, expires) = state.auth.mint("bootstrap-admin", Role::Admin, None, chrono::Utc::now())?;
+        let (token, expires) =
+            state
+                .auth
+                .mint("bootstrap-admin", Role::Admin, None, chrono::Utc::now())?;
         println!("  GraphiQL: http://{addr}/graphql");
         println!();
         println!("Admin token (valid until {expires}):");

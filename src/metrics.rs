@@ -1,5 +1,7 @@
 //! Prometheus metrics, rendered at `GET /metrics`.
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
 
 pub struct Metrics {
     registry: Registry,
@@ -15,7 +17,10 @@ impl Metrics {
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
         let graphql_requests = IntCounterVec::new(
-            Opts::new("billing_graphql_requests_total", "GraphQL requests by root field and outcome"),
+            Opts::new(
+                "billing_graphql_requests_total",
+                "GraphQL requests by root field and outcome",
+            ),
             &["operation", "outcome"],
         )?;
         let graphql_duration = HistogramVec::new(
@@ -23,17 +28,27 @@ impl Metrics {
                 "billing_graphql_request_duration_seconds",
                 "GraphQL request duration by root field and outcome",
             )
-            .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
             &["operation", "outcome"],
         )?;
         let http_requests = IntCounterVec::new(
-            Opts::new("billing_api_requests_total", "HTTP requests by method, route and status"),
+            Opts::new(
+                "billing_api_requests_total",
+                "HTTP requests by method, route and status",
+            ),
             &["method", "endpoint", "status"],
         )?;
         registry.register(Box::new(graphql_requests.clone()))?;
         registry.register(Box::new(graphql_duration.clone()))?;
         registry.register(Box::new(http_requests.clone()))?;
-        Ok(Self { registry, graphql_requests, graphql_duration, http_requests })
+        Ok(Self {
+            registry,
+            graphql_requests,
+            graphql_duration,
+            http_requests,
+        })
     }
 
     pub fn render(&self) -> String {

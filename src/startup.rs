@@ -55,7 +55,12 @@ impl App {
         let router = http::router(state.clone(), schema);
         let listener = TcpListener::bind(&listen).await?;
         let addr = listener.local_addr()?;
-        Ok(Self { listener, router, addr, state })
+        Ok(Self {
+            listener,
+            router,
+            addr,
+            state,
+        })
     }
 
     pub async fn run(self) -> std::io::Result<()> {

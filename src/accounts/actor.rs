@@ -27,7 +27,11 @@ impl Actor {
     }
 
     pub fn require_operator(&self) -> Result<()> {
-        if self.is_operator() { Ok(()) } else { Err(Error::forbidden()) }
+        if self.is_operator() {
+            Ok(())
+        } else {
+            Err(Error::forbidden())
+        }
     }
 
     /// Operators pass; a tenant credential passes when its role is listed.
@@ -46,9 +50,10 @@ impl Actor {
             (Some(own), Some(asked)) if own != asked => Err(Error::forbidden()),
             (Some(own), _) => Ok(own),
             (None, Some(asked)) if self.is_operator() => Ok(asked),
-            (None, None) if self.is_operator() => {
-                Err(Error::validation("tenantId", "required for operator credentials"))
-            }
+            (None, None) if self.is_operator() => Err(Error::validation(
+                "tenantId",
+                "required for operator credentials",
+            )),
             (None, _) => Err(Error::forbidden()),
         }
     }
@@ -67,7 +72,13 @@ mod tests {
     use super::*;
 
     fn actor(role: Role, tenant: Option<TenantId>) -> Actor {
-        Actor { subject: "t".into(), role, tenant, user: None, api_key: None }
+        Actor {
+            subject: "t".into(),
+            role,
+            tenant,
+            user: None,
+            api_key: None,
+        }
     }
 
     #[test]
@@ -76,7 +87,10 @@ mod tests {
         let owner = actor(Role::Owner, Some(mine));
         assert_eq!(owner.tenant_for(None).ok(), Some(mine));
         assert_eq!(owner.tenant_for(Some(mine)).ok(), Some(mine));
-        assert!(matches!(owner.tenant_for(Some(other)), Err(Error::Forbidden(_))));
+        assert!(matches!(
+            owner.tenant_for(Some(other)),
+            Err(Error::Forbidden(_))
+        ));
         assert!(matches!(owner.scope(Some(other)), Err(Error::Forbidden(_))));
         assert_eq!(owner.scope(None).ok(), Some(TenantScope::Only(mine)));
     }
@@ -86,7 +100,10 @@ mod tests {
         let t = TenantId::new();
         let admin = actor(Role::Admin, None);
         assert_eq!(admin.tenant_for(Some(t)).ok(), Some(t));
-        assert!(matches!(admin.tenant_for(None), Err(Error::Validation { .. })));
+        assert!(matches!(
+            admin.tenant_for(None),
+            Err(Error::Validation { .. })
+        ));
         assert_eq!(admin.scope(None).ok(), Some(TenantScope::Any));
         let tenant_service = actor(Role::Service, Some(t));
         assert!(!tenant_service.is_operator());
@@ -98,6 +115,10 @@ mod tests {
         let member = actor(Role::Member, Some(TenantId::new()));
         assert!(member.require_role(&[Role::Owner]).is_err());
         assert!(member.require_role(&[Role::Owner, Role::Member]).is_ok());
-        assert!(actor(Role::Admin, None).require_role(&[Role::Owner]).is_ok());
+        assert!(
+            actor(Role::Admin, None)
+                .require_role(&[Role::Owner])
+                .is_ok()
+        );
     }
 }

@@ -31,7 +31,12 @@ struct CachedKey {
 
 /// Creates a key for the caller's tenant, or (admin) for a named tenant or the operator.
 /// Returns the key and its secret, which is never shown again.
-pub async fn create(state: &AppState, actor: &Actor, name: Name, tenant: Option<TenantId>) -> Result<(ApiKey, String)> {
+pub async fn create(
+    state: &AppState,
+    actor: &Actor,
+    name: Name,
+    tenant: Option<TenantId>,
+) -> Result<(ApiKey, String)> {
     let tenant = if actor.role == Role::Admin && actor.tenant.is_none() {
         tenant
     } else {
@@ -39,9 +44,15 @@ pub async fn create(state: &AppState, actor: &Actor, name: Name, tenant: Option<
         Some(actor.tenant_for(tenant)?)
     };
     if let Some(t) = tenant {
-        store::tenants::find(&state.db, t).await?.or_not_found("tenant")?;
+        store::tenants::find(&state.db, t)
+            .await?
+            .or_not_found("tenant")?;
     }
-    let random: String = rand::thread_rng().sample_iter(&Alphanumeric).take(40).map(char::from).collect();
+    let random: String = rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(40)
+        .map(char::from)
+        .collect();
     let secret = format!("{PREFIX}{random}");
     let new = NewApiKey {
         tenant_id: tenant,
@@ -54,7 +65,12 @@ pub async fn create(state: &AppState, actor: &Actor, name: Name, tenant: Option<
     Ok((key, secret))
 }
 
-pub async fn list(state: &AppState, actor: &Actor, tenant: Option<TenantId>, page: PageRequest) -> Result<Page<ApiKey>> {
+pub async fn list(
+    state: &AppState,
+    actor: &Actor,
+    tenant: Option<TenantId>,
+    page: PageRequest,
+) -> Result<Page<ApiKey>> {
     actor.require_role(&[Role::Owner])?;
     store::api_keys::list(&state.db, actor.scope(tenant)?, page).await
 }
@@ -62,10 +78,16 @@ pub async fn list(state: &AppState, actor: &Actor, tenant: Option<TenantId>, pag
 pub async fn revoke(state: &AppState, actor: &Actor, id: ApiKeyId) -> Result<ApiKey> {
     actor.require_role(&[Role::Owner])?;
     let scope = actor.scope(None)?;
-    let (_, hash) = store::api_keys::find(&state.db, scope, id).await?.or_not_found("api key")?;
+    let (_, hash) = store::api_keys::find(&state.db, scope, id)
+        .await?
+        .or_not_found("api key")?;
     let key = store::api_keys::revoke(&state.db, scope, id, state.clock.now()).await?;
     // The cache is only a shortcut; if it cannot be cleared the revocation must not look done.
-    state.cache.delete(&cache_key(&hash)).await.map_err(Error::internal)?;
+    state
+        .cache
+        .delete(&cache_key(&hash))
+        .await
+        .map_err(Error::internal)?;
     Ok(key)
 }
 
@@ -84,10 +106,15 @@ pub async fn authenticate(state: &AppState, secret: &str) -> Result<Actor> {
     let (id, tenant) = match cached {
         Some(c) => (
             ApiKeyId::parse("id", &c.id).map_err(|_| bad())?,
-            c.tenant.map(|t| TenantId::parse("tenant", &t)).transpose().map_err(|_| bad())?,
+            c.tenant
+                .map(|t| TenantId::parse("tenant", &t))
+                .transpose()
+                .map_err(|_| bad())?,
         ),
         None => {
-            let found = store::api_keys::find_active_by_hash(&state.db, &hash).await?.ok_or_else(bad)?;
+            let found = store::api_keys::find_active_by_hash(&state.db, &hash)
+                .await?
+                .ok_or_else(bad)?;
             let entry = CachedKey {
                 id: found.id.to_string(),
                 tenant: found.tenant_id.map(|t| t.to_string()),

@@ -1,7 +1,9 @@
 //! JWT issue and verification. HS256 with the configured secret; RS256 only when a public key
 //! is configured. Each key accepts exactly one algorithm, and `exp`, `iss`, `aud` are required.
 use chrono::{DateTime, Duration, Utc};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, decode_header, encode};
+use jsonwebtoken::{
+    Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, decode_header, encode,
+};
 use serde::{Deserialize, Serialize};
 
 use super::Actor;
@@ -37,11 +39,14 @@ fn unauthenticated(why: &str) -> Error {
 impl AuthKeys {
     pub fn from_config(config: &Config) -> std::result::Result<Self, String> {
         let secret = config.jwt_secret.expose().as_bytes();
-        let rs256 = match config.jwt_rs256_public_key.as_deref().filter(|k| !k.trim().is_empty()) {
-            Some(pem) => Some(
-                DecodingKey::from_rsa_pem(pem.as_bytes())
-                    .map_err(|e| format!("BILLING_JWT_RS256_PUBLIC_KEY is not an RSA public key: {e}"))?,
-            ),
+        let rs256 = match config
+            .jwt_rs256_public_key
+            .as_deref()
+            .filter(|k| !k.trim().is_empty())
+        {
+            Some(pem) => Some(DecodingKey::from_rsa_pem(pem.as_bytes()).map_err(|e| {
+                format!("BILLING_JWT_RS256_PUBLIC_KEY is not an RSA public key: {e}")
+            })?),
             None => None,
         };
         Ok(Self {
@@ -72,7 +77,8 @@ impl AuthKeys {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
         };
-        let token = encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(Error::internal)?;
+        let token = encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(Error::internal)?;
         Ok((token, expires))
     }
 
@@ -90,7 +96,10 @@ impl AuthKeys {
         let header = decode_header(token).map_err(|_| unauthenticated("malformed token"))?;
         let key = match header.alg {
             Algorithm::HS256 => &self.hs256,
-            Algorithm::RS256 => self.rs256.as_ref().ok_or_else(|| unauthenticated("algorithm not accepted"))?,
+            Algorithm::RS256 => self
+                .rs256
+                .as_ref()
+                .ok_or_else(|| unauthenticated("algorithm not accepted"))?,
             _ => return Err(unauthenticated("algorithm not accepted")),
         };
         let data = decode::<Claims>(token, key, &self.validation(header.alg)).map_err(|e| {
@@ -105,9 +114,12 @@ impl AuthKeys {
 }
 
 fn actor_from_claims(c: Claims) -> Result<Actor> {
-    let role = Role::parse("role", &c.role).map_err(|_| unauthenticated("unknown role in token"))?;
+    let role =
+        Role::parse("role", &c.role).map_err(|_| unauthenticated("unknown role in token"))?;
     let tenant = match c.tenant_id.as_deref() {
-        Some(t) => Some(TenantId::parse("tenant_id", t).map_err(|_| unauthenticated("bad tenant in token"))?),
+        Some(t) => Some(
+            TenantId::parse("tenant_id", t).map_err(|_| unauthenticated("bad tenant in token"))?,
+        ),
         None => None,
     };
     let consistent = match role {

@@ -1,6 +1,8 @@
 //! Argon2id password hashes, computed off the async runtime.
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 use argon2::Argon2;
+use argon2::password_hash::{
+    PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
+};
 
 use crate::error::{Error, Result};
 
@@ -29,7 +31,9 @@ pub async fn verify_password(password: String, stored: Option<String>) -> Result
             }
         };
         let parsed = PasswordHash::new(hash_str).map_err(|e| Error::internal(e.to_string()))?;
-        let ok = Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok();
+        let ok = Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok();
         Ok(ok && stored.is_some())
     })
     .await

@@ -1,7 +1,9 @@
 //! Tenant administration. Only the operator creates, changes and suspends tenants; a tenant
 //! credential may read its own tenant.
 use super::Actor;
-use crate::domain::{NewTenant, Page, PageRequest, Tenant, TenantFilter, TenantId, TenantPatch, TenantStatus};
+use crate::domain::{
+    NewTenant, Page, PageRequest, Tenant, TenantFilter, TenantId, TenantPatch, TenantStatus,
+};
 use crate::error::{OptionExt, Result};
 use crate::state::AppState;
 use crate::store;
@@ -11,7 +13,12 @@ pub async fn create(state: &AppState, actor: &Actor, new: NewTenant) -> Result<T
     store::tenants::insert(&state.db, new, state.clock.now()).await
 }
 
-pub async fn update(state: &AppState, actor: &Actor, id: TenantId, patch: TenantPatch) -> Result<Tenant> {
+pub async fn update(
+    state: &AppState,
+    actor: &Actor,
+    id: TenantId,
+    patch: TenantPatch,
+) -> Result<Tenant> {
     actor.require_admin()?;
     store::tenants::update(&state.db, id, patch, state.clock.now()).await
 }
@@ -30,10 +37,17 @@ pub async fn set_status(
 
 pub async fn get(state: &AppState, actor: &Actor, id: TenantId) -> Result<Tenant> {
     let id = actor.tenant_for(Some(id))?;
-    store::tenants::find(&state.db, id).await?.or_not_found("tenant")
+    store::tenants::find(&state.db, id)
+        .await?
+        .or_not_found("tenant")
 }
 
-pub async fn list(state: &AppState, actor: &Actor, filter: TenantFilter, page: PageRequest) -> Result<Page<Tenant>> {
+pub async fn list(
+    state: &AppState,
+    actor: &Actor,
+    filter: TenantFilter,
+    page: PageRequest,
+) -> Result<Page<Tenant>> {
     actor.require_operator()?;
     store::tenants::list(&state.db, &filter, page).await
 }

@@ -30,10 +30,17 @@ pub async fn login(state: &AppState, email: &str, password: &str) -> Result<Sess
         return Err(denied());
     }
     let user = user.ok_or_else(denied)?;
-    let (token, expires_at) = state
-        .auth
-        .mint(&user.id.to_string(), user.role, user.tenant_id, state.clock.now())?;
-    Ok(Session { token, expires_at, user })
+    let (token, expires_at) = state.auth.mint(
+        &user.id.to_string(),
+        user.role,
+        user.tenant_id,
+        state.clock.now(),
+    )?;
+    Ok(Session {
+        token,
+        expires_at,
+        user,
+    })
 }
 
 /// Checks that `actor` may give `role` to a user of `tenant` (None: an operator user).
@@ -43,7 +50,10 @@ fn check_assignable(actor: &Actor, tenant: Option<TenantId>, role: Role) -> Resu
             "role",
             "a tenant user's role must be owner, billing or member",
         )),
-        None if role != Role::Admin => Err(Error::validation("role", "operator users must have the admin role")),
+        None if role != Role::Admin => Err(Error::validation(
+            "role",
+            "operator users must have the admin role",
+        )),
         None => actor.require_admin(),
         Some(_) => Ok(()),
     }
@@ -57,20 +67,32 @@ pub async fn create(state: &AppState, actor: &Actor, new: NewUser) -> Result<Use
     };
     check_assignable(actor, tenant, new.role)?;
     if let Some(t) = tenant {
-        store::tenants::find(&state.db, t).await?.or_not_found("tenant")?;
+        store::tenants::find(&state.db, t)
+            .await?
+            .or_not_found("tenant")?;
     }
     let hash = hash_password(new.password.as_str().to_owned()).await?;
-    let new = NewUser { tenant_id: tenant, ..new };
+    let new = NewUser {
+        tenant_id: tenant,
+        ..new
+    };
     store::users::insert(&state.db, new, hash, state.clock.now()).await
 }
 
-pub async fn list(state: &AppState, actor: &Actor, tenant: Option<TenantId>, page: PageRequest) -> Result<Page<User>> {
+pub async fn list(
+    state: &AppState,
+    actor: &Actor,
+    tenant: Option<TenantId>,
+    page: PageRequest,
+) -> Result<Page<User>> {
     actor.require_role(&[Role::Owner])?;
     store::users::list(&state.db, actor.scope(tenant)?, page).await
 }
 
 pub async fn get(state: &AppState, actor: &Actor, id: UserId) -> Result<User> {
-    store::users::find(&state.db, actor.scope(None)?, id).await?.or_not_found("user")
+    store::users::find(&state.db, actor.scope(None)?, id)
+        .await?
+        .or_not_found("user")
 }
 
 /// Changes a user's role. The last owner of a tenant cannot stop being one.
@@ -79,7 +101,9 @@ pub async fn set_role(state: &AppState, actor: &Actor, id: UserId, role: Role) -
     let scope = actor.scope(None)?;
     let now = state.clock.now();
     let txn = state.db.begin().await?;
-    let user = store::users::find(&txn, scope, id).await?.or_not_found("user")?;
+    let user = store::users::find(&txn, scope, id)
+        .await?
+        .or_not_found("user")?;
     check_assignable(actor, user.tenant_id, role)?;
     ensure_not_last_owner(&txn, &user, Some(role)).await?;
     let updated = store::users::set_role(&txn, scope, id, role, now).await?;
@@ -91,7 +115,9 @@ pub async fn remove(state: &AppState, actor: &Actor, id: UserId) -> Result<UserI
     actor.require_role(&[Role::Owner])?;
     let scope = actor.scope(None)?;
     let txn = state.db.begin().await?;
-    let user = store::users::find(&txn, scope, id).await?.or_not_found("user")?;
+    let user = store::users::find(&txn, scope, id)
+        .await?
+        .or_not_found("user")?;
     if user.tenant_id.is_none() {
         actor.require_admin()?;
     }
@@ -113,7 +139,9 @@ async fn ensure_not_last_owner(
         return Ok(());
     }
     if store::users::count_with_role(db, tenant, Role::Owner).await? <= 1 {
-        return Err(Error::Conflict("a tenant must keep at least one owner".into()));
+        return Err(Error::Conflict(
+            "a tenant must keep at least one owner".into(),
+        ));
     }
     Ok(())
 }
@@ -123,4 +151,3 @@ pub async fn reset_password(state: &AppState, id: UserId, password: Password) ->
     let hash = hash_password(password.into_inner()).await?;
     store::users::set_password_hash(&state.db, id, hash, state.clock.now()).await
 }
-

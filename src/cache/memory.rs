@@ -1,8 +1,8 @@
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use moka::future::Cache as Moka;
 use moka::Expiry;
+use moka::future::Cache as Moka;
 
 use super::{Cache, CacheError};
 

@@ -13,8 +13,14 @@ pub async fn create_coupon(state: &AppState, actor: &Actor, new: NewCoupon) -> R
     }
     if let Some(codes) = &new.plan_codes {
         for (i, code) in codes.iter().enumerate() {
-            if store::catalog::latest_plan_version(&state.db, code.as_str()).await?.is_none() {
-                return Err(Error::validation(format!("planCodes[{i}]"), format!("unknown plan '{}'", code.as_str())));
+            if store::catalog::latest_plan_version(&state.db, code.as_str())
+                .await?
+                .is_none()
+            {
+                return Err(Error::validation(
+                    format!("planCodes[{i}]"),
+                    format!("unknown plan '{}'", code.as_str()),
+                ));
             }
         }
     }
@@ -28,11 +34,17 @@ pub async fn create_coupon(state: &AppState, actor: &Actor, new: NewCoupon) -> R
 
 /// The full list would hand every code to every tenant, so it is for the operator only;
 /// a tenant looks a coupon up by the code it was given.
-pub async fn list_coupons(state: &AppState, actor: &Actor, page: PageRequest) -> Result<Page<Coupon>> {
+pub async fn list_coupons(
+    state: &AppState,
+    actor: &Actor,
+    page: PageRequest,
+) -> Result<Page<Coupon>> {
     actor.require_operator()?;
     store::coupons::list(&state.db, page).await
 }
 
 pub async fn find_coupon(state: &AppState, _actor: &Actor, code: &str) -> Result<Coupon> {
-    store::coupons::find_by_code(&state.db, code).await?.or_not_found("coupon")
+    store::coupons::find_by_code(&state.db, code)
+        .await?
+        .or_not_found("coupon")
 }

@@ -18,9 +18,17 @@ pub async fn publish_plan_version(state: &AppState, actor: &Actor, new: NewPlan)
     save_plan(state, actor, new, true).await
 }
 
-async fn save_plan(state: &AppState, actor: &Actor, new: NewPlan, new_version: bool) -> Result<Plan> {
+async fn save_plan(
+    state: &AppState,
+    actor: &Actor,
+    new: NewPlan,
+    new_version: bool,
+) -> Result<Plan> {
     actor.require_admin()?;
-    check_unique_metrics(new.charges.iter().map(|c| c.metric_code.as_str()), "charges")?;
+    check_unique_metrics(
+        new.charges.iter().map(|c| c.metric_code.as_str()),
+        "charges",
+    )?;
     check_unique_metrics(new.limits.iter().map(|l| l.metric_code.as_str()), "limits")?;
     let codes: Vec<&str> = new
         .charges
@@ -31,23 +39,35 @@ async fn save_plan(state: &AppState, actor: &Actor, new: NewPlan, new_version: b
     let metric_ids = store::metrics::ids_by_code(&state.db, &codes).await?;
     for (i, c) in new.charges.iter().enumerate() {
         if !metric_ids.contains_key(&c.metric_code) {
-            return Err(Error::validation(format!("charges[{i}].metricCode"), format!("unknown metric '{}'", c.metric_code)));
+            return Err(Error::validation(
+                format!("charges[{i}].metricCode"),
+                format!("unknown metric '{}'", c.metric_code),
+            ));
         }
     }
     for (i, l) in new.limits.iter().enumerate() {
         if !metric_ids.contains_key(&l.metric_code) {
-            return Err(Error::validation(format!("limits[{i}].metricCode"), format!("unknown metric '{}'", l.metric_code)));
+            return Err(Error::validation(
+                format!("limits[{i}].metricCode"),
+                format!("unknown metric '{}'", l.metric_code),
+            ));
         }
     }
     let txn = state.db.begin().await?;
     let latest = store::catalog::latest_plan_version(&txn, new.code.as_str()).await?;
     let version = match (latest, new_version) {
         (None, false) => 1,
-        (Some(_), false) => return Err(Error::Conflict("a plan with this code already exists".into())),
+        (Some(_), false) => {
+            return Err(Error::Conflict(
+                "a plan with this code already exists".into(),
+            ));
+        }
         (None, true) => return Err(Error::NotFound("plan")),
         (Some(v), true) => v + 1,
     };
-    let plan = store::catalog::insert_plan_version(&txn, new, version, &metric_ids, state.clock.now()).await?;
+    let plan =
+        store::catalog::insert_plan_version(&txn, new, version, &metric_ids, state.clock.now())
+            .await?;
     txn.commit().await?;
     Ok(plan)
 }
@@ -56,29 +76,57 @@ fn check_unique_metrics<'a>(codes: impl Iterator<Item = &'a str>, field: &str) -
     let mut seen = HashSet::new();
     for (i, code) in codes.enumerate() {
         if !seen.insert(code) {
-            return Err(Error::validation(format!("{field}[{i}].metricCode"), "each metric may appear once"));
+            return Err(Error::validation(
+                format!("{field}[{i}].metricCode"),
+                "each metric may appear once",
+            ));
         }
     }
     Ok(())
 }
 
-pub async fn find_plan(state: &AppState, _actor: &Actor, code: &str, version: Option<i32>) -> Result<Plan> {
-    store::catalog::find_plan(&state.db, code, version).await?.or_not_found("plan")
+pub async fn find_plan(
+    state: &AppState,
+    _actor: &Actor,
+    code: &str,
+    version: Option<i32>,
+) -> Result<Plan> {
+    store::catalog::find_plan(&state.db, code, version)
+        .await?
+        .or_not_found("plan")
 }
 
-pub async fn list_plans(state: &AppState, _actor: &Actor, all_versions: bool, page: PageRequest) -> Result<Page<Plan>> {
+pub async fn list_plans(
+    state: &AppState,
+    _actor: &Actor,
+    all_versions: bool,
+    page: PageRequest,
+) -> Result<Page<Plan>> {
     store::catalog::list_plans(&state.db, all_versions, page).await
 }
 
-pub async fn create_pack(state: &AppState, actor: &Actor, new: NewCreditPack) -> Result<CreditPack> {
+pub async fn create_pack(
+    state: &AppState,
+    actor: &Actor,
+    new: NewCreditPack,
+) -> Result<CreditPack> {
     save_pack(state, actor, new, false).await
 }
 
-pub async fn publish_pack_version(state: &AppState, actor: &Actor, new: NewCreditPack) -> Result<CreditPack> {
+pub async fn publish_pack_version(
+    state: &AppState,
+    actor: &Actor,
+    new: NewCreditPack,
+) -> Result<CreditPack> {
     save_pack(state, actor, new, true).await
 }
 
-async fn save_pack(state: &AppState, actor: &Actor, new: NewCreditPack, new_version: bool) -> Result<CreditPack> {
+async fn save_pack(
+    state: &AppState,
+    actor: &Actor,
+    new: NewCreditPack,
+    new_version: bool,
+) -> Result<CreditPack> {
     actor.require_admin()?;
     if new.credits.micro() == 0 {
         return Err(Error::validation("credits", "must be greater than zero"));
@@ -87,7 +135,11 @@ async fn save_pack(state: &AppState, actor: &Actor, new: NewCreditPack, new_vers
     let latest = store::catalog::latest_pack_version(&txn, new.code.as_str()).await?;
     let version = match (latest, new_version) {
         (None, false) => 1,
-        (Some(_), false) => return Err(Error::Conflict("a credit pack with this code already exists".into())),
+        (Some(_), false) => {
+            return Err(Error::Conflict(
+                "a credit pack with this code already exists".into(),
+            ));
+        }
         (None, true) => return Err(Error::NotFound("credit pack")),
         (Some(v), true) => v + 1,
     };
@@ -97,9 +149,16 @@ async fn save_pack(state: &AppState, actor: &Actor, new: NewCreditPack, new_vers
 }
 
 pub async fn find_pack(state: &AppState, _actor: &Actor, code: &str) -> Result<CreditPack> {
-    store::catalog::find_pack(&state.db, code).await?.or_not_found("credit pack")
+    store::catalog::find_pack(&state.db, code)
+        .await?
+        .or_not_found("credit pack")
 }
 
-pub async fn list_packs(state: &AppState, _actor: &Actor, all_versions: bool, page: PageRequest) -> Result<Page<CreditPack>> {
+pub async fn list_packs(
+    state: &AppState,
+    _actor: &Actor,
+    all_versions: bool,
+    page: PageRequest,
+) -> Result<Page<CreditPack>> {
     store::catalog::list_packs(&state.db, all_versions, page).await
 }

@@ -180,4 +180,3 @@ pub struct NewCoupon {
     pub valid_until: Option<DateTime<Utc>>,
     pub plan_codes: Option<Vec<Code>>,
 }
-

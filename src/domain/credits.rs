@@ -76,8 +76,20 @@ mod tests {
 
     #[test]
     fn malformed_or_negative_credits_are_rejected() {
-        for bad in ["-1", "1.", ".5", "1.0000001", "abc", "", "1e3", "99999999999999"] {
-            assert!(Credits::parse("c", bad).is_err(), "{bad} should be rejected");
+        for bad in [
+            "-1",
+            "1.",
+            ".5",
+            "1.0000001",
+            "abc",
+            "",
+            "1e3",
+            "99999999999999",
+        ] {
+            assert!(
+                Credits::parse("c", bad).is_err(),
+                "{bad} should be rejected"
+            );
         }
     }
 }

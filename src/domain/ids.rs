@@ -51,7 +51,12 @@ id_type!(CreditPackId, "pck");
 id_type!(CouponId, "cpn");
 
 fn parse_prefixed(field: &str, prefix: &str, raw: &str) -> Result<Uuid, ParseError> {
-    let invalid = || ParseError::new(field, format!("must be an id of the form {prefix}_<32 hex>"));
+    let invalid = || {
+        ParseError::new(
+            field,
+            format!("must be an id of the form {prefix}_<32 hex>"),
+        )
+    };
     let rest = raw
         .strip_prefix(prefix)
         .and_then(|r| r.strip_prefix('_'))

@@ -123,7 +123,10 @@ mod tests {
     fn brl_is_formatted_the_brazilian_way() {
         let m = Money::new(123_456, Currency::BRL);
         assert_eq!(m.format("pt-BR"), "R$ 1.234,56");
-        assert_eq!(Money::new(40_000, Currency::BRL).format("pt-BR"), "R$ 400,00");
+        assert_eq!(
+            Money::new(40_000, Currency::BRL).format("pt-BR"),
+            "R$ 400,00"
+        );
         assert_eq!(Money::new(5, Currency::BRL).format("pt-BR"), "R$ 0,05");
         assert_eq!(Money::new(-100, Currency::BRL).format("pt-BR"), "-R$ 1,00");
     }
@@ -131,7 +134,10 @@ mod tests {
     #[test]
     fn english_locales_use_a_decimal_point() {
         let usd = Currency::parse("c", "usd").expect("USD is known");
-        assert_eq!(Money::new(123_456_789, usd).format("en-US"), "US$1,234,567.89");
+        assert_eq!(
+            Money::new(123_456_789, usd).format("en-US"),
+            "US$1,234,567.89"
+        );
         let jpy = Currency::parse("c", "JPY").expect("JPY is known");
         assert_eq!(Money::new(1500, jpy).format("en-US"), "¥1,500");
     }

@@ -1,6 +1,8 @@
 use chrono::{DateTime, Utc};
 
-use super::{ApiKeyId, Currency, Email, Locale, Name, ParseError, Password, Slug, TenantId, UserId};
+use super::{
+    ApiKeyId, Currency, Email, Locale, Name, ParseError, Password, Slug, TenantId, UserId,
+};
 
 /// Who may do what. `Admin` and an operator-scoped `Service` act across tenants; the others are
 /// bound to one tenant by their credential.

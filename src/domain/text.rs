@@ -39,10 +39,16 @@ impl Name {
             return Err(ParseError::new(field, "must not be empty"));
         }
         if s.chars().count() > max {
-            return Err(ParseError::new(field, format!("must be at most {max} characters")));
+            return Err(ParseError::new(
+                field,
+                format!("must be at most {max} characters"),
+            ));
         }
         if s.chars().any(char::is_control) {
-            return Err(ParseError::new(field, "must not contain control characters"));
+            return Err(ParseError::new(
+                field,
+                "must not contain control characters",
+            ));
         }
         Ok(Self(s.to_owned()))
     }
@@ -143,7 +149,10 @@ impl Locale {
         if ok {
             Ok(Self(raw.to_owned()))
         } else {
-            Err(ParseError::new(field, "must be a language tag such as pt-BR"))
+            Err(ParseError::new(
+                field,
+                "must be a language tag such as pt-BR",
+            ))
         }
     }
 }
@@ -171,7 +180,10 @@ mod tests {
 
     #[test]
     fn names_are_trimmed_and_bounded() {
-        assert_eq!(Name::parse("name", "  Acme  ", 10).map(Name::into_inner), Ok("Acme".into()));
+        assert_eq!(
+            Name::parse("name", "  Acme  ", 10).map(Name::into_inner),
+            Ok("Acme".into())
+        );
         assert!(Name::parse("name", "   ", 10).is_err());
         assert!(Name::parse("name", &"x".repeat(11), 10).is_err());
         assert!(Name::parse("name", "a\u{0}b", 10).is_err());
@@ -181,7 +193,15 @@ mod tests {
     #[test]
     fn slugs_look_like_dns_labels() {
         assert!(Slug::parse("slug", "acme-corp").is_ok());
-        for bad in ["ab", "Acme", "-acme", "acme-", "ac--me", "acme corp", "açme"] {
+        for bad in [
+            "ab",
+            "Acme",
+            "-acme",
+            "acme-",
+            "ac--me",
+            "acme corp",
+            "açme",
+        ] {
             assert!(Slug::parse("slug", bad).is_err(), "{bad}");
         }
     }

@@ -6,8 +6,8 @@ use super::scalars::{connection, page_request};
 use super::{CtxExt, GqlResult};
 use crate::accounts::{self, Actor};
 use crate::domain::{
-    ApiKey, ApiKeyId, Currency, Email, Locale, Name, NewTenant, NewUser, Password, Role, Slug, Tenant, TenantFilter,
-    TenantId, TenantPatch, TenantStatus, User, UserId,
+    ApiKey, ApiKeyId, Currency, Email, Locale, Name, NewTenant, NewUser, Password, Role, Slug,
+    Tenant, TenantFilter, TenantId, TenantPatch, TenantStatus, User, UserId,
 };
 use crate::error::Error;
 use crate::store;
@@ -157,12 +157,19 @@ impl Me {
         self.0.tenant.map(|t| ID(t.to_string()))
     }
     async fn tenant(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<TenantOut>> {
-        let Some(t) = self.0.tenant else { return Ok(None) };
+        let Some(t) = self.0.tenant else {
+            return Ok(None);
+        };
         let state = ctx.state()?;
-        Ok(store::tenants::find(&state.db, t).await.gql()?.map(TenantOut))
+        Ok(store::tenants::find(&state.db, t)
+            .await
+            .gql()?
+            .map(TenantOut))
     }
     async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<UserOut>> {
-        let Some(id) = self.0.user else { return Ok(None) };
+        let Some(id) = self.0.user else {
+            return Ok(None);
+        };
         let state = ctx.state()?;
         let found = accounts::users::get(state, &self.0, id).await;
         match found {
@@ -203,7 +210,11 @@ impl AccountsQuery {
         let (state, actor) = (ctx.state()?, ctx.actor()?);
         let page = page_request(first, after).gql()?;
         if search.as_ref().is_some_and(|s| s.chars().count() > 100) {
-            return Err(Error::validation("search", "must be at most 100 characters")).gql();
+            return Err(Error::validation(
+                "search",
+                "must be at most 100 characters",
+            ))
+            .gql();
         }
         let filter = TenantFilter {
             status: status.map(|s| match s {
@@ -212,7 +223,9 @@ impl AccountsQuery {
             }),
             search: search.map(|s| s.trim().to_owned()),
         };
-        let found = accounts::tenants::list(state, actor, filter, page).await.gql()?;
+        let found = accounts::tenants::list(state, actor, filter, page)
+            .await
+            .gql()?;
         Ok(connection(found, |t| t.id.to_string(), TenantOut))
     }
 
@@ -220,7 +233,10 @@ impl AccountsQuery {
     async fn tenant(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<TenantOut> {
         let (state, actor) = (ctx.state()?, ctx.actor()?);
         let id = tenant_id("id", &id).gql()?;
-        accounts::tenants::get(state, actor, id).await.map(TenantOut).gql()
+        accounts::tenants::get(state, actor, id)
+            .await
+            .map(TenantOut)
+            .gql()
     }
 
     /// Users of the caller's tenant (owners), or of any tenant (admin; filter by `tenantId`).
@@ -234,7 +250,9 @@ impl AccountsQuery {
         let (state, actor) = (ctx.state()?, ctx.actor()?);
         let tenant = opt_tenant_id("tenantId", tenant_id.as_ref()).gql()?;
         let page = page_request(first, after).gql()?;
-        let found = accounts::users::list(state, actor, tenant, page).await.gql()?;
+        let found = accounts::users::list(state, actor, tenant, page)
+            .await
+            .gql()?;
         Ok(connection(found, |u| u.id.to_string(), UserOut::from))
     }
 
@@ -249,7 +267,9 @@ impl AccountsQuery {
         let (state, actor) = (ctx.state()?, ctx.actor()?);
         let tenant = opt_tenant_id("tenantId", tenant_id.as_ref()).gql()?;
         let page = page_request(first, after).gql()?;
-        let found = accounts::api_keys::list(state, actor, tenant, page).await.gql()?;
+        let found = accounts::api_keys::list(state, actor, tenant, page)
+            .await
+            .gql()?;
         Ok(connection(found, |k| k.id.to_string(), ApiKeyOut::from))
     }
 }
@@ -360,11 +380,31 @@ fn parse_new_tenant(i: CreateTenantInput) -> Result<NewTenant, Error> {
 
 fn parse_patch(i: &UpdateTenantInput) -> Result<TenantPatch, Error> {
     Ok(TenantPatch {
-        name: i.name.as_deref().map(|v| Name::parse("name", v, 200)).transpose()?,
-        slug: i.slug.as_deref().map(|v| Slug::parse("slug", v)).transpose()?,
-        billing_email: i.billing_email.as_deref().map(|v| Email::parse("billingEmail", v)).transpose()?,
-        currency: i.currency.as_deref().map(|v| Currency::parse("currency", v)).transpose()?,
-        locale: i.locale.as_deref().map(|v| Locale::parse("locale", v)).transpose()?,
+        name: i
+            .name
+            .as_deref()
+            .map(|v| Name::parse("name", v, 200))
+            .transpose()?,
+        slug: i
+            .slug
+            .as_deref()
+            .map(|v| Slug::parse("slug", v))
+            .transpose()?,
+        billing_email: i
+            .billing_email
+            .as_deref()
+            .map(|v| Email::parse("billingEmail", v))
+            .transpose()?,
+        currency: i
+            .currency
+            .as_deref()
+            .map(|v| Currency::parse("currency", v))
+            .transpose()?,
+        locale: i
+            .locale
+            .as_deref()
+            .map(|v| Locale::parse("locale", v))
+            .transpose()?,
     })
 }
 
@@ -388,79 +428,156 @@ pub struct AccountsMutation;
 #[Object]
 impl AccountsMutation {
     /// Exchanges an email and password for a JWT.
-    async fn login(&self, ctx: &Context<'_>, input: LoginInput) -> async_graphql::Result<LoginPayload> {
+    async fn login(
+        &self,
+        ctx: &Context<'_>,
+        input: LoginInput,
+    ) -> async_graphql::Result<LoginPayload> {
         let state = ctx.state()?;
-        let s = accounts::users::login(state, &input.email, &input.password).await.gql()?;
-        Ok(LoginPayload { token: s.token, expires_at: s.expires_at, user: s.user.into() })
+        let s = accounts::users::login(state, &input.email, &input.password)
+            .await
+            .gql()?;
+        Ok(LoginPayload {
+            token: s.token,
+            expires_at: s.expires_at,
+            user: s.user.into(),
+        })
     }
 
-    async fn create_tenant(&self, ctx: &Context<'_>, input: CreateTenantInput) -> async_graphql::Result<TenantPayload> {
+    async fn create_tenant(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateTenantInput,
+    ) -> async_graphql::Result<TenantPayload> {
         let (state, actor) = (ctx.state()?, ctx.actor()?);
         let new = parse_new_tenant(input).gql()?;
         let tenant = accounts::tenants::create(state, actor, new).await.gql()?;
-        Ok(TenantPayload { tenant: TenantOut(tenant) })
+        Ok(TenantPayload {
+            tenant: TenantOut(tenant),
+        })
     }
 
-    async fn update_tenant(&self, ctx: &Context<'_>, input: UpdateTenantInput) -> async_graphql::Result<TenantPayload> {
+    async fn update_tenant(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateTenantInput,
+    ) -> async_graphql::Result<TenantPayload> {
         let (state, actor) = (ctx.state()?, ctx.actor()?);
         let id = tenant_id("id", &input.id).gql()?;
         let patch = parse_patch(&input).gql()?;
-        let tenant = accounts::tenants::update(state, actor, id, patch).await.gql()?;
-        Ok(TenantPayload { tenant: TenantOut(tenant) })
+        let tenant = accounts::tenants::update(state, actor, id, patch)
+            .await
+            .gql()?;
+        Ok(TenantPayload {
+            tenant: TenantOut(tenant),
+        })
     }
 
     /// Suspends a tenant. Its users can still sign in and read; later capabilities refuse
     /// new spending for suspended tenants.
-    async fn suspend_tenant(&self, ctx: &Context<'_>, input: SuspendTenantInput) -> async_graphql::Result<TenantPayload> {
+    async fn suspend_tenant(
+        &self,
+        ctx: &Context<'_>,
+        input: SuspendTenantInput,
+    ) -> async_graphql::Result<TenantPayload> {
         let (state, actor) = (ctx.state()?, ctx.actor()?);
         let id = tenant_id("id", &input.id).gql()?;
-        let reason = input.reason.as_deref().map(|r| Name::parse("reason", r, 500)).transpose().gql()?;
+        let reason = input
+            .reason
+            .as_deref()
+            .map(|r| Name::parse("reason", r, 500))
+            .transpose()
+            .gql()?;
         let status = TenantStatus::Suspended;
-        let tenant = accounts::tenants::set_status(state, actor, id, status, reason.map(Name::into_inner)).await.gql()?;
-        Ok(TenantPayload { tenant: TenantOut(tenant) })
+        let tenant =
+            accounts::tenants::set_status(state, actor, id, status, reason.map(Name::into_inner))
+                .await
+                .gql()?;
+        Ok(TenantPayload {
+            tenant: TenantOut(tenant),
+        })
     }
 
-    async fn reactivate_tenant(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<TenantPayload> {
+    async fn reactivate_tenant(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<TenantPayload> {
         let (state, actor) = (ctx.state()?, ctx.actor()?);
         let id = tenant_id("id", &id).gql()?;
-        let tenant = accounts::tenants::set_status(state, actor, id, TenantStatus::Active, None).await.gql()?;
-        Ok(TenantPayload { tenant: TenantOut(tenant) })
+        let tenant = accounts::tenants::set_status(state, actor, id, TenantStatus::Active, None)
+            .await
+            .gql()?;
+        Ok(TenantPayload {
+            tenant: TenantOut(tenant),
+        })
     }
 
-    async fn create_user(&self, ctx: &Context<'_>, input: CreateUserInput) -> async_graphql::Result<UserPayload> {
+    async fn create_user(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateUserInput,
+    ) -> async_graphql::Result<UserPayload> {
         let (state, actor) = (ctx.state()?, ctx.actor()?);
         let new = parse_new_user(input).gql()?;
         let user = accounts::users::create(state, actor, new).await.gql()?;
         Ok(UserPayload { user: user.into() })
     }
 
-    async fn update_user_role(&self, ctx: &Context<'_>, input: UpdateUserRoleInput) -> async_graphql::Result<UserPayload> {
+    async fn update_user_role(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateUserRoleInput,
+    ) -> async_graphql::Result<UserPayload> {
         let (state, actor) = (ctx.state()?, ctx.actor()?);
         let id = user_id(&input.user_id).gql()?;
-        let user = accounts::users::set_role(state, actor, id, input.role.into()).await.gql()?;
+        let user = accounts::users::set_role(state, actor, id, input.role.into())
+            .await
+            .gql()?;
         Ok(UserPayload { user: user.into() })
     }
 
-    async fn remove_user(&self, ctx: &Context<'_>, user_id: ID) -> async_graphql::Result<RemoveUserPayload> {
+    async fn remove_user(
+        &self,
+        ctx: &Context<'_>,
+        user_id: ID,
+    ) -> async_graphql::Result<RemoveUserPayload> {
         let (state, actor) = (ctx.state()?, ctx.actor()?);
         let id = self::user_id(&user_id).gql()?;
         let removed = accounts::users::remove(state, actor, id).await.gql()?;
-        Ok(RemoveUserPayload { removed_user_id: ID(removed.to_string()) })
+        Ok(RemoveUserPayload {
+            removed_user_id: ID(removed.to_string()),
+        })
     }
 
-    async fn create_api_key(&self, ctx: &Context<'_>, input: CreateApiKeyInput) -> async_graphql::Result<CreateApiKeyPayload> {
+    async fn create_api_key(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateApiKeyInput,
+    ) -> async_graphql::Result<CreateApiKeyPayload> {
         let (state, actor) = (ctx.state()?, ctx.actor()?);
         let name = Name::parse("name", &input.name, 200).gql()?;
         let tenant = opt_tenant_id("tenantId", input.tenant_id.as_ref()).gql()?;
-        let (key, secret) = accounts::api_keys::create(state, actor, name, tenant).await.gql()?;
-        Ok(CreateApiKeyPayload { api_key: key.into(), secret })
+        let (key, secret) = accounts::api_keys::create(state, actor, name, tenant)
+            .await
+            .gql()?;
+        Ok(CreateApiKeyPayload {
+            api_key: key.into(),
+            secret,
+        })
     }
 
     /// Revokes a key at once; requests with it get `UNAUTHENTICATED`.
-    async fn revoke_api_key(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ApiKeyPayload> {
+    async fn revoke_api_key(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<ApiKeyPayload> {
         let (state, actor) = (ctx.state()?, ctx.actor()?);
         let id = ApiKeyId::parse("id", &id).gql()?;
         let key = accounts::api_keys::revoke(state, actor, id).await.gql()?;
-        Ok(ApiKeyPayload { api_key: key.into() })
+        Ok(ApiKeyPayload {
+            api_key: key.into(),
+        })
     }
 }

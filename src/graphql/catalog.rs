@@ -10,8 +10,8 @@ use super::scalars::{BigInt, MoneyOut, connection, page_request};
 use super::{CtxExt, GqlResult};
 use crate::catalog;
 use crate::domain::{
-    BillableMetric, ChargeModel, Coupon, CouponCode, CouponDuration, CreditPack, Discount, Money, NewBillableMetric,
-    NewCoupon, NewCreditPack, NewPlan, Plan, PlanCharge, PlanLimit,
+    BillableMetric, ChargeModel, Coupon, CouponCode, CouponDuration, CreditPack, Discount, Money,
+    NewBillableMetric, NewCoupon, NewCreditPack, NewPlan, Plan, PlanCharge, PlanLimit,
 };
 
 #[derive(SimpleObject)]
@@ -48,7 +48,11 @@ pub struct LimitOut {
 
 impl From<PlanLimit> for LimitOut {
     fn from(l: PlanLimit) -> Self {
-        Self { metric_code: l.metric_code, value: BigInt(l.value), enforcement: l.enforcement.into() }
+        Self {
+            metric_code: l.metric_code,
+            value: BigInt(l.value),
+            enforcement: l.enforcement.into(),
+        }
     }
 }
 
@@ -82,17 +86,28 @@ fn charge_out(c: PlanCharge, currency: crate::domain::Currency) -> ChargeOut {
         credit_rounding: None,
     };
     match c.model {
-        ChargeModel::Block { included_units, block_size, block_price_minor } => {
+        ChargeModel::Block {
+            included_units,
+            block_size,
+            block_price_minor,
+        } => {
             out.included_units = BigInt(included_units);
             out.block_size = Some(BigInt(block_size));
             out.block_price = Some(MoneyOut(Money::new(block_price_minor, currency)));
         }
-        ChargeModel::Unit { included_units, unit_price_minor } => {
+        ChargeModel::Unit {
+            included_units,
+            unit_price_minor,
+        } => {
             out.model = ChargeModelGql::Unit;
             out.included_units = BigInt(included_units);
             out.unit_price_minor = Some(unit_price_minor.normalize().to_string());
         }
-        ChargeModel::Credits { credits, per_units, rounding } => {
+        ChargeModel::Credits {
+            credits,
+            per_units,
+            rounding,
+        } => {
             out.model = ChargeModelGql::Credits;
             out.credits = Some(credits.to_string());
             out.per_units = Some(BigInt(per_units));
@@ -139,7 +154,11 @@ impl From<Plan> for PlanOut {
             trial_days: p.trial_days,
             features: p.features,
             limits: p.limits.into_iter().map(Into::into).collect(),
-            charges: p.charges.into_iter().map(|c| charge_out(c, currency)).collect(),
+            charges: p
+                .charges
+                .into_iter()
+                .map(|c| charge_out(c, currency))
+                .collect(),
             created_at: p.created_at,
         }
     }
@@ -248,14 +267,24 @@ impl CatalogQuery {
     ) -> async_graphql::Result<Connection<String, PlanOut>> {
         let (state, actor) = (ctx.state()?, ctx.actor()?);
         let page = page_request(first, after).gql()?;
-        let found = catalog::list_plans(state, actor, all_versions, page).await.gql()?;
+        let found = catalog::list_plans(state, actor, all_versions, page)
+            .await
+            .gql()?;
         Ok(connection(found, |p| p.id.to_string(), PlanOut::from))
     }
 
     /// A plan by code: its current version, or the version given.
-    async fn plan(&self, ctx: &Context<'_>, code: String, version: Option<i32>) -> async_graphql::Result<PlanOut> {
+    async fn plan(
+        &self,
+        ctx: &Context<'_>,
+        code: String,
+        version: Option<i32>,
+    ) -> async_graphql::Result<PlanOut> {
         let (state, actor) = (ctx.state()?, ctx.actor()?);
-        catalog::find_plan(state, actor, &code, version).await.map(PlanOut::from).gql()
+        catalog::find_plan(state, actor, &code, version)
+            .await
+            .map(PlanOut::from)
+            .gql()
     }
 
     async fn credit_packs(
@@ -267,13 +296,18 @@ impl CatalogQuery {
     ) -> async_graphql::Result<Connection<String, PackOut>> {
         let (state, actor) = (ctx.state()?, ctx.actor()?);
         let page = page_request(first, after).gql()?;
-        let found = catalog::list_packs(state, actor, all_versions, page).await.gql()?;
+        let found = catalog::list_packs(state, actor, all_versions, page)
+            .await
+            .gql()?;
         Ok(connection(found, |p| p.id.to_string(), PackOut::from))
     }
 
     async fn credit_pack(&self, ctx: &Context<'_>, code: String) -> async_graphql::Result<PackOut> {
         let (state, actor) = (ctx.state()?, ctx.actor()?);
-        catalog::find_pack(state, actor, &code).await.map(PackOut::from).gql()
+        catalog::find_pack(state, actor, &code)
+            .await
+            .map(PackOut::from)
+            .gql()
     }
 
     /// Every coupon, for the operator only (the list would give codes away).
@@ -293,7 +327,10 @@ impl CatalogQuery {
     async fn coupon(&self, ctx: &Context<'_>, code: String) -> async_graphql::Result<CouponOut> {
         let (state, actor) = (ctx.state()?, ctx.actor()?);
         let code = CouponCode::parse("code", &code).gql()?;
-        catalog::find_coupon(state, actor, code.as_str()).await.map(CouponOut::from).gql()
+        catalog::find_coupon(state, actor, code.as_str())
+            .await
+            .map(CouponOut::from)
+            .gql()
     }
 }
 
@@ -330,11 +367,17 @@ impl CatalogMutation {
         let (state, actor) = (ctx.state()?, ctx.actor()?);
         let new = NewBillableMetric::try_from(input).gql()?;
         let m = catalog::create_metric(state, actor, new).await.gql()?;
-        Ok(BillableMetricPayload { billable_metric: m.into() })
+        Ok(BillableMetricPayload {
+            billable_metric: m.into(),
+        })
     }
 
     /// Creates version 1 of a new plan code.
-    async fn create_plan(&self, ctx: &Context<'_>, input: PlanInput) -> async_graphql::Result<PlanPayload> {
+    async fn create_plan(
+        &self,
+        ctx: &Context<'_>,
+        input: PlanInput,
+    ) -> async_graphql::Result<PlanPayload> {
         let (state, actor) = (ctx.state()?, ctx.actor()?);
         let new = NewPlan::try_from(input).gql()?;
         let plan = catalog::create_plan(state, actor, new).await.gql()?;
@@ -343,18 +386,30 @@ impl CatalogMutation {
 
     /// Publishes the next version of an existing plan and makes it current. Earlier versions,
     /// and everything bought on them, stay as they were.
-    async fn publish_plan_version(&self, ctx: &Context<'_>, input: PlanInput) -> async_graphql::Result<PlanPayload> {
+    async fn publish_plan_version(
+        &self,
+        ctx: &Context<'_>,
+        input: PlanInput,
+    ) -> async_graphql::Result<PlanPayload> {
         let (state, actor) = (ctx.state()?, ctx.actor()?);
         let new = NewPlan::try_from(input).gql()?;
-        let plan = catalog::publish_plan_version(state, actor, new).await.gql()?;
+        let plan = catalog::publish_plan_version(state, actor, new)
+            .await
+            .gql()?;
         Ok(PlanPayload { plan: plan.into() })
     }
 
-    async fn create_credit_pack(&self, ctx: &Context<'_>, input: CreditPackInput) -> async_graphql::Result<CreditPackPayload> {
+    async fn create_credit_pack(
+        &self,
+        ctx: &Context<'_>,
+        input: CreditPackInput,
+    ) -> async_graphql::Result<CreditPackPayload> {
         let (state, actor) = (ctx.state()?, ctx.actor()?);
         let new = NewCreditPack::try_from(input).gql()?;
         let pack = catalog::create_pack(state, actor, new).await.gql()?;
-        Ok(CreditPackPayload { credit_pack: pack.into() })
+        Ok(CreditPackPayload {
+            credit_pack: pack.into(),
+        })
     }
 
     /// Publishes the next version of a credit pack (a new price or amount).
@@ -365,15 +420,25 @@ impl CatalogMutation {
     ) -> async_graphql::Result<CreditPackPayload> {
         let (state, actor) = (ctx.state()?, ctx.actor()?);
         let new = NewCreditPack::try_from(input).gql()?;
-        let pack = catalog::publish_pack_version(state, actor, new).await.gql()?;
-        Ok(CreditPackPayload { credit_pack: pack.into() })
+        let pack = catalog::publish_pack_version(state, actor, new)
+            .await
+            .gql()?;
+        Ok(CreditPackPayload {
+            credit_pack: pack.into(),
+        })
     }
 
     /// Creates a coupon. Coupons are immutable once created.
-    async fn create_coupon(&self, ctx: &Context<'_>, input: CreateCouponInput) -> async_graphql::Result<CouponPayload> {
+    async fn create_coupon(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateCouponInput,
+    ) -> async_graphql::Result<CouponPayload> {
         let (state, actor) = (ctx.state()?, ctx.actor()?);
         let new = NewCoupon::try_from(input).gql()?;
         let coupon = catalog::create_coupon(state, actor, new).await.gql()?;
-        Ok(CouponPayload { coupon: coupon.into() })
+        Ok(CouponPayload {
+            coupon: coupon.into(),
+        })
     }
 }

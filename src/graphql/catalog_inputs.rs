@@ -8,9 +8,9 @@ use rust_decimal::Decimal;
 
 use super::scalars::BigInt;
 use crate::domain::{
-    Aggregation, ChargeModel, ChargeTiming, Code, CouponCode, CouponDuration, CreditRounding, Credits, Currency,
-    Discount, Enforcement, Money, Name, NewBillableMetric, NewCoupon, NewCreditPack, NewPlan, ParseError,
-    PlanCharge, PlanLimit,
+    Aggregation, ChargeModel, ChargeTiming, Code, CouponCode, CouponDuration, CreditRounding,
+    Credits, Currency, Discount, Enforcement, Money, Name, NewBillableMetric, NewCoupon,
+    NewCreditPack, NewPlan, ParseError, PlanCharge, PlanLimit,
 };
 
 /// Largest quantity a plan setting may hold (10^15 units).
@@ -57,7 +57,10 @@ fn units(field: &str, v: Option<BigInt>, min: i64) -> Result<Option<i64>, ParseE
     match v {
         None => Ok(None),
         Some(BigInt(n)) if (min..=MAX_UNITS).contains(&n) => Ok(Some(n)),
-        Some(_) => Err(ParseError::new(field, format!("must be between {min} and {MAX_UNITS}"))),
+        Some(_) => Err(ParseError::new(
+            field,
+            format!("must be between {min} and {MAX_UNITS}"),
+        )),
     }
 }
 
@@ -67,7 +70,10 @@ fn required<T>(field: &str, v: Option<T>) -> Result<T, ParseError> {
 
 fn check_len<T>(field: &str, items: &[T], max: usize) -> Result<(), ParseError> {
     if items.len() > max {
-        return Err(ParseError::new(field, format!("must have at most {max} items")));
+        return Err(ParseError::new(
+            field,
+            format!("must have at most {max} items"),
+        ));
     }
     Ok(())
 }
@@ -115,7 +121,11 @@ pub struct PlanChargeInput {
     credit_rounding: Option<CreditRoundingGql>,
 }
 
-fn parse_charge(i: usize, c: PlanChargeInput, currency: Currency) -> Result<PlanCharge, ParseError> {
+fn parse_charge(
+    i: usize,
+    c: PlanChargeInput,
+    currency: Currency,
+) -> Result<PlanCharge, ParseError> {
     let f = |name: &str| format!("charges[{i}].{name}");
     let included = units(&f("includedUnits"), c.included_units, 0)?.unwrap_or(0);
     let model = match c.model {
@@ -133,16 +143,27 @@ fn parse_charge(i: usize, c: PlanChargeInput, currency: Currency) -> Result<Plan
             let raw = required(&f("unitPriceMinor"), c.unit_price_minor)?;
             let price = Decimal::from_str(raw.trim())
                 .ok()
-                .filter(|d| !d.is_sign_negative() && d.scale() <= 10 && *d <= Decimal::from(MAX_UNITS))
+                .filter(|d| {
+                    !d.is_sign_negative() && d.scale() <= 10 && *d <= Decimal::from(MAX_UNITS)
+                })
                 .ok_or_else(|| {
-                    ParseError::new(f("unitPriceMinor"), "must be a non-negative decimal with at most 10 decimals")
+                    ParseError::new(
+                        f("unitPriceMinor"),
+                        "must be a non-negative decimal with at most 10 decimals",
+                    )
                 })?;
-            ChargeModel::Unit { included_units: included, unit_price_minor: price }
+            ChargeModel::Unit {
+                included_units: included,
+                unit_price_minor: price,
+            }
         }
         ChargeModelGql::Credits => ChargeModel::Credits {
             credits: Credits::parse(&f("credits"), &required(&f("credits"), c.credits)?)?,
             per_units: required(&f("perUnits"), units(&f("perUnits"), c.per_units, 1)?)?,
-            rounding: c.credit_rounding.map(Into::into).unwrap_or(CreditRounding::CeilPerRequest),
+            rounding: c
+                .credit_rounding
+                .map(Into::into)
+                .unwrap_or(CreditRounding::CeilPerRequest),
         },
     };
     Ok(PlanCharge {
@@ -192,7 +213,10 @@ impl TryFrom<PlanInput> for NewPlan {
         check_len("charges", &i.charges, 20)?;
         let description = i.description.unwrap_or_default();
         if description.chars().count() > 2000 {
-            return Err(ParseError::new("description", "must be at most 2000 characters"));
+            return Err(ParseError::new(
+                "description",
+                "must be at most 2000 characters",
+            ));
         }
         let trial_days = i.trial_days.unwrap_or(0);
         if !(0..=365).contains(&trial_days) {
@@ -220,7 +244,11 @@ impl TryFrom<PlanInput> for NewPlan {
                 .enumerate()
                 .map(|(n, l)| {
                     Ok(PlanLimit {
-                        metric_code: Code::parse(&format!("limits[{n}].metricCode"), &l.metric_code)?.into_inner(),
+                        metric_code: Code::parse(
+                            &format!("limits[{n}].metricCode"),
+                            &l.metric_code,
+                        )?
+                        .into_inner(),
                         value: units(&format!("limits[{n}].value"), Some(l.value), 0)?.unwrap_or(0),
                         enforcement: l.enforcement.map(Into::into).unwrap_or(Enforcement::Hard),
                     })
@@ -296,7 +324,12 @@ impl TryFrom<CreateCouponInput> for NewCoupon {
                 let currency = Currency::parse("currency", i.currency.as_deref().unwrap_or("BRL"))?;
                 Discount::Amount(Money::price("amountOffMinor", a.0, currency)?)
             }
-            _ => return Err(ParseError::new("percentOff", "give exactly one of percentOff or amountOffMinor")),
+            _ => {
+                return Err(ParseError::new(
+                    "percentOff",
+                    "give exactly one of percentOff or amountOffMinor",
+                ));
+            }
         };
         let duration = match (i.duration, i.duration_periods) {
             (CouponDurationGql::Once, None) => CouponDuration::Once,
@@ -305,12 +338,19 @@ impl TryFrom<CreateCouponInput> for NewCoupon {
                 u16::try_from(n)
                     .ok()
                     .filter(|n| (1..=120).contains(n))
-                    .ok_or_else(|| ParseError::new("durationPeriods", "must be between 1 and 120"))?,
+                    .ok_or_else(|| {
+                        ParseError::new("durationPeriods", "must be between 1 and 120")
+                    })?,
             ),
             (CouponDurationGql::Repeating, None) => {
-                return Err(ParseError::new("durationPeriods", "is required for REPEATING"));
+                return Err(ParseError::new(
+                    "durationPeriods",
+                    "is required for REPEATING",
+                ));
             }
-            (_, Some(_)) => return Err(ParseError::new("durationPeriods", "is only for REPEATING")),
+            (_, Some(_)) => {
+                return Err(ParseError::new("durationPeriods", "is only for REPEATING"));
+            }
         };
         if i.max_redemptions.is_some_and(|m| m < 1) {
             return Err(ParseError::new("maxRedemptions", "must be at least 1"));

@@ -31,7 +31,11 @@ pub enum Credential {
 }
 
 /// Builds the schema with its limits. `state` is `None` only to print the SDL.
-pub fn build_schema(state: Option<AppState>, max_depth: usize, max_complexity: usize) -> BillingSchema {
+pub fn build_schema(
+    state: Option<AppState>,
+    max_depth: usize,
+    max_complexity: usize,
+) -> BillingSchema {
     let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .limit_depth(max_depth)
         .limit_complexity(max_complexity)

@@ -1,6 +1,8 @@
 //! Scalars and shared output types: `BigInt`, `Money`, cursors and connections.
 use async_graphql::connection::{Connection, Edge};
-use async_graphql::{Context, InputValueError, InputValueResult, Object, OutputType, Scalar, ScalarType, Value};
+use async_graphql::{
+    Context, InputValueError, InputValueResult, Object, OutputType, Scalar, ScalarType, Value,
+};
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
@@ -16,11 +18,9 @@ pub struct BigInt(pub i64);
 impl ScalarType for BigInt {
     fn parse(value: Value) -> InputValueResult<Self> {
         match &value {
-            Value::String(s) => s
-                .trim()
-                .parse::<i64>()
-                .map(BigInt)
-                .map_err(|_| InputValueError::custom("BigInt must be a base-10 integer within 64 bits")),
+            Value::String(s) => s.trim().parse::<i64>().map(BigInt).map_err(|_| {
+                InputValueError::custom("BigInt must be a base-10 integer within 64 bits")
+            }),
             Value::Number(n) => n
                 .as_i64()
                 .map(BigInt)
@@ -96,7 +96,10 @@ pub fn connection<T, N: OutputType>(
     node: impl Fn(T) -> N,
 ) -> Connection<String, N> {
     let mut conn = Connection::new(false, page.has_next);
-    conn.edges
-        .extend(page.items.into_iter().map(|item| Edge::new(cursor(&item), node(item))));
+    conn.edges.extend(
+        page.items
+            .into_iter()
+            .map(|item| Edge::new(cursor(&item), node(item))),
+    );
     conn
 }

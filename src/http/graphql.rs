@@ -36,7 +36,12 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Credential {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Credential::Missing;
     };
-    let Some(token) = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).map(str::trim) else {
+    let Some(token) = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+    else {
         return Credential::Invalid("Authorization must be 'Bearer <token or API key>'".into());
     };
     let result = if token.starts_with(api_keys::PREFIX) {
@@ -61,13 +66,21 @@ pub async fn execute(State(s): State<HttpState>, headers: HeaderMap, body: Body)
         Err(_) => {
             return error_response(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                &format!("request body is larger than {} bytes", s.app.config.body_limit_bytes),
+                &format!(
+                    "request body is larger than {} bytes",
+                    s.app.config.body_limit_bytes
+                ),
             );
         }
     };
     let request: async_graphql::Request = match serde_json::from_slice(&bytes) {
         Ok(r) => r,
-        Err(e) => return error_response(StatusCode::BAD_REQUEST, &format!("body is not a GraphQL request: {e}")),
+        Err(e) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                &format!("body is not a GraphQL request: {e}"),
+            );
+        }
     };
     let credential = authenticate(&s.app, &headers).await;
     let root = RootField::default();
@@ -79,9 +92,14 @@ pub async fn execute(State(s): State<HttpState>, headers: HeaderMap, body: Body)
     for err in &mut response.errors {
         // Errors from our services carry a code; the ones without come from parsing and
         // validating the request itself (syntax, unknown fields, limits, bad argument values).
-        let has_code = err.extensions.as_ref().is_some_and(|e| e.get("code").is_some());
+        let has_code = err
+            .extensions
+            .as_ref()
+            .is_some_and(|e| e.get("code").is_some());
         if !has_code {
-            err.extensions.get_or_insert_with(Default::default).set("code", "VALIDATION");
+            err.extensions
+                .get_or_insert_with(Default::default)
+                .set("code", "VALIDATION");
         }
     }
     let outcome = response
@@ -95,7 +113,11 @@ pub async fn execute(State(s): State<HttpState>, headers: HeaderMap, body: Body)
         .unwrap_or_else(|| "ok".into());
     let operation = root.get().unwrap_or_else(|| "invalid".into());
     let labels = [operation.as_str(), outcome.as_str()];
-    s.app.metrics.graphql_requests.with_label_values(&labels).inc();
+    s.app
+        .metrics
+        .graphql_requests
+        .with_label_values(&labels)
+        .inc();
     s.app
         .metrics
         .graphql_duration

@@ -33,7 +33,10 @@ pub fn router(app: AppState, schema: BillingSchema) -> Router {
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))
-        .layer(middleware::from_fn_with_state(state.clone(), count_requests))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
+        ))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(config.request_timeout_seconds),
@@ -51,7 +54,10 @@ pub fn router(app: AppState, schema: BillingSchema) -> Router {
             CorsLayer::new()
                 .allow_origin(AllowOrigin::list(origins))
                 .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
-                .allow_headers([axum::http::header::AUTHORIZATION, axum::http::header::CONTENT_TYPE])
+                .allow_headers([
+                    axum::http::header::AUTHORIZATION,
+                    axum::http::header::CONTENT_TYPE,
+                ])
                 .max_age(Duration::from_secs(600)),
         );
     }
@@ -70,7 +76,11 @@ async fn count_requests(State(state): State<HttpState>, req: Request, next: Next
         .app
         .metrics
         .http_requests
-        .with_label_values(&[method.as_str(), endpoint.as_str(), response.status().as_str()])
+        .with_label_values(&[
+            method.as_str(),
+            endpoint.as_str(),
+            response.status().as_str(),
+        ])
         .inc();
     response
 }

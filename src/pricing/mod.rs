@@ -7,7 +7,12 @@ use crate::domain::{CreditRounding, Credits};
 /// `CeilPerRequest` rounds the request up to whole credits (1,300 tokens at 1 credit per
 /// 1,000 = 2 credits); `Exact` keeps micro-credits, rounding up only below one micro-credit.
 /// `None` when the result would not fit in i64.
-pub fn credits_for(units: i64, credits: Credits, per_units: i64, rounding: CreditRounding) -> Option<Credits> {
+pub fn credits_for(
+    units: i64,
+    credits: Credits,
+    per_units: i64,
+    rounding: CreditRounding,
+) -> Option<Credits> {
     if units < 0 || per_units <= 0 || credits.micro() < 0 {
         return None;
     }
@@ -33,22 +38,40 @@ mod tests {
 
     #[test]
     fn thirteen_hundred_tokens_cost_two_credits_when_rounded_per_request() {
-        assert_eq!(credits_for(1_300, ONE, 1_000, CreditRounding::CeilPerRequest), Some(Credits(2_000_000)));
-        assert_eq!(credits_for(1_000, ONE, 1_000, CreditRounding::CeilPerRequest), Some(ONE));
-        assert_eq!(credits_for(0, ONE, 1_000, CreditRounding::CeilPerRequest), Some(Credits(0)));
+        assert_eq!(
+            credits_for(1_300, ONE, 1_000, CreditRounding::CeilPerRequest),
+            Some(Credits(2_000_000))
+        );
+        assert_eq!(
+            credits_for(1_000, ONE, 1_000, CreditRounding::CeilPerRequest),
+            Some(ONE)
+        );
+        assert_eq!(
+            credits_for(0, ONE, 1_000, CreditRounding::CeilPerRequest),
+            Some(Credits(0))
+        );
     }
 
     #[test]
     fn exact_rounding_keeps_fractions() {
-        assert_eq!(credits_for(1_300, ONE, 1_000, CreditRounding::Exact), Some(Credits(1_300_000)));
-        assert_eq!(credits_for(1, Credits(250_000), 1, CreditRounding::Exact), Some(Credits(250_000)));
+        assert_eq!(
+            credits_for(1_300, ONE, 1_000, CreditRounding::Exact),
+            Some(Credits(1_300_000))
+        );
+        assert_eq!(
+            credits_for(1, Credits(250_000), 1, CreditRounding::Exact),
+            Some(Credits(250_000))
+        );
     }
 
     #[test]
     fn nonsense_inputs_give_none() {
         assert_eq!(credits_for(-1, ONE, 1_000, CreditRounding::Exact), None);
         assert_eq!(credits_for(1, ONE, 0, CreditRounding::Exact), None);
-        assert_eq!(credits_for(i64::MAX, Credits(i64::MAX), 1, CreditRounding::Exact), None);
+        assert_eq!(
+            credits_for(i64::MAX, Credits(i64::MAX), 1, CreditRounding::Exact),
+            None
+        );
     }
 
     proptest! {

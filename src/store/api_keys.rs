@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use entity::api_keys::{ActiveModel, Column, Entity, Model};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
-use super::{fetch_page, TenantScope};
+use super::{TenantScope, fetch_page};
 use crate::domain::{ApiKey, ApiKeyId, Name, Page, PageRequest, TenantId};
 use crate::error::{OptionExt, Result};
 
@@ -25,7 +25,11 @@ pub struct NewApiKey {
     pub created_by: String,
 }
 
-pub async fn insert(db: &impl ConnectionTrait, new: NewApiKey, now: DateTime<Utc>) -> Result<ApiKey> {
+pub async fn insert(
+    db: &impl ConnectionTrait,
+    new: NewApiKey,
+    now: DateTime<Utc>,
+) -> Result<ApiKey> {
     let row = ActiveModel {
         id: Set(ApiKeyId::new().0),
         tenant_id: Set(new.tenant_id.map(|t| t.0)),
@@ -49,21 +53,39 @@ pub async fn find_active_by_hash(db: &impl ConnectionTrait, hash: &str) -> Resul
     Ok(row.map(to_domain))
 }
 
-pub async fn find(db: &impl ConnectionTrait, scope: TenantScope, id: ApiKeyId) -> Result<Option<(ApiKey, String)>> {
-    let row = scope.filter(Entity::find_by_id(id.0), Column::TenantId).one(db).await?;
+pub async fn find(
+    db: &impl ConnectionTrait,
+    scope: TenantScope,
+    id: ApiKeyId,
+) -> Result<Option<(ApiKey, String)>> {
+    let row = scope
+        .filter(Entity::find_by_id(id.0), Column::TenantId)
+        .one(db)
+        .await?;
     Ok(row.map(|m| {
         let hash = m.key_hash.clone();
         (to_domain(m), hash)
     }))
 }
 
-pub async fn list(db: &impl ConnectionTrait, scope: TenantScope, page: PageRequest) -> Result<Page<ApiKey>> {
+pub async fn list(
+    db: &impl ConnectionTrait,
+    scope: TenantScope,
+    page: PageRequest,
+) -> Result<Page<ApiKey>> {
     let select = scope.filter(Entity::find(), Column::TenantId);
-    Ok(fetch_page(db, select, Column::Id, page).await?.map(to_domain))
+    Ok(fetch_page(db, select, Column::Id, page)
+        .await?
+        .map(to_domain))
 }
 
 /// Revokes the key (idempotent: a revoked key keeps its first revocation time).
-pub async fn revoke(db: &impl ConnectionTrait, scope: TenantScope, id: ApiKeyId, now: DateTime<Utc>) -> Result<ApiKey> {
+pub async fn revoke(
+    db: &impl ConnectionTrait,
+    scope: TenantScope,
+    id: ApiKeyId,
+    now: DateTime<Utc>,
+) -> Result<ApiKey> {
     let current = scope
         .filter(Entity::find_by_id(id.0), Column::TenantId)
         .one(db)

@@ -7,15 +7,19 @@ use chrono::{DateTime, Utc};
 use entity::{credit_packs, plan_charges, plan_limits, plans};
 use rust_decimal::Decimal;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
 use uuid::Uuid;
 
 use super::{fetch_page, metrics};
 use crate::domain::{
-    ChargeModel, ChargeTiming, CreditPack, CreditPackId, CreditRounding, Credits, Currency, Enforcement, Money,
-    NewCreditPack, NewPlan, Page, PageRequest, Plan, PlanCharge, PlanId, PlanLimit,
+    ChargeModel, ChargeTiming, CreditPack, CreditPackId, CreditRounding, Credits, Currency,
+    Enforcement, Money, NewCreditPack, NewPlan, Page, PageRequest, Plan, PlanCharge, PlanId,
+    PlanLimit,
 };
-use crate::error::{conflict_on_unique, Error, Result};
+use crate::error::{Error, Result, conflict_on_unique};
 
 const CONCURRENT: &str = "another version of this code was published at the same time; retry";
 
@@ -55,16 +59,30 @@ pub async fn insert_plan_version(
         monthly_price_minor: Set(new.monthly_price.amount_minor),
         yearly_price_minor: Set(new.yearly_price.map(|m| m.amount_minor)),
         trial_days: Set(new.trial_days),
-        features: Set(serde_json::json!(new.features.into_iter().map(|f| f.into_inner()).collect::<Vec<_>>())),
+        features: Set(serde_json::json!(
+            new.features
+                .into_iter()
+                .map(|f| f.into_inner())
+                .collect::<Vec<_>>()
+        )),
         created_at: Set(now),
     };
-    let model = row.insert(db).await.map_err(|e| conflict_on_unique(e, CONCURRENT))?;
+    let model = row
+        .insert(db)
+        .await
+        .map_err(|e| conflict_on_unique(e, CONCURRENT))?;
     for (position, charge) in new.charges.iter().enumerate() {
-        let metric_id = *metric_ids.get(&charge.metric_code).ok_or(Error::NotFound("metric"))?;
-        charge_row(id, position, metric_id, charge).insert(db).await?;
+        let metric_id = *metric_ids
+            .get(&charge.metric_code)
+            .ok_or(Error::NotFound("metric"))?;
+        charge_row(id, position, metric_id, charge)
+            .insert(db)
+            .await?;
     }
     for limit in &new.limits {
-        let metric_id = *metric_ids.get(&limit.metric_code).ok_or(Error::NotFound("metric"))?;
+        let metric_id = *metric_ids
+            .get(&limit.metric_code)
+            .ok_or(Error::NotFound("metric"))?;
         plan_limits::ActiveModel {
             id: Set(Uuid::now_v7()),
             plan_id: Set(id),
@@ -79,7 +97,12 @@ pub async fn insert_plan_version(
     loaded.pop().ok_or(Error::NotFound("plan"))
 }
 
-fn charge_row(plan_id: Uuid, position: usize, metric_id: Uuid, charge: &PlanCharge) -> plan_charges::ActiveModel {
+fn charge_row(
+    plan_id: Uuid,
+    position: usize,
+    metric_id: Uuid,
+    charge: &PlanCharge,
+) -> plan_charges::ActiveModel {
     let mut row = plan_charges::ActiveModel {
         id: Set(Uuid::now_v7()),
         plan_id: Set(plan_id),
@@ -96,16 +119,27 @@ fn charge_row(plan_id: Uuid, position: usize, metric_id: Uuid, charge: &PlanChar
         credit_rounding: Set(None),
     };
     match &charge.model {
-        ChargeModel::Block { included_units, block_size, block_price_minor } => {
+        ChargeModel::Block {
+            included_units,
+            block_size,
+            block_price_minor,
+        } => {
             row.included_units = Set(*included_units);
             row.block_size = Set(Some(*block_size));
             row.block_price_minor = Set(Some(*block_price_minor));
         }
-        ChargeModel::Unit { included_units, unit_price_minor } => {
+        ChargeModel::Unit {
+            included_units,
+            unit_price_minor,
+        } => {
             row.included_units = Set(*included_units);
             row.unit_price_minor = Set(Some(unit_price_minor.to_string()));
         }
-        ChargeModel::Credits { credits, per_units, rounding } => {
+        ChargeModel::Credits {
+            credits,
+            per_units,
+            rounding,
+        } => {
             row.credits_micro = Set(Some(credits.micro()));
             row.per_units = Set(Some(*per_units));
             row.credit_rounding = Set(Some(rounding.as_str().to_owned()));
@@ -133,7 +167,11 @@ fn charge_from_row(r: plan_charges::Model, metric_code: String) -> Result<PlanCh
         "credits" => ChargeModel::Credits {
             credits: Credits(r.credits_micro.ok_or_else(corrupt)?),
             per_units: r.per_units.ok_or_else(corrupt)?,
-            rounding: r.credit_rounding.as_deref().and_then(CreditRounding::from_db).ok_or_else(corrupt)?,
+            rounding: r
+                .credit_rounding
+                .as_deref()
+                .and_then(CreditRounding::from_db)
+                .ok_or_else(corrupt)?,
         },
         _ => return Err(corrupt()),
     };
@@ -157,7 +195,11 @@ async fn load_plans(db: &impl ConnectionTrait, rows: Vec<plans::Model>) -> Resul
         .order_by_asc(plan_limits::Column::Id)
         .all(db)
         .await?;
-    let metric_ids = charges.iter().map(|c| c.metric_id).chain(limits.iter().map(|l| l.metric_id)).collect();
+    let metric_ids = charges
+        .iter()
+        .map(|c| c.metric_id)
+        .chain(limits.iter().map(|l| l.metric_id))
+        .collect();
     let codes = metrics::codes_by_id(db, metric_ids).await?;
     let code_of = |id: &Uuid| codes.get(id).cloned().unwrap_or_default();
 
@@ -199,7 +241,11 @@ async fn load_plans(db: &impl ConnectionTrait, rows: Vec<plans::Model>) -> Resul
 }
 
 /// The current version of `code`, or the given version.
-pub async fn find_plan(db: &impl ConnectionTrait, code: &str, version: Option<i32>) -> Result<Option<Plan>> {
+pub async fn find_plan(
+    db: &impl ConnectionTrait,
+    code: &str,
+    version: Option<i32>,
+) -> Result<Option<Plan>> {
     let mut select = plans::Entity::find().filter(plans::Column::Code.eq(code));
     select = match version {
         Some(v) => select.filter(plans::Column::Version.eq(v)),
@@ -210,14 +256,21 @@ pub async fn find_plan(db: &impl ConnectionTrait, code: &str, version: Option<i3
 }
 
 /// Current plan versions, or every version when `all_versions`.
-pub async fn list_plans(db: &impl ConnectionTrait, all_versions: bool, page: PageRequest) -> Result<Page<Plan>> {
+pub async fn list_plans(
+    db: &impl ConnectionTrait,
+    all_versions: bool,
+    page: PageRequest,
+) -> Result<Page<Plan>> {
     let mut select = plans::Entity::find();
     if !all_versions {
         select = select.filter(plans::Column::IsCurrent.eq(true));
     }
     let rows = fetch_page(db, select, plans::Column::Id, page).await?;
     let items = load_plans(db, rows.items).await?;
-    Ok(Page { items, has_next: rows.has_next })
+    Ok(Page {
+        items,
+        has_next: rows.has_next,
+    })
 }
 
 fn pack_to_domain(m: credit_packs::Model) -> Result<CreditPack> {
@@ -264,7 +317,11 @@ pub async fn insert_pack_version(
         currency: Set(new.price.currency.code().to_owned()),
         created_at: Set(now),
     };
-    pack_to_domain(row.insert(db).await.map_err(|e| conflict_on_unique(e, CONCURRENT))?)
+    pack_to_domain(
+        row.insert(db)
+            .await
+            .map_err(|e| conflict_on_unique(e, CONCURRENT))?,
+    )
 }
 
 pub async fn find_pack(db: &impl ConnectionTrait, code: &str) -> Result<Option<CreditPack>> {
@@ -277,12 +334,23 @@ pub async fn find_pack(db: &impl ConnectionTrait, code: &str) -> Result<Option<C
         .transpose()
 }
 
-pub async fn list_packs(db: &impl ConnectionTrait, all_versions: bool, page: PageRequest) -> Result<Page<CreditPack>> {
+pub async fn list_packs(
+    db: &impl ConnectionTrait,
+    all_versions: bool,
+    page: PageRequest,
+) -> Result<Page<CreditPack>> {
     let mut select = credit_packs::Entity::find();
     if !all_versions {
         select = select.filter(credit_packs::Column::IsCurrent.eq(true));
     }
     let rows = fetch_page(db, select, credit_packs::Column::Id, page).await?;
-    let items = rows.items.into_iter().map(pack_to_domain).collect::<Result<Vec<_>>>()?;
-    Ok(Page { items, has_next: rows.has_next })
+    let items = rows
+        .items
+        .into_iter()
+        .map(pack_to_domain)
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Page {
+        items,
+        has_next: rows.has_next,
+    })
 }

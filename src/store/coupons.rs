@@ -3,19 +3,30 @@ use entity::coupons::{ActiveModel, Column, Entity, Model};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
 use super::fetch_page;
-use crate::domain::{Coupon, CouponDuration, CouponId, Currency, Discount, Money, NewCoupon, Page, PageRequest};
-use crate::error::{conflict_on_unique, Error, Result};
+use crate::domain::{
+    Coupon, CouponDuration, CouponId, Currency, Discount, Money, NewCoupon, Page, PageRequest,
+};
+use crate::error::{Error, Result, conflict_on_unique};
 
 fn to_domain(m: Model) -> Result<Coupon> {
     let discount = match (m.percent_off, m.amount_off_minor, m.currency.as_deref()) {
         (Some(p), _, _) => Discount::Percent(u8::try_from(p).map_err(Error::internal)?),
-        (None, Some(a), Some(c)) => Discount::Amount(Money::new(a, Currency::parse("currency", c)?)),
-        _ => return Err(Error::internal(format!("coupon {} has no discount", m.code))),
+        (None, Some(a), Some(c)) => {
+            Discount::Amount(Money::new(a, Currency::parse("currency", c)?))
+        }
+        _ => {
+            return Err(Error::internal(format!(
+                "coupon {} has no discount",
+                m.code
+            )));
+        }
     };
     let duration = match (m.duration.as_str(), m.duration_periods) {
         ("once", _) => CouponDuration::Once,
         ("forever", _) => CouponDuration::Forever,
-        ("repeating", Some(n)) => CouponDuration::Repeating(u16::try_from(n).map_err(Error::internal)?),
+        ("repeating", Some(n)) => {
+            CouponDuration::Repeating(u16::try_from(n).map_err(Error::internal)?)
+        }
         (other, _) => return Err(Error::internal(format!("coupon duration '{other}'"))),
     };
     let plan_codes = m
@@ -38,19 +49,32 @@ fn to_domain(m: Model) -> Result<Coupon> {
     })
 }
 
-pub async fn insert(db: &impl ConnectionTrait, new: NewCoupon, now: DateTime<Utc>) -> Result<Coupon> {
+pub async fn insert(
+    db: &impl ConnectionTrait,
+    new: NewCoupon,
+    now: DateTime<Utc>,
+) -> Result<Coupon> {
     let (percent, amount, currency) = match new.discount {
         Discount::Percent(p) => (Some(i32::from(p)), None, None),
-        Discount::Amount(m) => (None, Some(m.amount_minor), Some(m.currency.code().to_owned())),
+        Discount::Amount(m) => (
+            None,
+            Some(m.amount_minor),
+            Some(m.currency.code().to_owned()),
+        ),
     };
     let (duration, periods) = match new.duration {
         CouponDuration::Once => ("once", None),
         CouponDuration::Repeating(n) => ("repeating", Some(i32::from(n))),
         CouponDuration::Forever => ("forever", None),
     };
-    let plan_codes = new
-        .plan_codes
-        .map(|codes| serde_json::json!(codes.into_iter().map(|c| c.into_inner()).collect::<Vec<_>>()));
+    let plan_codes = new.plan_codes.map(|codes| {
+        serde_json::json!(
+            codes
+                .into_iter()
+                .map(|c| c.into_inner())
+                .collect::<Vec<_>>()
+        )
+    });
     let row = ActiveModel {
         id: Set(CouponId::new().0),
         code: Set(new.code.into_inner()),
@@ -75,11 +99,23 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewCoupon, now: DateTime<Utc
 }
 
 pub async fn find_by_code(db: &impl ConnectionTrait, code: &str) -> Result<Option<Coupon>> {
-    Entity::find().filter(Column::Code.eq(code)).one(db).await?.map(to_domain).transpose()
+    Entity::find()
+        .filter(Column::Code.eq(code))
+        .one(db)
+        .await?
+        .map(to_domain)
+        .transpose()
 }
 
 pub async fn list(db: &impl ConnectionTrait, page: PageRequest) -> Result<Page<Coupon>> {
     let page = fetch_page(db, Entity::find(), Column::Id, page).await?;
-    let items = page.items.into_iter().map(to_domain).collect::<Result<Vec<_>>>()?;
-    Ok(Page { items, has_next: page.has_next })
+    let items = page
+        .items
+        .into_iter()
+        .map(to_domain)
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Page {
+        items,
+        has_next: page.has_next,
+    })
 }

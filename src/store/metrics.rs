@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::fetch_page;
 use crate::domain::{Aggregation, BillableMetric, MetricId, NewBillableMetric, Page, PageRequest};
-use crate::error::{conflict_on_unique, Result};
+use crate::error::{Result, conflict_on_unique};
 
 fn to_domain(m: Model) -> BillableMetric {
     BillableMetric {
@@ -20,7 +20,11 @@ fn to_domain(m: Model) -> BillableMetric {
     }
 }
 
-pub async fn insert(db: &impl ConnectionTrait, new: NewBillableMetric, now: DateTime<Utc>) -> Result<BillableMetric> {
+pub async fn insert(
+    db: &impl ConnectionTrait,
+    new: NewBillableMetric,
+    now: DateTime<Utc>,
+) -> Result<BillableMetric> {
     let row = ActiveModel {
         id: Set(MetricId::new().0),
         code: Set(new.code.into_inner()),
@@ -37,15 +41,24 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewBillableMetric, now: Date
 }
 
 pub async fn find_by_code(db: &impl ConnectionTrait, code: &str) -> Result<Option<BillableMetric>> {
-    Ok(Entity::find().filter(Column::Code.eq(code)).one(db).await?.map(to_domain))
+    Ok(Entity::find()
+        .filter(Column::Code.eq(code))
+        .one(db)
+        .await?
+        .map(to_domain))
 }
 
 pub async fn list(db: &impl ConnectionTrait, page: PageRequest) -> Result<Page<BillableMetric>> {
-    Ok(fetch_page(db, Entity::find(), Column::Id, page).await?.map(to_domain))
+    Ok(fetch_page(db, Entity::find(), Column::Id, page)
+        .await?
+        .map(to_domain))
 }
 
 /// Metric ids by code, for the codes that exist.
-pub async fn ids_by_code(db: &impl ConnectionTrait, codes: &[&str]) -> Result<HashMap<String, Uuid>> {
+pub async fn ids_by_code(
+    db: &impl ConnectionTrait,
+    codes: &[&str],
+) -> Result<HashMap<String, Uuid>> {
     if codes.is_empty() {
         return Ok(HashMap::new());
     }
@@ -57,7 +70,10 @@ pub async fn ids_by_code(db: &impl ConnectionTrait, codes: &[&str]) -> Result<Ha
 }
 
 /// Metric codes by id.
-pub async fn codes_by_id(db: &impl ConnectionTrait, ids: Vec<Uuid>) -> Result<HashMap<Uuid, String>> {
+pub async fn codes_by_id(
+    db: &impl ConnectionTrait,
+    ids: Vec<Uuid>,
+) -> Result<HashMap<Uuid, String>> {
     if ids.is_empty() {
         return Ok(HashMap::new());
     }

@@ -42,19 +42,22 @@ pub async fn connect(url: &str, schema: Option<&str>) -> Result<DatabaseConnecti
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(30));
     if url.starts_with("sqlite:") {
-        if let Some(dir) = sqlite_file(url).and_then(|p| std::path::Path::new(&p).parent().map(|d| d.to_path_buf())) {
+        if let Some(dir) = sqlite_file(url)
+            .and_then(|p| std::path::Path::new(&p).parent().map(|d| d.to_path_buf()))
+        {
             if !dir.as_os_str().is_empty() {
                 std::fs::create_dir_all(&dir)
                     .map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", dir.display())))?;
             }
         }
-        opts.max_connections(8).map_sqlx_sqlite_opts(|o: SqliteConnectOptions| {
-            o.journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(30))
-                .foreign_keys(true)
-                .create_if_missing(true)
-        });
+        opts.max_connections(8)
+            .map_sqlx_sqlite_opts(|o: SqliteConnectOptions| {
+                o.journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(30))
+                    .foreign_keys(true)
+                    .create_if_missing(true)
+            });
     } else {
         opts.max_connections(20);
         if let Some(schema) = schema {
@@ -66,7 +69,9 @@ pub async fn connect(url: &str, schema: Option<&str>) -> Result<DatabaseConnecti
 
 /// The file path of a `sqlite://path?query` URL, if it names a file.
 pub fn sqlite_file(url: &str) -> Option<String> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or_default();
     (!path.is_empty() && path != ":memory:").then(|| path.to_owned())
 }
@@ -106,6 +111,5 @@ pub(crate) fn contains_ci<C: ColumnTrait>(col: C, text: &str) -> SimpleExpr {
         .replace('\\', "\\\\")
         .replace('%', "\\%")
         .replace('_', "\\_");
-    Expr::expr(Func::lower(Expr::col(col)))
-        .like(LikeExpr::new(format!("%{escaped}%")).escape('\\'))
+    Expr::expr(Func::lower(Expr::col(col))).like(LikeExpr::new(format!("%{escaped}%")).escape('\\'))
 }

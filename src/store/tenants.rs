@@ -1,10 +1,13 @@
 use chrono::{DateTime, Utc};
 use entity::tenants::{self, ActiveModel, Column, Entity, Model};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, Condition};
+use sea_orm::{ActiveModelTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
 use super::{contains_ci, fetch_page};
-use crate::domain::{Currency, NewTenant, Page, PageRequest, Tenant, TenantFilter, TenantId, TenantPatch, TenantStatus};
-use crate::error::{conflict_on_unique, OptionExt, Result};
+use crate::domain::{
+    Currency, NewTenant, Page, PageRequest, Tenant, TenantFilter, TenantId, TenantPatch,
+    TenantStatus,
+};
+use crate::error::{OptionExt, Result, conflict_on_unique};
 
 const SLUG_TAKEN: &str = "a tenant with this slug already exists";
 
@@ -23,7 +26,11 @@ fn to_domain(m: Model) -> Tenant {
     }
 }
 
-pub async fn insert(db: &impl ConnectionTrait, new: NewTenant, now: DateTime<Utc>) -> Result<Tenant> {
+pub async fn insert(
+    db: &impl ConnectionTrait,
+    new: NewTenant,
+    now: DateTime<Utc>,
+) -> Result<Tenant> {
     let row = ActiveModel {
         id: Set(TenantId::new().0),
         name: Set(new.name.into_inner()),
@@ -36,7 +43,10 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewTenant, now: DateTime<Utc
         created_at: Set(now),
         updated_at: Set(now),
     };
-    let model = row.insert(db).await.map_err(|e| conflict_on_unique(e, SLUG_TAKEN))?;
+    let model = row
+        .insert(db)
+        .await
+        .map_err(|e| conflict_on_unique(e, SLUG_TAKEN))?;
     Ok(to_domain(model))
 }
 
@@ -50,7 +60,10 @@ pub async fn update(
     patch: TenantPatch,
     now: DateTime<Utc>,
 ) -> Result<Tenant> {
-    let current = Entity::find_by_id(id.0).one(db).await?.or_not_found("tenant")?;
+    let current = Entity::find_by_id(id.0)
+        .one(db)
+        .await?
+        .or_not_found("tenant")?;
     let mut row: ActiveModel = current.into();
     if let Some(v) = patch.name {
         row.name = Set(v.into_inner());
@@ -68,7 +81,10 @@ pub async fn update(
         row.locale = Set(v.into_inner());
     }
     row.updated_at = Set(now);
-    let model = row.update(db).await.map_err(|e| conflict_on_unique(e, SLUG_TAKEN))?;
+    let model = row
+        .update(db)
+        .await
+        .map_err(|e| conflict_on_unique(e, SLUG_TAKEN))?;
     Ok(to_domain(model))
 }
 
@@ -79,7 +95,10 @@ pub async fn set_status(
     reason: Option<String>,
     now: DateTime<Utc>,
 ) -> Result<Tenant> {
-    let current = Entity::find_by_id(id.0).one(db).await?.or_not_found("tenant")?;
+    let current = Entity::find_by_id(id.0)
+        .one(db)
+        .await?
+        .or_not_found("tenant")?;
     let mut row: ActiveModel = current.into();
     row.status = Set(status.as_str().to_owned());
     row.suspended_reason = Set(reason);
@@ -104,7 +123,9 @@ pub async fn list(
                 .add(contains_ci(Column::BillingEmail, text)),
         );
     }
-    Ok(fetch_page(db, select, Column::Id, page).await?.map(to_domain))
+    Ok(fetch_page(db, select, Column::Id, page)
+        .await?
+        .map(to_domain))
 }
 
 use sea_orm::ColumnTrait;

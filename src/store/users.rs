@@ -1,10 +1,12 @@
 use chrono::{DateTime, Utc};
 use entity::users::{ActiveModel, Column, Entity, Model};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set,
+};
 
-use super::{fetch_page, TenantScope};
+use super::{TenantScope, fetch_page};
 use crate::domain::{NewUser, Page, PageRequest, Role, TenantId, User, UserId};
-use crate::error::{conflict_on_unique, OptionExt, Result};
+use crate::error::{OptionExt, Result, conflict_on_unique};
 
 fn to_domain(m: Model) -> User {
     User {
@@ -41,15 +43,25 @@ pub async fn insert(
 }
 
 /// The user and password hash for a login. Emails are unique across the platform.
-pub async fn find_for_login(db: &impl ConnectionTrait, email: &str) -> Result<Option<(User, String)>> {
-    let row = Entity::find().filter(Column::Email.eq(email)).one(db).await?;
+pub async fn find_for_login(
+    db: &impl ConnectionTrait,
+    email: &str,
+) -> Result<Option<(User, String)>> {
+    let row = Entity::find()
+        .filter(Column::Email.eq(email))
+        .one(db)
+        .await?;
     Ok(row.map(|m| {
         let hash = m.password_hash.clone();
         (to_domain(m), hash)
     }))
 }
 
-pub async fn find(db: &impl ConnectionTrait, scope: TenantScope, id: UserId) -> Result<Option<User>> {
+pub async fn find(
+    db: &impl ConnectionTrait,
+    scope: TenantScope,
+    id: UserId,
+) -> Result<Option<User>> {
     let select = scope.filter(Entity::find_by_id(id.0), Column::TenantId);
     Ok(select.one(db).await?.map(to_domain))
 }
@@ -58,12 +70,22 @@ pub async fn find_by_email(db: &impl ConnectionTrait, email: &str) -> Result<Opt
     Ok(find_for_login(db, email).await?.map(|(u, _)| u))
 }
 
-pub async fn list(db: &impl ConnectionTrait, scope: TenantScope, page: PageRequest) -> Result<Page<User>> {
+pub async fn list(
+    db: &impl ConnectionTrait,
+    scope: TenantScope,
+    page: PageRequest,
+) -> Result<Page<User>> {
     let select = scope.filter(Entity::find(), Column::TenantId);
-    Ok(fetch_page(db, select, Column::Id, page).await?.map(to_domain))
+    Ok(fetch_page(db, select, Column::Id, page)
+        .await?
+        .map(to_domain))
 }
 
-pub async fn count_with_role(db: &impl ConnectionTrait, tenant: TenantId, role: Role) -> Result<u64> {
+pub async fn count_with_role(
+    db: &impl ConnectionTrait,
+    tenant: TenantId,
+    role: Role,
+) -> Result<u64> {
     Ok(Entity::find()
         .filter(Column::TenantId.eq(tenant.0))
         .filter(Column::Role.eq(role.as_str()))
@@ -89,8 +111,16 @@ pub async fn set_role(
     Ok(to_domain(row.update(db).await?))
 }
 
-pub async fn set_password_hash(db: &impl ConnectionTrait, id: UserId, hash: String, now: DateTime<Utc>) -> Result<()> {
-    let current = Entity::find_by_id(id.0).one(db).await?.or_not_found("user")?;
+pub async fn set_password_hash(
+    db: &impl ConnectionTrait,
+    id: UserId,
+    hash: String,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let current = Entity::find_by_id(id.0)
+        .one(db)
+        .await?
+        .or_not_found("user")?;
     let mut row: ActiveModel = current.into();
     row.password_hash = Set(hash);
     row.updated_at = Set(now);

@@ -24,7 +24,11 @@ impl Drop for TestApp {
 }
 
 pub fn backend() -> &'static str {
-    if std::env::var("BILLING_TEST_DATABASE_URL").is_ok() { "postgres" } else { "sqlite" }
+    if std::env::var("BILLING_TEST_DATABASE_URL").is_ok() {
+        "postgres"
+    } else {
+        "sqlite"
+    }
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -45,8 +49,12 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Config)) -> TestApp {
     match std::env::var("BILLING_TEST_DATABASE_URL") {
         Ok(url) => {
             let schema = format!("t_{run}");
-            let db = sea_orm::Database::connect(url.as_str()).await.expect("connect to the test PostgreSQL");
-            db.execute_unprepared(&format!("CREATE SCHEMA \"{schema}\"")).await.expect("create schema");
+            let db = sea_orm::Database::connect(url.as_str())
+                .await
+                .expect("connect to the test PostgreSQL");
+            db.execute_unprepared(&format!("CREATE SCHEMA \"{schema}\""))
+                .await
+                .expect("create schema");
             db.close().await.expect("close");
             config.database_url = url;
             config.database_schema = Some(schema);
@@ -79,7 +87,11 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Config)) -> TestApp {
 
 pub fn mint(state: &AppState, sub: &str, role: Role, tenant: Option<&str>) -> String {
     let tenant = tenant.map(|t| TenantId::parse("tenant", t).expect("tenant id"));
-    state.auth.mint(sub, role, tenant, chrono::Utc::now()).expect("mint").0
+    state
+        .auth
+        .mint(sub, role, tenant, chrono::Utc::now())
+        .expect("mint")
+        .0
 }
 
 /// A GraphQL response, with helpers to read data and errors.
@@ -93,7 +105,9 @@ impl Gql {
     /// The `data`, after asserting that there were no errors.
     pub fn data(&self) -> &Value {
         assert!(
-            self.body.get("errors").is_none_or(|e| e.as_array().is_none_or(|a| a.is_empty())),
+            self.body
+                .get("errors")
+                .is_none_or(|e| e.as_array().is_none_or(|a| a.is_empty())),
             "unexpected errors: {}",
             self.body
         );
@@ -107,7 +121,12 @@ impl Gql {
 
     /// Asserts that the request failed with `code`, and returns the first error.
     pub fn expect_code(&self, code: &str) -> &Value {
-        assert_eq!(self.code(), Some(code), "expected {code}, got: {}", self.body);
+        assert_eq!(
+            self.code(),
+            Some(code),
+            "expected {code}, got: {}",
+            self.body
+        );
         &self.body["errors"][0]
     }
 }
@@ -129,7 +148,8 @@ impl TestApp {
     }
 
     pub async fn as_admin(&self, query: &str, variables: Value) -> Gql {
-        self.gql_with(Some(&self.admin_token), query, variables).await
+        self.gql_with(Some(&self.admin_token), query, variables)
+            .await
     }
 
     pub async fn as_token(&self, token: &str, query: &str, variables: Value) -> Gql {
@@ -141,7 +161,12 @@ impl TestApp {
     }
 
     pub fn token(&self, role: Role, tenant: Option<&str>) -> String {
-        mint(&self.state, &format!("test-{}", role.as_str()), role, tenant)
+        mint(
+            &self.state,
+            &format!("test-{}", role.as_str()),
+            role,
+            tenant,
+        )
     }
 
     /// A tenant token for `tenant` with `role` (owner, billing, member or service).
@@ -157,18 +182,30 @@ impl TestApp {
                 json!({ "i": { "name": format!("Tenant {slug}"), "slug": slug, "billingEmail": format!("billing@{slug}.example.com") } }),
             )
             .await;
-        r.data()["createTenant"]["tenant"]["id"].as_str().expect("tenant id").to_owned()
+        r.data()["createTenant"]["tenant"]["id"]
+            .as_str()
+            .expect("tenant id")
+            .to_owned()
     }
 
     /// Creates a user as admin and returns its id.
-    pub async fn create_user(&self, tenant: Option<&str>, email: &str, role: &str, password: &str) -> String {
+    pub async fn create_user(
+        &self,
+        tenant: Option<&str>,
+        email: &str,
+        role: &str,
+        password: &str,
+    ) -> String {
         let r = self
             .as_admin(
                 "mutation($i: CreateUserInput!) { createUser(input: $i) { user { id } } }",
                 json!({ "i": { "tenantId": tenant, "email": email, "name": "Test User", "role": role, "password": password } }),
             )
             .await;
-        r.data()["createUser"]["user"]["id"].as_str().expect("user id").to_owned()
+        r.data()["createUser"]["user"]["id"]
+            .as_str()
+            .expect("user id")
+            .to_owned()
     }
 
     /// Creates a billable metric as admin.
@@ -189,6 +226,10 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(format!("{}{}", self.address, path)).send().await.expect("GET")
+        self.client
+            .get(format!("{}{}", self.address, path))
+            .send()
+            .await
+            .expect("GET")
     }
 }

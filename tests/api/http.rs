@@ -1,1 +1,190 @@
+use serde_json::{Value, json};
+
 use crate::helpers::*;
+
+#[tokio::test]
+async fn health_answers_and_ready_checks_the_database_and_cache() {
+    let app = spawn_app().await;
+    let r = app.get("/health").await;
+    assert_eq!(r.status(), 200);
+    let r = app.get("/ready").await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["database"], "ok");
+    assert_eq!(body["cache"]["status"], "ok");
+    let expected = if std::env::var("BILLING_TEST_REDIS_URL").is_ok() {
+        "redis"
+    } else {
+        "memory"
+    };
+    assert_eq!(body["cache"]["backend"], expected);
+}
+
+#[tokio::test]
+async fn ready_turns_unavailable_when_redis_goes_away() {
+    // A private redis-server, so that stopping it disturbs nothing else.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("free port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let mut redis = std::process::Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server is installed (see .ci/run)");
+    let url = format!("redis://127.0.0.1:{port}");
+    let mut app = None;
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        if redis::Client::open(url.as_str())
+            .and_then(|c| c.get_connection())
+            .is_ok()
+        {
+            app = Some(spawn_app_with(|c| c.redis_url = Some(url.clone())).await);
+            break;
+        }
+    }
+    let app = app.expect("private redis started");
+    assert_eq!(app.get("/ready").await.status(), 200);
+    redis.kill().expect("stop redis");
+    redis.wait().expect("reap redis");
+    let r = app.get("/ready").await;
+    assert_eq!(r.status(), 503);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["cache"]["status"], "unavailable");
+    assert_eq!(body["database"], "ok");
+}
+
+#[tokio::test]
+async fn the_app_refuses_to_start_when_the_configured_redis_is_unreachable() {
+    let built = billing::startup::App::build(billing::config::Config {
+        listen: "127.0.0.1:0".into(),
+        database_url: format!(
+            "sqlite://{}/r.db?mode=rwc",
+            std::env::temp_dir()
+                .join(format!("billing-r-{}", uuid::Uuid::new_v4().simple()))
+                .display()
+        ),
+        redis_url: Some("redis://127.0.0.1:1".into()),
+        ..billing::config::Config::default()
+    })
+    .await;
+    assert!(built.is_err());
+}
+
+#[tokio::test]
+async fn metrics_count_graphql_requests_by_root_field_and_outcome() {
+    let app = spawn_app().await;
+    app.as_admin("{ me { role } }", json!({})).await.data();
+    app.anonymous("{ tenants { edges { cursor } } }", json!({}))
+        .await
+        .expect_code("UNAUTHENTICATED");
+    let body = app.get("/metrics").await.text().await.expect("text");
+    assert!(
+        body.contains(r#"billing_graphql_requests_total{operation="me",outcome="ok"} 1"#),
+        "{body}"
+    );
+    assert!(
+        body.contains(
+            r#"billing_graphql_requests_total{operation="tenants",outcome="unauthenticated"} 1"#
+        ),
+        "{body}"
+    );
+    assert!(body.contains(
+        r#"billing_graphql_request_duration_seconds_count{operation="me",outcome="ok"} 1"#
+    ));
+    assert!(
+        body.contains(
+            r#"billing_api_requests_total{endpoint="/graphql",method="POST",status="200"} 2"#
+        ),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn metrics_never_take_label_values_from_client_text() {
+    let app = spawn_app().await;
+    let r = app.as_admin("query Evil { notAField }", json!({})).await;
+    r.expect_code("VALIDATION");
+    let body = app.get("/metrics").await.text().await.expect("text");
+    assert!(!body.contains("notAField") && !body.contains("Evil"));
+    assert!(
+        body.contains(r#"operation="invalid",outcome="validation""#),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn cors_allows_only_the_configured_origins() {
+    let app = spawn_app_with(|c| {
+        c.cors_origins = "https://app.example.com, https://admin.example.com".into()
+    })
+    .await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, format!("{}/graphql", app.address))
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "POST")
+            .header(
+                "Access-Control-Request-Headers",
+                "authorization, content-type",
+            )
+            .send()
+    };
+    let ok = preflight("https://admin.example.com")
+        .await
+        .expect("preflight");
+    assert_eq!(
+        ok.headers()
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok()),
+        Some("https://admin.example.com")
+    );
+    let denied = preflight("https://evil.example.com")
+        .await
+        .expect("preflight");
+    assert!(
+        denied
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn graphiql_is_served_in_development_and_can_be_switched_off() {
+    let app = spawn_app().await;
+    let r = app.get("/graphql").await;
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.text()
+            .await
+            .expect("html")
+            .to_lowercase()
+            .contains("graphiql")
+    );
+    let off = spawn_app_with(|c| c.graphiql = Some(false)).await;
+    assert_eq!(off.get("/graphql").await.status(), 404);
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id() {
+    let app = spawn_app().await;
+    let r = app.get("/health").await;
+    let id = r
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    assert!(id.is_some_and(|v| v.len() >= 32));
+}

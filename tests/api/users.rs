@@ -1,1 +1,184 @@
+use billing::domain::Role;
+use serde_json::json;
+
 use crate::helpers::*;
+
+const CREATE_USER: &str =
+    "mutation($i: CreateUserInput!) { createUser(input: $i) { user { id email role tenantId } } }";
+const LOGIN: &str =
+    "mutation($i: LoginInput!) { login(input: $i) { token expiresAt user { id role tenantId } } }";
+
+#[tokio::test]
+async fn an_owner_manages_the_users_of_its_tenant() {
+    let app = spawn_app().await;
+    let tenant = app.create_tenant("acme").await;
+    let owner = app.tenant_token(&tenant, Role::Owner);
+
+    let r = app
+        .as_token(
+            &owner,
+            CREATE_USER,
+            json!({ "i": { "email": "ana@acme.com", "name": "Ana", "role": "MEMBER", "password": "correct horse" } }),
+        )
+        .await;
+    let user = r.data()["createUser"]["user"].clone();
+    assert_eq!(user["tenantId"], tenant.as_str());
+    assert_eq!(user["role"], "MEMBER");
+    let user_id = user["id"].as_str().expect("id").to_owned();
+
+    let r = app
+        .as_token(
+            &owner,
+            "mutation($i: UpdateUserRoleInput!) { updateUserRole(input: $i) { user { role } } }",
+            json!({ "i": { "userId": user_id, "role": "BILLING" } }),
+        )
+        .await;
+    assert_eq!(r.data()["updateUserRole"]["user"]["role"], "BILLING");
+
+    let r = app
+        .as_token(
+            &owner,
+            "{ users { edges { node { email role } } } }",
+            json!({}),
+        )
+        .await;
+    let edges = r.data()["users"]["edges"]
+        .as_array()
+        .expect("edges")
+        .clone();
+    assert_eq!(edges.len(), 1);
+    assert_eq!(edges[0]["node"]["email"], "ana@acme.com");
+
+    let r = app
+        .as_token(
+            &owner,
+            "mutation($id: ID!) { removeUser(userId: $id) { removedUserId } }",
+            json!({ "id": user_id }),
+        )
+        .await;
+    assert_eq!(r.data()["removeUser"]["removedUserId"], user_id.as_str());
+    let r = app
+        .as_token(&owner, "{ users { edges { node { id } } } }", json!({}))
+        .await;
+    assert_eq!(r.data()["users"]["edges"].as_array().map(Vec::len), Some(0));
+}
+
+#[tokio::test]
+async fn a_user_logs_in_with_email_and_password_and_gets_a_working_token() {
+    let app = spawn_app().await;
+    let tenant = app.create_tenant("acme").await;
+    app.create_user(Some(&tenant), "Owner@Acme.com", "OWNER", "s3cret-passw0rd")
+        .await;
+
+    let r = app
+        .anonymous(
+            LOGIN,
+            json!({ "i": { "email": "owner@acme.com", "password": "s3cret-passw0rd" } }),
+        )
+        .await;
+    let login = r.data()["login"].clone();
+    assert_eq!(login["user"]["role"], "OWNER");
+    assert_eq!(login["user"]["tenantId"], tenant.as_str());
+    let token = login["token"].as_str().expect("token");
+
+    let r = app
+        .as_token(token, "{ me { role tenantId user { email } } }", json!({}))
+        .await;
+    assert_eq!(r.data()["me"]["role"], "OWNER");
+    assert_eq!(r.data()["me"]["tenantId"], tenant.as_str());
+    assert_eq!(r.data()["me"]["user"]["email"], "owner@acme.com");
+}
+
+#[tokio::test]
+async fn a_wrong_password_and_an_unknown_email_are_refused_alike() {
+    let app = spawn_app().await;
+    let tenant = app.create_tenant("acme").await;
+    app.create_user(Some(&tenant), "owner@acme.com", "OWNER", "s3cret-passw0rd")
+        .await;
+    let wrong = app
+        .anonymous(
+            LOGIN,
+            json!({ "i": { "email": "owner@acme.com", "password": "not-the-password" } }),
+        )
+        .await;
+    let unknown = app
+        .anonymous(
+            LOGIN,
+            json!({ "i": { "email": "nobody@acme.com", "password": "s3cret-passw0rd" } }),
+        )
+        .await;
+    let w = wrong.expect_code("UNAUTHENTICATED")["message"].clone();
+    let u = unknown.expect_code("UNAUTHENTICATED")["message"].clone();
+    assert_eq!(w, u);
+}
+
+#[tokio::test]
+async fn the_last_owner_of_a_tenant_cannot_be_demoted_or_removed() {
+    let app = spawn_app().await;
+    let tenant = app.create_tenant("acme").await;
+    let owner_id = app
+        .create_user(Some(&tenant), "owner@acme.com", "OWNER", "s3cret-passw0rd")
+        .await;
+    let owner = app.tenant_token(&tenant, Role::Owner);
+
+    app.as_token(
+        &owner,
+        "mutation($i: UpdateUserRoleInput!) { updateUserRole(input: $i) { user { role } } }",
+        json!({ "i": { "userId": owner_id, "role": "MEMBER" } }),
+    )
+    .await
+    .expect_code("CONFLICT");
+    app.as_token(
+        &owner,
+        "mutation($id: ID!) { removeUser(userId: $id) { removedUserId } }",
+        json!({ "id": owner_id }),
+    )
+    .await
+    .expect_code("CONFLICT");
+
+    let r = app
+        .as_admin(
+            "query($t: ID) { users(tenantId: $t) { edges { node { role } } } }",
+            json!({ "t": tenant }),
+        )
+        .await;
+    assert_eq!(r.data()["users"]["edges"][0]["node"]["role"], "OWNER");
+
+    // With a second owner, the first may step down.
+    app.create_user(Some(&tenant), "second@acme.com", "OWNER", "s3cret-passw0rd")
+        .await;
+    let r = app
+        .as_token(
+            &owner,
+            "mutation($i: UpdateUserRoleInput!) { updateUserRole(input: $i) { user { role } } }",
+            json!({ "i": { "userId": owner_id, "role": "MEMBER" } }),
+        )
+        .await;
+    assert_eq!(r.data()["updateUserRole"]["user"]["role"], "MEMBER");
+}
+
+#[tokio::test]
+async fn an_admin_creates_operator_admins_who_can_log_in() {
+    let app = spawn_app().await;
+    let r = app
+        .as_admin(
+            CREATE_USER,
+            json!({ "i": { "email": "ops@platform.com", "name": "Ops", "role": "ADMIN", "password": "s3cret-passw0rd" } }),
+        )
+        .await;
+    assert!(r.data()["createUser"]["user"]["tenantId"].is_null());
+    let r = app
+        .anonymous(
+            LOGIN,
+            json!({ "i": { "email": "ops@platform.com", "password": "s3cret-passw0rd" } }),
+        )
+        .await;
+    let token = r.data()["login"]["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let r = app
+        .as_token(&token, "{ tenants { edges { node { id } } } }", json!({}))
+        .await;
+    r.data();
+}

@@ -1,0 +1,172 @@
+//! The `billing` binary itself: `serve` prints a working admin token, `token` mints one,
+//! `schema` prints the SDL, production mode refuses the development secret.
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_billing");
+
+fn temp_db() -> (std::path::PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("billing-cli-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let url = format!("sqlite://{}/cli.db?mode=rwc", dir.display());
+    (dir, url)
+}
+
+fn billing(args: &[&str], db_url: &str) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("BILLING_DATABASE_URL", db_url)
+        .env("BILLING_LOG", "warn");
+    cmd
+}
+
+#[tokio::test]
+async fn serve_prints_an_admin_token_that_works() {
+    let (dir, url) = temp_db();
+    let mut child = billing(&[], &url)
+        .env("BILLING_LISTEN", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start billing");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let (mut address, mut token) = (None, None);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while (address.is_none() || token.is_none()) && Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            if let Some(a) = line.strip_prefix("billing is running on ") {
+                address = Some(a.trim().to_owned());
+            }
+            if let Some(t) = line.trim().strip_prefix("export TOKEN=") {
+                token = Some(t.to_owned());
+            }
+        }
+    }
+    let (address, token) = (
+        address.expect("address printed"),
+        token.expect("token printed"),
+    );
+    let r: Value = reqwest::Client::new()
+        .post(format!("{address}/graphql"))
+        .bearer_auth(&token)
+        .json(&json!({ "query": "{ me { role } }" }))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(dir);
+    assert_eq!(r["data"]["me"]["role"], "ADMIN", "{r}");
+}
+
+#[test]
+fn token_mints_a_jwt_that_the_configured_secret_verifies() {
+    let (dir, url) = temp_db();
+    let tenant = billing::domain::TenantId::new().to_string();
+    let out = billing(&["token", "--role", "owner", "--tenant", &tenant], &url)
+        .output()
+        .expect("run");
+    let _ = std::fs::remove_dir_all(dir);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).expect("utf8");
+    let keys = billing::accounts::AuthKeys::from_config(&billing::config::Config::default())
+        .expect("keys");
+    let actor = keys.verify(token.trim()).expect("valid token");
+    assert_eq!(actor.role, billing::domain::Role::Owner);
+    assert_eq!(actor.tenant.map(|t| t.to_string()), Some(tenant));
+}
+
+#[test]
+fn token_refuses_a_tenant_role_without_a_tenant() {
+    let (dir, url) = temp_db();
+    let out = billing(&["token", "--role", "member"], &url)
+        .output()
+        .expect("run");
+    let _ = std::fs::remove_dir_all(dir);
+    assert!(!out.status.success());
+}
+
+#[test]
+fn schema_prints_the_sdl() {
+    let out = Command::new(BIN).arg("schema").output().expect("run");
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stdout).expect("utf8"),
+        billing::graphql::sdl()
+    );
+}
+
+#[test]
+fn production_mode_refuses_to_start_without_a_real_secret() {
+    let (dir, url) = temp_db();
+    let out = billing(&["migrate"], &url)
+        .env("BILLING_ENV", "production")
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("BILLING_JWT_SECRET"));
+    let ok = billing(&["migrate"], &url)
+        .env("BILLING_ENV", "production")
+        .env(
+            "BILLING_JWT_SECRET",
+            "a-real-secret-of-more-than-32-characters!",
+        )
+        .output()
+        .expect("run");
+    let _ = std::fs::remove_dir_all(dir);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+}
+
+#[test]
+fn demo_prints_a_password_that_logs_the_owner_in() {
+    let (dir, url) = temp_db();
+    let out = billing(&["demo"], &url).output().expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("utf8");
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Owner login: "))
+        .expect("login line");
+    let (email, password) = line.split_once(" / ").expect("email / password");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let ok = rt.block_on(async {
+        let config = billing::config::Config {
+            database_url: url.clone(),
+            ..Default::default()
+        };
+        let state = billing::startup::build_state(config).await.expect("state");
+        billing::accounts::users::login(&state, email, password)
+            .await
+            .is_ok()
+    });
+    let _ = std::fs::remove_dir_all(dir);
+    assert!(ok);
+}
