@@ -119,10 +119,10 @@ pub async fn authenticate(state: &AppState, secret: &str) -> Result<Actor> {
                 id: found.id.to_string(),
                 tenant: found.tenant_id.map(|t| t.to_string()),
             };
-            if let Ok(json) = serde_json::to_string(&entry) {
-                if let Err(e) = state.cache.set(&key, &json, CACHE_TTL).await {
-                    tracing::warn!(error = %e, "cache write failed");
-                }
+            if let Ok(json) = serde_json::to_string(&entry)
+                && let Err(e) = state.cache.set(&key, &json, CACHE_TTL).await
+            {
+                tracing::warn!(error = %e, "cache write failed");
             }
             (found.id, found.tenant_id)
         }

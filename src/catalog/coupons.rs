@@ -6,10 +6,10 @@ use crate::store;
 
 pub async fn create_coupon(state: &AppState, actor: &Actor, new: NewCoupon) -> Result<Coupon> {
     actor.require_admin()?;
-    if let (Some(from), Some(until)) = (new.valid_from, new.valid_until) {
-        if until <= from {
-            return Err(Error::validation("validUntil", "must be after validFrom"));
-        }
+    if let (Some(from), Some(until)) = (new.valid_from, new.valid_until)
+        && until <= from
+    {
+        return Err(Error::validation("validUntil", "must be after validFrom"));
     }
     if let Some(codes) = &new.plan_codes {
         for (i, code) in codes.iter().enumerate() {
@@ -24,10 +24,13 @@ pub async fn create_coupon(state: &AppState, actor: &Actor, new: NewCoupon) -> R
             }
         }
     }
-    if let Discount::Amount(m) = new.discount {
-        if m.amount_minor == 0 {
-            return Err(Error::validation("amountOff", "must be greater than zero"));
-        }
+    if let Discount::Amount(m) = new.discount
+        && m.amount_minor == 0
+    {
+        return Err(Error::validation(
+            "amountOffMinor",
+            "must be greater than zero",
+        ));
     }
     store::coupons::insert(&state.db, new, state.clock.now()).await
 }

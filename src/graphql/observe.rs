@@ -34,14 +34,12 @@ impl Extension for ObserveExt {
         info: ResolveInfo<'_>,
         next: NextResolve<'_>,
     ) -> ServerResult<Option<Value>> {
-        if info.path_node.parent.is_none() {
-            if let Some(root) = ctx.data_opt::<RootField>() {
-                if let Ok(mut slot) = root.0.lock() {
-                    if slot.is_none() {
-                        *slot = Some(info.path_node.field_name().to_owned());
-                    }
-                }
-            }
+        if info.path_node.parent.is_none()
+            && let Some(root) = ctx.data_opt::<RootField>()
+            && let Ok(mut slot) = root.0.lock()
+            && slot.is_none()
+        {
+            *slot = Some(info.path_node.field_name().to_owned());
         }
         next.run(ctx, info).await
     }

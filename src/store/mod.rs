@@ -44,11 +44,10 @@ pub async fn connect(url: &str, schema: Option<&str>) -> Result<DatabaseConnecti
     if url.starts_with("sqlite:") {
         if let Some(dir) = sqlite_file(url)
             .and_then(|p| std::path::Path::new(&p).parent().map(|d| d.to_path_buf()))
+            && !dir.as_os_str().is_empty()
         {
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(&dir)
-                    .map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", dir.display())))?;
-            }
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", dir.display())))?;
         }
         opts.max_connections(8)
             .map_sqlx_sqlite_opts(|o: SqliteConnectOptions| {
