@@ -14,6 +14,10 @@ use crate::store::{self, api_keys::NewApiKey};
 
 pub const PREFIX: &str = "bk_";
 const CACHE_TTL: Duration = Duration::from_secs(60);
+/// What a revoked key's cache entry holds. It outlives any request that read the key as
+/// active before the revocation, so such a request cannot put the key back in the cache.
+const REVOKED: &str = "revoked";
+const TOMBSTONE_TTL: Duration = Duration::from_secs(600);
 
 fn hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
@@ -82,10 +86,10 @@ pub async fn revoke(state: &AppState, actor: &Actor, id: ApiKeyId) -> Result<Api
         .await?
         .or_not_found("api key")?;
     let key = store::api_keys::revoke(&state.db, scope, id, state.clock.now()).await?;
-    // The cache is only a shortcut; if it cannot be cleared the revocation must not look done.
+    // The cache is only a shortcut; if it cannot be marked the revocation must not look done.
     state
         .cache
-        .delete(&cache_key(&hash))
+        .set(&cache_key(&hash), REVOKED, TOMBSTONE_TTL)
         .await
         .map_err(Error::internal)?;
     Ok(key)
@@ -97,6 +101,7 @@ pub async fn authenticate(state: &AppState, secret: &str) -> Result<Actor> {
     let hash = hash(secret);
     let key = cache_key(&hash);
     let cached = match state.cache.get(&key).await {
+        Ok(Some(v)) if v == REVOKED => return Err(bad()),
         Ok(v) => v.and_then(|s| serde_json::from_str::<CachedKey>(&s).ok()),
         Err(e) => {
             tracing::warn!(error = %e, "cache read failed; using the database");
@@ -120,7 +125,7 @@ pub async fn authenticate(state: &AppState, secret: &str) -> Result<Actor> {
                 tenant: found.tenant_id.map(|t| t.to_string()),
             };
             if let Ok(json) = serde_json::to_string(&entry)
-                && let Err(e) = state.cache.set(&key, &json, CACHE_TTL).await
+                && let Err(e) = state.cache.set_if_absent(&key, &json, CACHE_TTL).await
             {
                 tracing::warn!(error = %e, "cache write failed");
             }

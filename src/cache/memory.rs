@@ -50,6 +50,24 @@ impl Cache for MemoryCache {
         Ok(())
     }
 
+    async fn set_if_absent(
+        &self,
+        key: &str,
+        value: &str,
+        ttl: Duration,
+    ) -> Result<bool, CacheError> {
+        let entry = Entry {
+            value: value.to_owned(),
+            ttl,
+        };
+        Ok(self
+            .inner
+            .entry(key.to_owned())
+            .or_insert(entry)
+            .await
+            .is_fresh())
+    }
+
     async fn delete(&self, key: &str) -> Result<(), CacheError> {
         self.inner.invalidate(key).await;
         Ok(())

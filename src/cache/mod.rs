@@ -18,6 +18,14 @@ pub struct CacheError(pub String);
 pub trait Cache: Send + Sync + 'static {
     async fn get(&self, key: &str) -> Result<Option<String>, CacheError>;
     async fn set(&self, key: &str, value: &str, ttl: Duration) -> Result<(), CacheError>;
+    /// Stores `value` only if `key` holds nothing; true when it was stored. Fills that race
+    /// with an invalidation use this, so they cannot overwrite the invalidation's tombstone.
+    async fn set_if_absent(
+        &self,
+        key: &str,
+        value: &str,
+        ttl: Duration,
+    ) -> Result<bool, CacheError>;
     async fn delete(&self, key: &str) -> Result<(), CacheError>;
     /// Liveness for `/ready`.
     async fn ping(&self) -> Result<(), CacheError>;

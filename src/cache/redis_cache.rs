@@ -47,6 +47,25 @@ impl Cache for RedisCache {
             .map_err(err)
     }
 
+    async fn set_if_absent(
+        &self,
+        key: &str,
+        value: &str,
+        ttl: Duration,
+    ) -> Result<bool, CacheError> {
+        let mut conn = self.conn.clone();
+        let stored: Option<String> = redis::cmd("SET")
+            .arg(self.key(key))
+            .arg(value)
+            .arg("NX")
+            .arg("EX")
+            .arg(ttl.as_secs().max(1))
+            .query_async(&mut conn)
+            .await
+            .map_err(err)?;
+        Ok(stored.is_some())
+    }
+
     async fn delete(&self, key: &str) -> Result<(), CacheError> {
         let mut conn = self.conn.clone();
         conn.del::<_, ()>(self.key(key)).await.map_err(err)

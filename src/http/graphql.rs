@@ -36,11 +36,13 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Credential {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Credential::Missing;
     };
+    // The scheme name is case-insensitive (RFC 7235).
     let Some(token) = value
         .to_str()
         .ok()
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
     else {
         return Credential::Invalid("Authorization must be 'Bearer <token or API key>'".into());
     };

@@ -135,3 +135,44 @@ async fn a_token_signed_with_the_public_key_as_an_hmac_secret_is_refused() {
         .await
         .expect_code("UNAUTHENTICATED");
 }
+
+#[tokio::test]
+async fn a_late_cache_fill_cannot_bring_a_revoked_key_back() {
+    // A request that read the key as active just before the revocation fills the cache just
+    // after it. The revocation's tombstone must win.
+    let app = spawn_app().await;
+    let r = app
+        .as_admin(CREATE_KEY, json!({ "i": { "name": "racer" } }))
+        .await;
+    let secret = r.data()["createApiKey"]["secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    let id = r.data()["createApiKey"]["apiKey"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    app.as_admin(
+        "mutation($id: ID!) { revokeApiKey(id: $id) { apiKey { id } } }",
+        json!({ "id": id }),
+    )
+    .await
+    .data();
+
+    use sha2::Digest;
+    let cache_key = format!(
+        "apikey:{}",
+        hex::encode(sha2::Sha256::digest(secret.as_bytes()))
+    );
+    let stale = json!({ "id": id, "tenant": null }).to_string();
+    let stored = app
+        .state
+        .cache
+        .set_if_absent(&cache_key, &stale, std::time::Duration::from_secs(60))
+        .await
+        .expect("cache answers");
+    assert!(!stored, "the late fill must not replace the tombstone");
+    app.as_token(&secret, "{ me { role } }", json!({}))
+        .await
+        .expect_code("UNAUTHENTICATED");
+}

@@ -188,3 +188,23 @@ async fn every_response_carries_a_request_id() {
         .map(str::to_owned);
     assert!(id.is_some_and(|v| v.len() >= 32));
 }
+
+#[tokio::test]
+async fn a_request_that_does_not_finish_in_time_gets_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app_with(|c| c.request_timeout_seconds = 1).await;
+    let addr = app.address.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    // Promise a body and never send it: the server must give up, not wait forever.
+    let head = format!(
+        "POST /graphql HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"query\":"
+    );
+    stream.write_all(head.as_bytes()).await.expect("write");
+    let mut buf = vec![0u8; 1024];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(30), stream.read(&mut buf))
+        .await
+        .expect("the server answered before the client gave up")
+        .expect("read");
+    let answer = String::from_utf8_lossy(&buf[..n]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+}
