@@ -7,8 +7,11 @@ use crate::error::Error;
 use crate::state::AppState;
 
 mod accounts;
+mod accounts_inputs;
+mod accounts_types;
 mod catalog;
 mod catalog_inputs;
+mod catalog_types;
 mod observe;
 mod scalars;
 
