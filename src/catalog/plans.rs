@@ -55,21 +55,26 @@ async fn save_plan(
     }
     let txn = state.db.begin().await?;
     let latest = store::catalog::latest_plan_version(&txn, new.code.as_str()).await?;
-    let version = match (latest, new_version) {
-        (None, false) => 1,
-        (Some(_), false) => {
-            return Err(Error::Conflict(
-                "a plan with this code already exists".into(),
-            ));
-        }
-        (None, true) => return Err(Error::NotFound("plan")),
-        (Some(v), true) => v + 1,
-    };
+    let version = next_version(latest, new_version, "plan")?;
     let plan =
         store::catalog::insert_plan_version(&txn, new, version, &metric_ids, state.clock.now())
             .await?;
     txn.commit().await?;
     Ok(plan)
+}
+
+/// Creating takes version 1 of a new code; publishing takes the next version of an existing one.
+fn next_version(latest: Option<i32>, publishing: bool, what: &'static str) -> Result<i32> {
+    match (latest, publishing) {
+        (None, false) => Ok(1),
+        (Some(_), false) => Err(Error::Conflict(format!(
+            "a {what} with this code already exists"
+        ))),
+        (None, true) => Err(Error::NotFound(what)),
+        (Some(v), true) => v
+            .checked_add(1)
+            .ok_or_else(|| Error::Conflict(format!("{what} has too many versions"))),
+    }
 }
 
 fn check_unique_metrics<'a>(codes: impl Iterator<Item = &'a str>, field: &str) -> Result<()> {
@@ -133,16 +138,7 @@ async fn save_pack(
     }
     let txn = state.db.begin().await?;
     let latest = store::catalog::latest_pack_version(&txn, new.code.as_str()).await?;
-    let version = match (latest, new_version) {
-        (None, false) => 1,
-        (Some(_), false) => {
-            return Err(Error::Conflict(
-                "a credit pack with this code already exists".into(),
-            ));
-        }
-        (None, true) => return Err(Error::NotFound("credit pack")),
-        (Some(v), true) => v + 1,
-    };
+    let version = next_version(latest, new_version, "credit pack")?;
     let pack = store::catalog::insert_pack_version(&txn, new, version, state.clock.now()).await?;
     txn.commit().await?;
     Ok(pack)

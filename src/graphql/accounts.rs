@@ -29,10 +29,13 @@ impl AccountsQuery {
     ) -> async_graphql::Result<Connection<String, TenantOut>> {
         let (state, actor) = (ctx.state()?, ctx.actor()?);
         let page = page_request(first, after).gql()?;
-        if search.as_ref().is_some_and(|s| s.chars().count() > 100) {
+        if search
+            .as_ref()
+            .is_some_and(|s| s.chars().count() > 100 || s.chars().any(char::is_control))
+        {
             return Err(Error::validation(
                 "search",
-                "must be at most 100 characters",
+                "must be at most 100 characters, without control characters",
             ))
             .gql();
         }

@@ -8,7 +8,7 @@ use super::catalog_types::{CouponOut, MetricOut, PackOut, PlanOut};
 use super::scalars::{connection, page_request};
 use super::{CtxExt, GqlResult};
 use crate::catalog;
-use crate::domain::{CouponCode, NewBillableMetric, NewCoupon, NewCreditPack, NewPlan};
+use crate::domain::{Code, CouponCode, NewBillableMetric, NewCoupon, NewCreditPack, NewPlan};
 
 #[derive(Default)]
 pub struct CatalogQuery;
@@ -51,7 +51,8 @@ impl CatalogQuery {
         version: Option<i32>,
     ) -> async_graphql::Result<PlanOut> {
         let (state, actor) = (ctx.state()?, ctx.actor()?);
-        catalog::find_plan(state, actor, &code, version)
+        let code = Code::parse("code", &code).gql()?;
+        catalog::find_plan(state, actor, code.as_str(), version)
             .await
             .map(PlanOut::from)
             .gql()
@@ -74,7 +75,8 @@ impl CatalogQuery {
 
     async fn credit_pack(&self, ctx: &Context<'_>, code: String) -> async_graphql::Result<PackOut> {
         let (state, actor) = (ctx.state()?, ctx.actor()?);
-        catalog::find_pack(state, actor, &code)
+        let code = Code::parse("code", &code).gql()?;
+        catalog::find_pack(state, actor, code.as_str())
             .await
             .map(PackOut::from)
             .gql()

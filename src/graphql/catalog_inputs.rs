@@ -218,6 +218,15 @@ impl TryFrom<PlanInput> for NewPlan {
                 "must be at most 2000 characters",
             ));
         }
+        if description
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t')
+        {
+            return Err(ParseError::new(
+                "description",
+                "must not contain control characters other than newlines and tabs",
+            ));
+        }
         let trial_days = i.trial_days.unwrap_or(0);
         if !(0..=365).contains(&trial_days) {
             return Err(ParseError::new("trialDays", "must be between 0 and 365"));
