@@ -60,6 +60,9 @@ pub struct Config {
     /// GraphiQL at `GET /graphql`; on by default outside production.
     pub graphiql: Option<bool>,
     pub max_query_depth: usize,
+    /// Failed sign-ins allowed per email within `login_window_seconds` before `RATE_LIMITED`.
+    pub login_max_failures: i64,
+    pub login_window_seconds: u64,
     pub max_query_complexity: usize,
     pub log: String,
 }
@@ -83,6 +86,8 @@ impl Default for Config {
             request_timeout_seconds: 30,
             graphiql: None,
             max_query_depth: 16,
+            login_max_failures: 10,
+            login_window_seconds: 900,
             max_query_complexity: 2000,
             log: "info,sqlx=warn,sea_orm=warn".into(),
         }
@@ -127,6 +132,11 @@ impl Config {
         }
         if self.body_limit_bytes < 1024 {
             return invalid("BILLING_BODY_LIMIT_BYTES must be at least 1024");
+        }
+        if self.login_max_failures < 1 || self.login_window_seconds == 0 {
+            return invalid(
+                "BILLING_LOGIN_MAX_FAILURES and BILLING_LOGIN_WINDOW_SECONDS must be positive",
+            );
         }
         if self.request_timeout_seconds == 0 {
             return invalid("BILLING_REQUEST_TIMEOUT_SECONDS must be positive");

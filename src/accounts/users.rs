@@ -16,6 +16,8 @@ pub struct Session {
 
 pub async fn login(state: &AppState, email: &str, password: &str) -> Result<Session> {
     let denied = || Error::Unauthenticated("invalid email or password".into());
+    let throttle = LoginThrottle::new(state, email);
+    throttle.check().await?;
     // Malformed input is answered like a wrong password, so the reply says nothing about accounts.
     let email = Email::parse("email", email).ok();
     let found = match &email {
@@ -26,10 +28,12 @@ pub async fn login(state: &AppState, email: &str, password: &str) -> Result<Sess
         Some((u, h)) => (Some(u), Some(h)),
         None => (None, None),
     };
-    if !verify_password(password.to_owned(), hash).await? {
+    let verified = verify_password(password.to_owned(), hash).await?;
+    let Some(user) = user.filter(|_| verified) else {
+        throttle.record_failure().await;
         return Err(denied());
-    }
-    let user = user.ok_or_else(denied)?;
+    };
+    throttle.clear().await;
     let (token, expires_at) = state.auth.mint(
         &user.id.to_string(),
         user.role,
@@ -41,6 +45,54 @@ pub async fn login(state: &AppState, email: &str, password: &str) -> Result<Sess
         expires_at,
         user,
     })
+}
+
+/// Counts failed sign-ins per email (hashed, so no address sits in the cache) in a fixed
+/// window; past the limit even the right password gets `RATE_LIMITED` until the window ends.
+/// A cache outage lets sign-ins through rather than locking everyone out.
+struct LoginThrottle<'a> {
+    state: &'a AppState,
+    key: String,
+}
+
+impl<'a> LoginThrottle<'a> {
+    fn new(state: &'a AppState, email: &str) -> Self {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(email.trim().to_lowercase().as_bytes());
+        Self {
+            state,
+            key: format!("login-failures:{}", hex::encode(digest)),
+        }
+    }
+
+    async fn check(&self) -> Result<()> {
+        let failures = match self.state.cache.get(&self.key).await {
+            Ok(v) => v.and_then(|v| v.parse::<i64>().ok()).unwrap_or(0),
+            Err(e) => {
+                tracing::warn!(error = %e, "login throttle unavailable");
+                0
+            }
+        };
+        if failures >= self.state.config.login_max_failures {
+            return Err(Error::RateLimited(
+                "too many failed sign-ins for this email; try again later".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn record_failure(&self) {
+        let window = std::time::Duration::from_secs(self.state.config.login_window_seconds);
+        if let Err(e) = self.state.cache.increment(&self.key, window).await {
+            tracing::warn!(error = %e, "login throttle unavailable");
+        }
+    }
+
+    async fn clear(&self) {
+        if let Err(e) = self.state.cache.delete(&self.key).await {
+            tracing::warn!(error = %e, "login throttle unavailable");
+        }
+    }
 }
 
 /// Checks that `actor` may give `role` to a user of `tenant` (None: an operator user).

@@ -7,21 +7,21 @@ use moka::future::Cache as Moka;
 use super::{Cache, CacheError};
 
 #[derive(Clone)]
-struct Entry {
+struct Item {
     value: String,
     ttl: Duration,
 }
 
 struct PerEntryTtl;
 
-impl Expiry<String, Entry> for PerEntryTtl {
-    fn expire_after_create(&self, _k: &String, v: &Entry, _now: Instant) -> Option<Duration> {
+impl Expiry<String, Item> for PerEntryTtl {
+    fn expire_after_create(&self, _k: &String, v: &Item, _now: Instant) -> Option<Duration> {
         Some(v.ttl)
     }
 }
 
 pub struct MemoryCache {
-    inner: Moka<String, Entry>,
+    inner: Moka<String, Item>,
 }
 
 impl MemoryCache {
@@ -42,7 +42,7 @@ impl Cache for MemoryCache {
     }
 
     async fn set(&self, key: &str, value: &str, ttl: Duration) -> Result<(), CacheError> {
-        let entry = Entry {
+        let entry = Item {
             value: value.to_owned(),
             ttl,
         };
@@ -56,7 +56,7 @@ impl Cache for MemoryCache {
         value: &str,
         ttl: Duration,
     ) -> Result<bool, CacheError> {
-        let entry = Entry {
+        let entry = Item {
             value: value.to_owned(),
             ttl,
         };
@@ -66,6 +66,23 @@ impl Cache for MemoryCache {
             .or_insert(entry)
             .await
             .is_fresh())
+    }
+
+    async fn increment(&self, key: &str, window: Duration) -> Result<i64, CacheError> {
+        let entry = self
+            .inner
+            .entry(key.to_owned())
+            .and_upsert_with(|old| {
+                let count = old
+                    .and_then(|e| e.into_value().value.parse::<i64>().ok())
+                    .unwrap_or(0);
+                std::future::ready(Item {
+                    value: count.saturating_add(1).to_string(),
+                    ttl: window,
+                })
+            })
+            .await;
+        Ok(entry.into_value().value.parse().unwrap_or(1))
     }
 
     async fn delete(&self, key: &str) -> Result<(), CacheError> {

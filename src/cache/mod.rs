@@ -27,6 +27,9 @@ pub trait Cache: Send + Sync + 'static {
         ttl: Duration,
     ) -> Result<bool, CacheError>;
     async fn delete(&self, key: &str) -> Result<(), CacheError>;
+    /// Adds one to a counter and returns the new count. The counter expires `window` after
+    /// its first increment (a fixed window).
+    async fn increment(&self, key: &str, window: Duration) -> Result<i64, CacheError>;
     /// Liveness for `/ready`.
     async fn ping(&self) -> Result<(), CacheError>;
     /// "redis" or "memory", for the start-up log.

@@ -66,6 +66,23 @@ impl Cache for RedisCache {
         Ok(stored.is_some())
     }
 
+    async fn increment(&self, key: &str, window: Duration) -> Result<i64, CacheError> {
+        let mut conn = self.conn.clone();
+        let key = self.key(key);
+        let (count,): (i64,) = redis::pipe()
+            .atomic()
+            .incr(&key, 1)
+            .cmd("EXPIRE")
+            .arg(&key)
+            .arg(window.as_secs().max(1))
+            .arg("NX")
+            .ignore()
+            .query_async(&mut conn)
+            .await
+            .map_err(err)?;
+        Ok(count)
+    }
+
     async fn delete(&self, key: &str) -> Result<(), CacheError> {
         let mut conn = self.conn.clone();
         conn.del::<_, ()>(self.key(key)).await.map_err(err)

@@ -33,13 +33,14 @@ pub fn router(app: AppState, schema: BillingSchema) -> Router {
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            count_requests,
-        ))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(config.request_timeout_seconds),
+        ))
+        // Outside the timeout, so that requests that time out are counted too.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
         ))
         .layer(TraceLayer::new_for_http())
         .layer(PropagateRequestIdLayer::new(request_id.clone()))

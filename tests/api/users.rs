@@ -182,3 +182,36 @@ async fn an_admin_creates_operator_admins_who_can_log_in() {
         .await;
     r.data();
 }
+
+#[tokio::test]
+async fn repeated_failed_sign_ins_lock_that_email_for_a_while() {
+    let app = spawn_app_with(|c| c.login_max_failures = 3).await;
+    let tenant = app.create_tenant("acme").await;
+    app.create_user(Some(&tenant), "owner@acme.com", "OWNER", "s3cret-passw0rd")
+        .await;
+    app.create_user(Some(&tenant), "other@acme.com", "MEMBER", "s3cret-passw0rd")
+        .await;
+    let attempt = |email: &'static str, password: &'static str| {
+        app.anonymous(
+            LOGIN,
+            json!({ "i": { "email": email, "password": password } }),
+        )
+    };
+
+    // A success clears earlier failures.
+    attempt("owner@acme.com", "wrong-password")
+        .await
+        .expect_code("UNAUTHENTICATED");
+    attempt("owner@acme.com", "s3cret-passw0rd").await.data();
+    for _ in 0..3 {
+        attempt("owner@acme.com", "wrong-password")
+            .await
+            .expect_code("UNAUTHENTICATED");
+    }
+    // Now even the right password is refused, case-insensitively on the email...
+    attempt("OWNER@acme.com", "s3cret-passw0rd")
+        .await
+        .expect_code("RATE_LIMITED");
+    // ...while other accounts are unaffected.
+    attempt("other@acme.com", "s3cret-passw0rd").await.data();
+}
