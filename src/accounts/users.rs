@@ -1,6 +1,6 @@
 //! Users and sign-in. An owner manages the users of its tenant; the operator manages all, and
 //! its own admin users (users with no tenant).
-use sea_orm::TransactionTrait;
+use sea_orm::{DatabaseTransaction, TransactionTrait};
 
 use super::{Actor, hash_password, verify_password};
 use crate::domain::{Email, NewUser, Page, PageRequest, Password, Role, TenantId, User, UserId};
@@ -152,10 +152,7 @@ pub async fn set_role(state: &AppState, actor: &Actor, id: UserId, role: Role) -
     actor.require_role(&[Role::Owner])?;
     let scope = actor.scope(None)?;
     let now = state.clock.now();
-    let txn = state.db.begin().await?;
-    let user = store::users::find(&txn, scope, id)
-        .await?
-        .or_not_found("user")?;
+    let (txn, user) = begin_locked(state, scope, id).await?;
     check_assignable(actor, user.tenant_id, role)?;
     ensure_not_last_owner(&txn, &user, Some(role)).await?;
     let updated = store::users::set_role(&txn, scope, id, role, now).await?;
@@ -166,10 +163,7 @@ pub async fn set_role(state: &AppState, actor: &Actor, id: UserId, role: Role) -
 pub async fn remove(state: &AppState, actor: &Actor, id: UserId) -> Result<UserId> {
     actor.require_role(&[Role::Owner])?;
     let scope = actor.scope(None)?;
-    let txn = state.db.begin().await?;
-    let user = store::users::find(&txn, scope, id)
-        .await?
-        .or_not_found("user")?;
+    let (txn, user) = begin_locked(state, scope, id).await?;
     if user.tenant_id.is_none() {
         actor.require_admin()?;
     }
@@ -177,6 +171,27 @@ pub async fn remove(state: &AppState, actor: &Actor, id: UserId) -> Result<UserI
     store::users::delete(&txn, scope, id).await?;
     txn.commit().await?;
     Ok(id)
+}
+
+/// Opens a transaction that holds the user's tenant row locked, then reads the user inside
+/// it. The lock is the transaction's first statement, so changes to one tenant's users run one
+/// after another on PostgreSQL, and SQLite takes its write lock before any read snapshot.
+async fn begin_locked(
+    state: &AppState,
+    scope: store::TenantScope,
+    id: UserId,
+) -> Result<(DatabaseTransaction, User)> {
+    let user = store::users::find(&state.db, scope, id)
+        .await?
+        .or_not_found("user")?;
+    let txn = state.db.begin().await?;
+    if let Some(tenant) = user.tenant_id {
+        store::tenants::lock(&txn, tenant).await?;
+    }
+    let user = store::users::find(&txn, scope, id)
+        .await?
+        .or_not_found("user")?;
+    Ok((txn, user))
 }
 
 async fn ensure_not_last_owner(

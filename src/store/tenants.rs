@@ -106,6 +106,18 @@ pub async fn set_status(
     Ok(to_domain(row.update(db).await?))
 }
 
+/// Locks the tenant row until the transaction ends, with a write that changes nothing (a
+/// portable `SELECT ... FOR UPDATE`).
+pub async fn lock(db: &impl ConnectionTrait, id: TenantId) -> Result<()> {
+    use sea_orm::sea_query::Expr;
+    Entity::update_many()
+        .col_expr(Column::UpdatedAt, Expr::col(Column::UpdatedAt).into())
+        .filter(Column::Id.eq(id.0))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 pub async fn list(
     db: &impl ConnectionTrait,
     filter: &TenantFilter,

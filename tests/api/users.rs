@@ -215,3 +215,61 @@ async fn repeated_failed_sign_ins_lock_that_email_for_a_while() {
     // ...while other accounts are unaffected.
     attempt("other@acme.com", "s3cret-passw0rd").await.data();
 }
+
+#[tokio::test]
+async fn two_owners_demoting_each_other_at_once_leave_exactly_one_owner() {
+    let app = spawn_app().await;
+    let demote =
+        "mutation($i: UpdateUserRoleInput!) { updateUserRole(input: $i) { user { role } } }";
+    let mut tenants = Vec::new();
+    for n in 0..6 {
+        let tenant = app.create_tenant(&format!("pair-{n}")).await;
+        let a = app
+            .create_user(
+                Some(&tenant),
+                &format!("a{n}@x.com"),
+                "OWNER",
+                "s3cret-passw0rd",
+            )
+            .await;
+        let b = app
+            .create_user(
+                Some(&tenant),
+                &format!("b{n}@x.com"),
+                "OWNER",
+                "s3cret-passw0rd",
+            )
+            .await;
+        tenants.push((tenant, a, b));
+    }
+    let app = &app;
+    let attempts = tenants.iter().flat_map(|(tenant, a, b)| {
+        let token = app.tenant_token(tenant, Role::Owner);
+        [a, b].map(move |user| {
+            let token = token.clone();
+            let vars = json!({ "i": { "userId": user, "role": "MEMBER" } });
+            async move { app.as_token(&token, demote, vars).await }
+        })
+    });
+    let results = futures::future::join_all(attempts).await;
+    for (pair, (tenant, _, _)) in results.chunks(2).zip(&tenants) {
+        let codes: Vec<Option<&str>> = pair.iter().map(Gql::code).collect();
+        assert!(
+            codes.contains(&None) && codes.contains(&Some("CONFLICT")),
+            "{codes:?}"
+        );
+        let r = app
+            .as_admin(
+                "query($t: ID) { users(tenantId: $t) { edges { node { role } } } }",
+                json!({ "t": tenant }),
+            )
+            .await;
+        let owners = r.data()["users"]["edges"]
+            .as_array()
+            .expect("edges")
+            .iter()
+            .filter(|e| e["node"]["role"] == "OWNER")
+            .count();
+        assert_eq!(owners, 1);
+    }
+}
