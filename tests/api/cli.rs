@@ -27,8 +27,24 @@ fn billing(args: &[&str], db_url: &str) -> Command {
 
 #[tokio::test]
 async fn serve_prints_an_admin_token_that_works() {
-    let (dir, url) = temp_db();
-    let mut child = billing(&[], &url)
+    let (dir, sqlite_url) = temp_db();
+    let mut cmd = billing(&[], &sqlite_url);
+    // On the PostgreSQL run the same binary serves from PostgreSQL, in a schema of its own.
+    let mut expected_database = "SQLite file";
+    if let Ok(pg) = std::env::var("BILLING_TEST_DATABASE_URL") {
+        use sea_orm::ConnectionTrait;
+        let schema = format!("cli_{}", uuid::Uuid::new_v4().simple());
+        let db = sea_orm::Database::connect(pg.as_str())
+            .await
+            .expect("connect");
+        db.execute_unprepared(&format!("CREATE SCHEMA \"{schema}\""))
+            .await
+            .expect("schema");
+        cmd.env("BILLING_DATABASE_URL", &pg)
+            .env("BILLING_DATABASE_SCHEMA", &schema);
+        expected_database = "PostgreSQL";
+    }
+    let mut child = cmd
         .env("BILLING_LISTEN", "127.0.0.1:0")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -43,12 +59,15 @@ async fn serve_prints_an_admin_token_that_works() {
             }
         }
     });
-    let (mut address, mut token) = (None, None);
+    let (mut address, mut token, mut database) = (None, None, None);
     let deadline = Instant::now() + Duration::from_secs(60);
     while (address.is_none() || token.is_none()) && Instant::now() < deadline {
         if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
             if let Some(a) = line.strip_prefix("billing is running on ") {
                 address = Some(a.trim().to_owned());
+            }
+            if let Some(d) = line.trim().strip_prefix("database: ") {
+                database = Some(d.to_owned());
             }
             if let Some(t) = line.trim().strip_prefix("export TOKEN=") {
                 token = Some(t.to_owned());
@@ -73,6 +92,8 @@ async fn serve_prints_an_admin_token_that_works() {
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(dir);
     assert_eq!(r["data"]["me"]["role"], "ADMIN", "{r}");
+    let database = database.expect("database printed");
+    assert!(database.starts_with(expected_database), "{database}");
 }
 
 #[test]
