@@ -111,7 +111,7 @@ pub async fn set_status(
 pub async fn lock(db: &impl ConnectionTrait, id: TenantId) -> Result<()> {
     use sea_orm::sea_query::Expr;
     Entity::update_many()
-        .col_expr(Column::UpdatedAt, Expr::col(Column::UpdatedAt).into())
+        .col_expr(Column::UpdatedAt, Expr::col(Column::UpdatedAt))
         .filter(Column::Id.eq(id.0))
         .exec(db)
         .await?;
