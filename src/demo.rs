@@ -186,23 +186,10 @@ pub async fn load(state: &AppState) -> Result<DemoOutcome> {
         locale: Locale::parse("locale", "pt-BR")?,
     };
     existing_is_fine(accounts::tenants::create(state, &admin, tenant).await)?;
-    let tenant_id = store::tenants::list(
-        &state.db,
-        &crate::domain::TenantFilter {
-            status: None,
-            search: Some("demo".into()),
-        },
-        crate::domain::PageRequest {
-            first: 100,
-            after: None,
-        },
-    )
-    .await?
-    .items
-    .into_iter()
-    .find(|t| t.slug == "demo")
-    .map(|t| t.id)
-    .ok_or(Error::NotFound("tenant"))?;
+    let tenant_id = store::tenants::find_by_slug(&state.db, "demo")
+        .await?
+        .map(|t| t.id)
+        .ok_or(Error::NotFound("tenant"))?;
 
     let owner_email = "owner@demo.example.com";
     let random: String = rand::thread_rng()

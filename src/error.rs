@@ -69,18 +69,6 @@ impl From<sea_orm::DbErr> for Error {
     }
 }
 
-impl<E: std::error::Error + Send + Sync + 'static> From<sea_orm::TransactionError<E>> for Error
-where
-    Error: From<E>,
-{
-    fn from(e: sea_orm::TransactionError<E>) -> Self {
-        match e {
-            sea_orm::TransactionError::Connection(db) => db.into(),
-            sea_orm::TransactionError::Transaction(inner) => inner.into(),
-        }
-    }
-}
-
 /// Turns a unique-key violation into a `CONFLICT` with a message for the user.
 pub fn conflict_on_unique(err: sea_orm::DbErr, message: impl Into<String>) -> Error {
     match err.sql_err() {

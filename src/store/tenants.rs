@@ -1,6 +1,8 @@
 use chrono::{DateTime, Utc};
 use entity::tenants::{self, ActiveModel, Column, Entity, Model};
-use sea_orm::{ActiveModelTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set,
+};
 
 use super::{contains_ci, fetch_page};
 use crate::domain::{
@@ -52,6 +54,11 @@ pub async fn insert(
 
 pub async fn find(db: &impl ConnectionTrait, id: TenantId) -> Result<Option<Tenant>> {
     Ok(Entity::find_by_id(id.0).one(db).await?.map(to_domain))
+}
+
+pub async fn find_by_slug(db: &impl ConnectionTrait, slug: &str) -> Result<Option<Tenant>> {
+    let row = Entity::find().filter(Column::Slug.eq(slug)).one(db).await?;
+    Ok(row.map(to_domain))
 }
 
 pub async fn update(
@@ -139,5 +146,3 @@ pub async fn list(
         .await?
         .map(to_domain))
 }
-
-use sea_orm::ColumnTrait;
