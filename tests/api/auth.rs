@@ -141,17 +141,7 @@ async fn a_late_cache_fill_cannot_bring_a_revoked_key_back() {
     // A request that read the key as active just before the revocation fills the cache just
     // after it. The revocation's tombstone must win.
     let app = spawn_app().await;
-    let r = app
-        .as_admin(CREATE_KEY, json!({ "i": { "name": "racer" } }))
-        .await;
-    let secret = r.data()["createApiKey"]["secret"]
-        .as_str()
-        .expect("secret")
-        .to_owned();
-    let id = r.data()["createApiKey"]["apiKey"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let (id, secret) = app.create_api_key(&app.admin_token, None, "racer").await;
     app.as_admin(
         "mutation($id: ID!) { revokeApiKey(id: $id) { apiKey { id } } }",
         json!({ "id": id }),

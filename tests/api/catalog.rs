@@ -9,15 +9,6 @@ const PLAN_FIELDS: &str = "id code version isCurrent name currency trialDays fea
     charges { metricCode timing model includedUnits blockSize blockPrice { amountMinor formatted }
               unitPriceMinor credits perUnits creditRounding }";
 
-fn nodes(v: &Value, field: &str) -> Vec<Value> {
-    v[field]["edges"]
-        .as_array()
-        .expect("edges")
-        .iter()
-        .map(|e| e["node"].clone())
-        .collect()
-}
-
 fn by_code<'a>(items: &'a [Value], code: &str) -> &'a Value {
     items
         .iter()
@@ -33,7 +24,7 @@ async fn the_demo_catalog_holds_the_products_plans_packs_and_coupon() {
 
     let q = format!("{{ plans {{ edges {{ node {{ {PLAN_FIELDS} }} }} }} }}");
     let r = app.as_token(&member, &q, json!({})).await;
-    let plans = nodes(r.data(), "plans");
+    let plans = nodes(&r, "plans");
     assert_eq!(plans.len(), 5);
     for (code, monthly, yearly, api_calls) in [
         ("free", "0", "0", "1000"),
@@ -74,7 +65,7 @@ async fn the_demo_catalog_holds_the_products_plans_packs_and_coupon() {
             json!({}),
         )
         .await;
-    let packs = nodes(r.data(), "creditPacks");
+    let packs = nodes(&r, "creditPacks");
     for (code, credits, price, formatted) in [
         ("start", "100", "3970", "R$ 39,70"),
         ("growth", "300", "9970", "R$ 99,70"),
@@ -181,7 +172,7 @@ async fn a_new_plan_version_leaves_the_old_version_as_it_was() {
             json!({}),
         )
         .await;
-    assert_eq!(nodes(r.data(), "plans").len(), 2);
+    assert_eq!(nodes(&r, "plans").len(), 2);
     // A second createPlan with the same code is a conflict, not a silent new version.
     create_plan(&app, "createPlan", 4900)
         .await
@@ -200,7 +191,7 @@ async fn a_new_credit_pack_version_leaves_the_old_price_alone() {
     assert_eq!(v2["version"], 2);
     assert_eq!(v2["isCurrent"], true);
     let r = app.as_admin("{ creditPacks(allVersions: true) { edges { node { id version isCurrent price { amountMinor } } } } }", json!({})).await;
-    let all = nodes(r.data(), "creditPacks");
+    let all = nodes(&r, "creditPacks");
     let old = all
         .iter()
         .find(|p| p["id"] == v1["id"])

@@ -131,7 +131,38 @@ impl Gql {
     }
 }
 
+/// The nodes of the connection `field` in a successful response.
+pub fn nodes(r: &Gql, field: &str) -> Vec<Value> {
+    r.data()[field]["edges"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{field} is not a connection: {}", r.body))
+        .iter()
+        .map(|e| e["node"].clone())
+        .collect()
+}
+
 impl TestApp {
+    /// Creates an API key with `token` (owner or admin) and returns its id and secret.
+    pub async fn create_api_key(
+        &self,
+        token: &str,
+        tenant: Option<&str>,
+        name: &str,
+    ) -> (String, String) {
+        let r = self
+            .as_token(
+                token,
+                "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { apiKey { id } secret } }",
+                json!({ "i": { "name": name, "tenantId": tenant } }),
+            )
+            .await;
+        let d = &r.data()["createApiKey"];
+        (
+            d["apiKey"]["id"].as_str().expect("key id").to_owned(),
+            d["secret"].as_str().expect("key secret").to_owned(),
+        )
+    }
+
     /// Sends a GraphQL request with an optional bearer credential.
     pub async fn gql_with(&self, bearer: Option<&str>, query: &str, variables: Value) -> Gql {
         let mut req = self

@@ -3,7 +3,7 @@ use billing::domain::Role;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
-use crate::helpers::{Gql, TestApp, spawn_app};
+use crate::helpers::{Gql, TestApp, nodes, spawn_app};
 
 const ME: &str = "{ me { role subject tenantId tenant { id } user { id tenantId } } }";
 const TENANTS: &str = "{ tenants(first: 100) { edges { node { id } } } }";
@@ -45,16 +45,6 @@ const COUPONS: &str = "{ coupons(first: 100) { edges { node { id code } } } }";
 // Helpers local to these tests
 // ---------------------------------------------------------------------------------------------
 
-/// The nodes of the connection `field` in a successful response.
-fn nodes(r: &Gql, field: &str) -> Vec<Value> {
-    r.data()[field]["edges"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{field} is not a connection: {}", r.body))
-        .iter()
-        .map(|e| e["node"].clone())
-        .collect()
-}
-
 fn ids_of(nodes: &[Value]) -> Vec<String> {
     nodes
         .iter()
@@ -92,27 +82,6 @@ async fn catalog_and_tenant_counts(app: &TestApp) -> [usize; 5] {
         .await,
         app.count("coupons").await,
     ]
-}
-
-/// Creates an API key with `token` (owner or admin) and returns its id and secret.
-async fn create_api_key(
-    app: &TestApp,
-    token: &str,
-    tenant: Option<&str>,
-    name: &str,
-) -> (String, String) {
-    let r = app
-        .as_token(
-            token,
-            CREATE_API_KEY,
-            json!({ "i": { "name": name, "tenantId": tenant } }),
-        )
-        .await;
-    let d = &r.data()["createApiKey"];
-    (
-        d["apiKey"]["id"].as_str().expect("key id").to_owned(),
-        d["secret"].as_str().expect("key secret").to_owned(),
-    )
 }
 
 /// Sends a request with a raw `Authorization` header value (or none).
@@ -313,8 +282,8 @@ async fn two_tenants(app: &TestApp) -> TwoTenants {
         .await;
     let owner_a_token = app.tenant_token(&a, Role::Owner);
     let owner_b_token = app.tenant_token(&b, Role::Owner);
-    let (key_a, key_a_secret) = create_api_key(app, &owner_a_token, None, "key of a").await;
-    let (key_b, key_b_secret) = create_api_key(app, &owner_b_token, None, "key of b").await;
+    let (key_a, key_a_secret) = app.create_api_key(&owner_a_token, None, "key of a").await;
+    let (key_b, key_b_secret) = app.create_api_key(&owner_b_token, None, "key of b").await;
     TwoTenants {
         a,
         b,
@@ -406,7 +375,9 @@ async fn listing_as_a_tenant_never_returns_another_tenants_users_or_keys() {
     let operator_user = app
         .create_user(None, "ops@example.com", "ADMIN", "operator-password")
         .await;
-    let (operator_key, _) = create_api_key(&app, &app.admin_token, None, "operator key").await;
+    let (operator_key, _) = app
+        .create_api_key(&app.admin_token, None, "operator key")
+        .await;
 
     // Act
     let users = nodes(
@@ -596,8 +567,9 @@ async fn an_owner_cannot_revoke_another_tenants_api_key() {
     // Arrange
     let app = spawn_app().await;
     let t = two_tenants(&app).await;
-    let (operator_key, operator_secret) =
-        create_api_key(&app, &app.admin_token, None, "operator key").await;
+    let (operator_key, operator_secret) = app
+        .create_api_key(&app.admin_token, None, "operator key")
+        .await;
     let before = snapshot(&app, &t.b).await;
 
     // Act
@@ -1237,7 +1209,7 @@ async fn a_revoked_api_key_is_unauthenticated() {
     let app = spawn_app().await;
     let a = app.create_tenant("tenant-a").await;
     let owner = app.tenant_token(&a, Role::Owner);
-    let (key_id, secret) = create_api_key(&app, &owner, None, "soon revoked").await;
+    let (key_id, secret) = app.create_api_key(&owner, None, "soon revoked").await;
     let me = app.as_token(&secret, ME, json!({})).await;
     assert_eq!(me.data()["me"]["role"], json!("SERVICE"));
     assert_eq!(me.data()["me"]["tenantId"], json!(a));
@@ -1270,7 +1242,7 @@ async fn a_made_up_api_key_is_unauthenticated() {
     let app = spawn_app().await;
     let a = app.create_tenant("tenant-a").await;
     let owner = app.tenant_token(&a, Role::Owner);
-    let (_, real) = create_api_key(&app, &owner, None, "real").await;
+    let (_, real) = app.create_api_key(&owner, None, "real").await;
 
     let made_up = format!("bk_{}", "A1b2C3d4E5".repeat(4));
     assert_unauthenticated(&app, Some(&format!("Bearer {made_up}"))).await;
