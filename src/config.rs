@@ -2,6 +2,7 @@
 //! < `BILLING_*` environment variables. Secrets are wrapped so they never print.
 use std::fmt;
 
+use chrono::{DateTime, Utc};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -65,6 +66,14 @@ pub struct Config {
     pub login_window_seconds: u64,
     pub max_query_complexity: usize,
     pub log: String,
+    /// Dev/test only: the clock starts here and stands still, moving only by `advanceClock`.
+    pub clock_start: Option<DateTime<Utc>>,
+    /// How often the billing jobs run in the background; 0 turns the scheduler off.
+    pub jobs_interval_seconds: u64,
+    /// Days between an invoice's finalization and its due date.
+    pub invoice_due_days: u32,
+    /// Days after the due date before an unpaid invoice makes its subscription past due.
+    pub past_due_after_days: u32,
 }
 
 impl Default for Config {
@@ -90,6 +99,10 @@ impl Default for Config {
             login_window_seconds: 900,
             max_query_complexity: 2000,
             log: "info,sqlx=warn,sea_orm=warn".into(),
+            clock_start: None,
+            jobs_interval_seconds: 60,
+            invoice_due_days: 7,
+            past_due_after_days: 3,
         }
     }
 }
@@ -140,6 +153,14 @@ impl Config {
         }
         if self.request_timeout_seconds == 0 {
             return invalid("BILLING_REQUEST_TIMEOUT_SECONDS must be positive");
+        }
+        if self.env == Environment::Production && self.clock_start.is_some() {
+            return invalid("BILLING_CLOCK_START is for development and tests only");
+        }
+        if self.invoice_due_days > 365 || self.past_due_after_days > 365 {
+            return invalid(
+                "BILLING_INVOICE_DUE_DAYS and BILLING_PAST_DUE_AFTER_DAYS must be at most 365",
+            );
         }
         Ok(())
     }

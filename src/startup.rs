@@ -8,11 +8,12 @@ use tokio::net::TcpListener;
 
 use crate::accounts::AuthKeys;
 use crate::cache::{Cache, MemoryCache, RedisCache};
-use crate::clock::{Clock, SystemClock};
-use crate::config::Config;
+use crate::clock::{Clock, ControlledClock, SystemClock};
+use crate::config::{Config, Environment};
 use crate::metrics::Metrics;
+use crate::payments::ManualProvider;
 use crate::state::AppState;
-use crate::{graphql, http, store};
+use crate::{graphql, http, jobs, store};
 
 pub type StartupError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -32,7 +33,11 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
         None => Arc::new(MemoryCache::new(100_000)),
     };
     let auth = AuthKeys::from_config(&config)?;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let clock: Arc<dyn Clock> = match (config.env, config.clock_start) {
+        (Environment::Production, _) => Arc::new(SystemClock),
+        (_, Some(start)) => Arc::new(ControlledClock::frozen_at(start)),
+        (_, None) => Arc::new(ControlledClock::flowing()),
+    };
     Ok(AppState {
         db,
         cache,
@@ -40,6 +45,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
         clock,
         config: Arc::new(config),
         metrics: Arc::new(Metrics::new()?),
+        payments: Arc::new(ManualProvider),
     })
 }
 
@@ -53,6 +59,7 @@ impl App {
             state.config.max_query_complexity,
         );
         let router = http::router(state.clone(), schema);
+        jobs::spawn_scheduler(state.clone());
         let listener = TcpListener::bind(&listen).await?;
         let addr = listener.local_addr()?;
         Ok(Self {

@@ -7,6 +7,7 @@ use crate::cache::Cache;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::payments::PaymentProvider;
 
 /// Everything a request or job needs, cheap to clone.
 #[derive(Clone)]
@@ -17,4 +18,5 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub config: Arc<Config>,
     pub metrics: Arc<Metrics>,
+    pub payments: Arc<dyn PaymentProvider>,
 }

@@ -3,24 +3,6 @@ use rust_decimal::Decimal;
 
 use super::{Code, CouponCode, CouponId, CreditPackId, Credits, MetricId, Money, Name, PlanId};
 
-macro_rules! str_enum {
-    ($name:ident { $($variant:ident = $s:literal),+ $(,)? }) => {
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $s),+ }
-            }
-
-            /// Reads a value this program wrote; anything else is a corrupt row.
-            pub fn from_db(raw: &str) -> Option<Self> {
-                match raw { $($s => Some($name::$variant),)+ _ => None }
-            }
-        }
-    };
-}
-
 str_enum!(Aggregation { Sum = "sum", Max = "max", Count = "count" });
 str_enum!(ChargeTiming { Immediately = "immediately", PeriodEnd = "period_end" });
 str_enum!(CreditRounding { CeilPerRequest = "ceil", Exact = "exact" });

@@ -49,6 +49,11 @@ id_type!(MetricId, "met");
 id_type!(PlanId, "pln");
 id_type!(CreditPackId, "pck");
 id_type!(CouponId, "cpn");
+id_type!(SubscriptionId, "sub");
+id_type!(InvoiceId, "inv");
+id_type!(InvoiceLineId, "inl");
+id_type!(RedemptionId, "red");
+id_type!(NotificationId, "ntf");
 
 fn parse_prefixed(field: &str, prefix: &str, raw: &str) -> Result<Uuid, ParseError> {
     let invalid = || {

@@ -1,18 +1,41 @@
 //! Pure value types. Nothing here touches I/O or the rest of the crate: raw input is parsed into
 //! these types before it reaches a service, so a service never sees an invalid value.
+/// A closed set of values stored as strings.
+macro_rules! str_enum {
+    ($name:ident { $($variant:ident = $s:literal),+ $(,)? }) => {
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $s),+ }
+            }
+
+            /// Reads a value this program wrote; anything else is a corrupt row.
+            pub fn from_db(raw: &str) -> Option<Self> {
+                match raw { $($s => Some($name::$variant),)+ _ => None }
+            }
+        }
+    };
+}
+
+mod billing;
 mod catalog;
 mod credits;
 mod ids;
 mod money;
 mod page;
+mod period;
 mod records;
 mod text;
 
+pub use billing::*;
 pub use catalog::*;
 pub use credits::Credits;
 pub use ids::*;
 pub use money::{Currency, Money};
 pub use page::{Page, PageRequest};
+pub use period::{Interval, add_months, cycle_bounds};
 pub use records::*;
 pub use text::*;
 

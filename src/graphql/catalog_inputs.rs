@@ -16,22 +16,6 @@ use crate::domain::{
 /// Largest quantity a plan setting may hold (10^15 units).
 const MAX_UNITS: i64 = 1_000_000_000_000_000;
 
-macro_rules! gql_enum {
-    ($gql:ident as $name:literal => $domain:ident { $($v:ident),+ }) => {
-        #[derive(Enum, Copy, Clone, Eq, PartialEq)]
-        #[graphql(name = $name)]
-        pub enum $gql { $($v),+ }
-
-        impl From<$gql> for $domain {
-            fn from(v: $gql) -> Self { match v { $($gql::$v => $domain::$v),+ } }
-        }
-
-        impl From<$domain> for $gql {
-            fn from(v: $domain) -> Self { match v { $($domain::$v => $gql::$v),+ } }
-        }
-    };
-}
-
 gql_enum!(AggregationGql as "Aggregation" => Aggregation { Sum, Max, Count });
 gql_enum!(ChargeTimingGql as "ChargeTiming" => ChargeTiming { Immediately, PeriodEnd });
 gql_enum!(CreditRoundingGql as "CreditRounding" => CreditRounding { CeilPerRequest, Exact });

@@ -6,23 +6,55 @@ use crate::accounts::Actor;
 use crate::error::Error;
 use crate::state::AppState;
 
+/// A GraphQL enum mirroring a domain enum variant for variant.
+macro_rules! gql_enum {
+    ($gql:ident as $name:literal => $domain:ident { $($v:ident),+ }) => {
+        #[derive(async_graphql::Enum, Copy, Clone, Eq, PartialEq)]
+        #[graphql(name = $name)]
+        pub enum $gql { $($v),+ }
+
+        impl From<$gql> for $domain {
+            fn from(v: $gql) -> Self { match v { $($gql::$v => $domain::$v),+ } }
+        }
+
+        impl From<$domain> for $gql {
+            fn from(v: $domain) -> Self { match v { $($domain::$v => $gql::$v),+ } }
+        }
+    };
+}
+
 mod accounts;
 mod accounts_inputs;
 mod accounts_types;
 mod catalog;
 mod catalog_inputs;
 mod catalog_types;
+mod invoices;
+mod invoices_types;
 mod observe;
 mod scalars;
+mod subscriptions;
+mod subscriptions_inputs;
+mod subscriptions_types;
 
 pub use observe::RootField;
 pub use scalars::RequestLocale;
 
 #[derive(MergedObject, Default)]
-pub struct Query(accounts::AccountsQuery, catalog::CatalogQuery);
+pub struct Query(
+    accounts::AccountsQuery,
+    catalog::CatalogQuery,
+    subscriptions::SubscriptionsQuery,
+    invoices::InvoicesQuery,
+);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(accounts::AccountsMutation, catalog::CatalogMutation);
+pub struct Mutation(
+    accounts::AccountsMutation,
+    catalog::CatalogMutation,
+    subscriptions::SubscriptionsMutation,
+    invoices::InvoicesMutation,
+);
 
 pub type BillingSchema = Schema<Query, Mutation, EmptySubscription>;
 

@@ -354,3 +354,33 @@ pub async fn list_packs(
         has_next: rows.has_next,
     })
 }
+
+/// Plan versions by id, whatever their version.
+pub async fn plans_by_ids(
+    db: &impl ConnectionTrait,
+    ids: &[PlanId],
+) -> Result<HashMap<PlanId, Plan>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows = plans::Entity::find()
+        .filter(plans::Column::Id.is_in(ids.iter().map(|p| p.0)))
+        .all(db)
+        .await?;
+    Ok(load_plans(db, rows)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p))
+        .collect())
+}
+
+/// The ids of every version of a plan code.
+pub async fn plan_version_ids(db: &impl ConnectionTrait, code: &str) -> Result<Vec<Uuid>> {
+    Ok(plans::Entity::find()
+        .filter(plans::Column::Code.eq(code))
+        .select_only()
+        .column(plans::Column::Id)
+        .into_tuple()
+        .all(db)
+        .await?)
+}

@@ -1,10 +1,19 @@
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
+use entity::coupon_redemptions;
 use entity::coupons::{ActiveModel, Column, Entity, Model};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, Set,
+};
+use uuid::Uuid;
 
 use super::fetch_page;
 use crate::domain::{
     Coupon, CouponDuration, CouponId, Currency, Discount, Money, NewCoupon, Page, PageRequest,
+    RedemptionId, SubscriptionDiscount, SubscriptionId, TenantId,
 };
 use crate::error::{Error, Result, conflict_on_unique};
 
@@ -118,4 +127,102 @@ pub async fn list(db: &impl ConnectionTrait, page: PageRequest) -> Result<Page<C
         items,
         has_next: page.has_next,
     })
+}
+
+/// Takes one redemption of the coupon if any is left: a single conditional update, so
+/// concurrent redemptions can never go past `max_redemptions`.
+pub async fn take_redemption(db: &impl ConnectionTrait, id: CouponId) -> Result<bool> {
+    let result = Entity::update_many()
+        .col_expr(
+            Column::TimesRedeemed,
+            Expr::col(Column::TimesRedeemed).add(1),
+        )
+        .filter(Column::Id.eq(id.0))
+        .filter(
+            Condition::any()
+                .add(Column::MaxRedemptions.is_null())
+                .add(Expr::col(Column::TimesRedeemed).lt(Expr::col(Column::MaxRedemptions))),
+        )
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+pub struct NewRedemption {
+    pub coupon: Coupon,
+    pub tenant: TenantId,
+    pub subscription: SubscriptionId,
+    pub first_cycle: i32,
+    pub last_cycle: Option<i32>,
+    pub now: DateTime<Utc>,
+}
+
+/// Records that the tenant redeemed the coupon; a second redemption by the same tenant is a
+/// `CONFLICT` from the unique key.
+pub async fn insert_redemption(
+    db: &impl ConnectionTrait,
+    new: NewRedemption,
+) -> Result<SubscriptionDiscount> {
+    let id = RedemptionId::new();
+    coupon_redemptions::ActiveModel {
+        id: Set(id.0),
+        coupon_id: Set(new.coupon.id.0),
+        tenant_id: Set(new.tenant.0),
+        subscription_id: Set(new.subscription.0),
+        first_cycle: Set(new.first_cycle),
+        last_cycle: Set(new.last_cycle),
+        redeemed_at: Set(new.now),
+    }
+    .insert(db)
+    .await
+    .map_err(|e| conflict_on_unique(e, "this tenant has already redeemed this coupon"))?;
+    Ok(SubscriptionDiscount {
+        id,
+        coupon_id: new.coupon.id,
+        coupon_code: new.coupon.code,
+        discount: new.coupon.discount,
+        first_cycle: new.first_cycle,
+        last_cycle: new.last_cycle,
+    })
+}
+
+/// The most recent redemption of each subscription, with its coupon's discount.
+pub async fn latest_discounts(
+    db: &impl ConnectionTrait,
+    subscriptions: &[Uuid],
+) -> Result<HashMap<Uuid, SubscriptionDiscount>> {
+    if subscriptions.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows = coupon_redemptions::Entity::find()
+        .filter(coupon_redemptions::Column::SubscriptionId.is_in(subscriptions.iter().copied()))
+        .order_by_asc(coupon_redemptions::Column::Id)
+        .all(db)
+        .await?;
+    let coupon_ids: Vec<Uuid> = rows.iter().map(|r| r.coupon_id).collect();
+    let coupons: HashMap<Uuid, Coupon> = Entity::find()
+        .filter(Column::Id.is_in(coupon_ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|m| to_domain(m).map(|c| (c.id.0, c)))
+        .collect::<Result<_>>()?;
+    let mut latest = HashMap::new();
+    for r in rows {
+        let coupon = coupons
+            .get(&r.coupon_id)
+            .ok_or_else(|| Error::internal(format!("redemption {} has no coupon", r.id)))?;
+        latest.insert(
+            r.subscription_id,
+            SubscriptionDiscount {
+                id: r.id.into(),
+                coupon_id: coupon.id,
+                coupon_code: coupon.code.clone(),
+                discount: coupon.discount,
+                first_cycle: r.first_cycle,
+                last_cycle: r.last_cycle,
+            },
+        );
+    }
+    Ok(latest)
 }

@@ -14,7 +14,10 @@ use crate::domain::{Page, PageRequest, TenantId};
 pub mod api_keys;
 pub mod catalog;
 pub mod coupons;
+pub mod invoices;
 pub mod metrics;
+pub mod notifications;
+pub mod subscriptions;
 pub mod tenants;
 pub mod users;
 

@@ -1,0 +1,125 @@
+//! Invoices: issuing (draft, number, due date), the status machine, and collection through the
+//! payment provider. Numbers are taken inside the caller's transaction, so a rollback gives the
+//! number back and the sequence stays gapless.
+use chrono::{DateTime, Datelike, TimeDelta, Utc};
+use sea_orm::ConnectionTrait;
+
+use crate::domain::{Invoice, InvoiceId, InvoiceStatus, SubscriptionStatus};
+use crate::error::{Error, OptionExt, Result};
+use crate::payments::Collection;
+use crate::state::AppState;
+use crate::store::invoices::NewInvoice;
+use crate::store::{self, TenantScope};
+
+mod admin;
+
+pub use admin::{
+    add_line, create_invoice, finalize_invoice, get, list, mark_paid, mark_uncollectible, void,
+};
+
+/// `2026-000001`: the year of finalization and a six-digit gapless sequence.
+pub fn format_number(year: i32, n: i64) -> String {
+    format!("{year}-{n:06}")
+}
+
+/// Takes the next number and moves the draft to open, dated `at`. An invoice with nothing due
+/// is paid at once.
+pub(crate) async fn finalize_in(
+    db: &impl ConnectionTrait,
+    id: InvoiceId,
+    at: DateTime<Utc>,
+    due_days: u32,
+    now: DateTime<Utc>,
+) -> Result<Invoice> {
+    let number = format_number(
+        at.year(),
+        store::invoices::next_number(db, at.year()).await?,
+    );
+    let due = at + TimeDelta::days(i64::from(due_days));
+    if !store::invoices::finalize(db, id, &number, at, due, now).await? {
+        return Err(Error::Conflict(
+            "only a draft invoice can be finalized".into(),
+        ));
+    }
+    let invoice = store::invoices::find(db, TenantScope::Any, id)
+        .await?
+        .or_not_found("invoice")?;
+    if invoice.amount_due == 0 {
+        store::invoices::move_status(db, id, InvoiceStatus::Open, InvoiceStatus::Paid, None, now)
+            .await?;
+        return store::invoices::find(db, TenantScope::Any, id)
+            .await?
+            .or_not_found("invoice");
+    }
+    Ok(invoice)
+}
+
+/// Inserts and finalizes a system-made invoice dated `at`. `None` when its source key shows it
+/// was issued before (a job running twice).
+pub(crate) async fn issue(
+    db: &impl ConnectionTrait,
+    state: &AppState,
+    new: NewInvoice,
+    at: DateTime<Utc>,
+) -> Result<Option<Invoice>> {
+    let now = new.now;
+    let Some(id) = store::invoices::insert(db, new).await? else {
+        return Ok(None);
+    };
+    finalize_in(db, id, at, state.config.invoice_due_days, now)
+        .await
+        .map(Some)
+}
+
+/// Asks the payment provider to collect an invoice that was just committed. A provider that
+/// settles at once has the invoice marked paid; failures are logged and the invoice stays open
+/// for the past-due rules.
+pub async fn collect(state: &AppState, invoice: &Invoice) {
+    if invoice.status != InvoiceStatus::Open || invoice.amount_due <= 0 {
+        return;
+    }
+    match state.payments.collect(invoice).await {
+        Ok(Collection::Pending) => {}
+        Ok(Collection::Paid { reference }) => {
+            if let Err(e) = admin::settle(state, invoice.id, Some(reference)).await {
+                tracing::error!(invoice = %invoice.id, error = %e, "recording a payment failed");
+            }
+        }
+        Ok(Collection::Failed { reason }) => {
+            tracing::warn!(invoice = %invoice.id, %reason, provider = state.payments.name(), "payment failed");
+        }
+        Err(e) => {
+            tracing::error!(invoice = %invoice.id, error = %e, provider = state.payments.name(), "payment request failed");
+        }
+    }
+}
+
+/// Puts a past-due subscription back to active once none of its invoices is overdue any more.
+pub(crate) async fn recheck_past_due(
+    db: &impl ConnectionTrait,
+    state: &AppState,
+    invoice: &Invoice,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let Some(sub_id) = invoice.subscription_id else {
+        return Ok(());
+    };
+    let Some(mut sub) = store::subscriptions::find(db, TenantScope::Any, sub_id).await? else {
+        return Ok(());
+    };
+    if sub.status != SubscriptionStatus::PastDue {
+        return Ok(());
+    }
+    let cutoff = now - TimeDelta::days(i64::from(state.config.past_due_after_days));
+    if store::invoices::has_overdue(db, sub.id, cutoff).await? {
+        return Ok(());
+    }
+    sub.status = SubscriptionStatus::Active;
+    sub.version += 1;
+    if !store::subscriptions::save_over(db, &sub, now).await? {
+        return Err(Error::Conflict(
+            "the subscription changed at the same time; retry".into(),
+        ));
+    }
+    Ok(())
+}

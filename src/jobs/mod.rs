@@ -1,0 +1,260 @@
+//! Billing jobs: trial-ending notices, period ends (renewals, trial ends, scheduled plan
+//! changes, cancellations) and overdue invoices. They run on a timer in the server and on
+//! demand; every step is idempotent, so running them twice for one moment creates nothing new.
+use std::collections::HashSet;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use sea_orm::TransactionTrait;
+
+use crate::accounts::Actor;
+use crate::config::Environment;
+use crate::domain::{SubscriptionStatus, TenantId};
+use crate::error::{Error, Result};
+use crate::state::AppState;
+use crate::store::notifications::NewNotification;
+use crate::store::{self, TenantScope};
+use crate::subscriptions::{self, Step};
+
+/// Days before a trial ends that its `trial_ending` notice is recorded.
+const TRIAL_NOTICE_DAYS: i64 = 3;
+/// Upper bound of period-end steps in one run, so a bad row cannot spin a run forever.
+const MAX_STEPS: usize = 100_000;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct JobReport {
+    pub now: DateTime<Utc>,
+    pub trials_ended: i32,
+    pub renewals: i32,
+    pub plan_changes: i32,
+    pub cancellations: i32,
+    pub invoices_issued: i32,
+    pub past_due: i32,
+    pub notifications: i32,
+}
+
+/// Runs every billing job for the clock's current time.
+pub async fn run(state: &AppState) -> Result<JobReport> {
+    let now = state.clock.now();
+    let mut report = JobReport {
+        now,
+        ..JobReport::default()
+    };
+    trial_notices(state, now, &mut report).await?;
+    period_ends(state, now, &mut report).await?;
+    overdue(state, now, &mut report).await?;
+    recover(state, now).await?;
+    Ok(report)
+}
+
+async fn trial_notices(state: &AppState, now: DateTime<Utc>, report: &mut JobReport) -> Result<()> {
+    let until = now + TimeDelta::days(TRIAL_NOTICE_DAYS);
+    for sub in store::subscriptions::trials_ending(&state.db, until).await? {
+        let Some(trial_end) = sub.trial_end else {
+            continue;
+        };
+        let new = store::notifications::record_once(
+            &state.db,
+            NewNotification {
+                tenant: sub.tenant_id,
+                kind: "trial_ending",
+                reference: Some(sub.id.to_string()),
+                message: format!(
+                    "The trial ends on {}.",
+                    trial_end.format("%Y-%m-%d %H:%M UTC")
+                ),
+                dedupe_key: format!("trial_ending:{}:{}", sub.id, trial_end.timestamp()),
+                now,
+            },
+        )
+        .await?;
+        report.notifications += i32::from(new);
+    }
+    Ok(())
+}
+
+/// Steps every due subscription until none is due, oldest period end first, so a clock that
+/// jumped months ahead renews each period in turn.
+async fn period_ends(state: &AppState, now: DateTime<Utc>, report: &mut JobReport) -> Result<()> {
+    let mut failed = HashSet::new();
+    let mut steps = 0;
+    loop {
+        let due: Vec<_> = store::subscriptions::due(&state.db, now, 200)
+            .await?
+            .into_iter()
+            .filter(|s| !failed.contains(&s.id))
+            .collect();
+        if due.is_empty() || steps >= MAX_STEPS {
+            return Ok(());
+        }
+        for sub in due {
+            steps += 1;
+            match subscriptions::renew_one(state, sub.id, now).await {
+                Ok(step) => count(step, report),
+                Err(e) => {
+                    tracing::error!(subscription = %sub.id, error = %e, "renewal failed; skipped in this run");
+                    failed.insert(sub.id);
+                }
+            }
+        }
+    }
+}
+
+fn count(step: Step, report: &mut JobReport) {
+    let issued = |invoice: &Option<_>| i32::from(invoice.is_some());
+    match step {
+        Step::NothingDue => {}
+        Step::TrialEnded(invoice) => {
+            report.trials_ended += 1;
+            report.invoices_issued += issued(&invoice);
+        }
+        Step::Renewed {
+            invoice,
+            plan_changed,
+        } => {
+            report.renewals += 1;
+            report.plan_changes += i32::from(plan_changed);
+            report.invoices_issued += issued(&invoice);
+        }
+        Step::Canceled => report.cancellations += 1,
+    }
+}
+
+fn overdue_cutoff(state: &AppState, now: DateTime<Utc>) -> DateTime<Utc> {
+    now - TimeDelta::days(i64::from(state.config.past_due_after_days))
+}
+
+/// An invoice still open past its grace days records a notice and makes its subscription
+/// past due, in one transaction.
+async fn overdue(state: &AppState, now: DateTime<Utc>, report: &mut JobReport) -> Result<()> {
+    for (invoice, tenant, sub_id, number) in
+        store::invoices::overdue(&state.db, overdue_cutoff(state, now)).await?
+    {
+        let txn = state.db.begin().await?;
+        store::tenants::lock(&txn, tenant).await?;
+        let new = store::notifications::record_once(
+            &txn,
+            NewNotification {
+                tenant,
+                kind: "invoice_overdue",
+                reference: Some(invoice.to_string()),
+                message: format!(
+                    "Invoice {} is overdue.",
+                    number.unwrap_or_else(|| invoice.to_string())
+                ),
+                dedupe_key: format!("invoice_overdue:{invoice}"),
+                now,
+            },
+        )
+        .await?;
+        report.notifications += i32::from(new);
+        if let Some(mut sub) = store::subscriptions::find(&txn, TenantScope::Any, sub_id).await?
+            && matches!(
+                sub.status,
+                SubscriptionStatus::Active | SubscriptionStatus::Trialing
+            )
+        {
+            sub.status = SubscriptionStatus::PastDue;
+            sub.version += 1;
+            if store::subscriptions::save_over(&txn, &sub, now).await? {
+                report.past_due += 1;
+            }
+        }
+        txn.commit().await?;
+    }
+    Ok(())
+}
+
+/// Past-due subscriptions with nothing overdue any more (the clock moved, or an invoice was
+/// settled elsewhere) go back to active.
+async fn recover(state: &AppState, now: DateTime<Utc>) -> Result<()> {
+    let cutoff = overdue_cutoff(state, now);
+    for sub in store::subscriptions::with_status(&state.db, SubscriptionStatus::PastDue).await? {
+        if store::invoices::has_overdue(&state.db, sub.id, cutoff).await? {
+            continue;
+        }
+        let tenant: TenantId = sub.tenant_id;
+        let txn = state.db.begin().await?;
+        store::tenants::lock(&txn, tenant).await?;
+        if let Some(mut fresh) = store::subscriptions::find(&txn, TenantScope::Any, sub.id).await?
+            && fresh.status == SubscriptionStatus::PastDue
+            && !store::invoices::has_overdue(&txn, sub.id, cutoff).await?
+        {
+            fresh.status = SubscriptionStatus::Active;
+            fresh.version += 1;
+            store::subscriptions::save_over(&txn, &fresh, now).await?;
+        }
+        txn.commit().await?;
+    }
+    Ok(())
+}
+
+/// The operator runs the jobs now.
+pub async fn run_now(state: &AppState, actor: &Actor) -> Result<JobReport> {
+    actor.require_admin()?;
+    run(state).await
+}
+
+/// How far to move the clock: by a duration, or to an instant.
+#[derive(Clone, Copy, Debug)]
+pub enum ClockMove {
+    By(TimeDelta),
+    To(DateTime<Utc>),
+}
+
+/// Moves the development/test clock forward (at most five years at once), then runs the jobs.
+/// Production refuses.
+pub async fn advance_clock(
+    state: &AppState,
+    actor: &Actor,
+    how: ClockMove,
+) -> Result<(DateTime<Utc>, JobReport)> {
+    actor.require_admin()?;
+    if state.config.env == Environment::Production {
+        return Err(Error::Forbidden(
+            "the clock cannot be moved in production".into(),
+        ));
+    }
+    let (by, field) = match how {
+        ClockMove::By(by) => (by, "days"),
+        ClockMove::To(at) => (at - state.clock.now(), "to"),
+    };
+    if by <= TimeDelta::zero() {
+        return Err(Error::validation(field, "the clock only moves forward"));
+    }
+    if by > TimeDelta::days(5 * 366) {
+        return Err(Error::validation(field, "at most five years at once"));
+    }
+    let now = state
+        .clock
+        .advance(by)
+        .ok_or_else(|| Error::Forbidden("this clock cannot be moved".into()))?;
+    Ok((now, run(state).await?))
+}
+
+/// Runs the jobs every `jobs_interval_seconds` until the process ends.
+pub fn spawn_scheduler(state: AppState) {
+    let every = state.config.jobs_interval_seconds;
+    if every == 0 {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(every));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match run(&state).await {
+                Ok(r)
+                    if r != JobReport {
+                        now: r.now,
+                        ..JobReport::default()
+                    } =>
+                {
+                    tracing::info!(?r, "billing jobs ran");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "billing jobs failed"),
+            }
+        }
+    });
+}

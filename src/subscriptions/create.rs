@@ -1,0 +1,107 @@
+use chrono::TimeDelta;
+
+use super::coupons::{redeem, usable_coupon};
+use super::renewal::{enter_cycle, issue_cycle_invoice};
+use super::{MANAGERS, NewSubscription, Outcome, begin_for, fee_for, view};
+use crate::accounts::Actor;
+use crate::domain::{
+    BillingReason, Subscription, SubscriptionId, SubscriptionStatus, TenantStatus,
+};
+use crate::error::{Error, OptionExt, Result};
+use crate::invoicing;
+use crate::state::AppState;
+use crate::store;
+
+const MAX_TRIAL_DAYS: i32 = 730;
+
+/// Subscribes a tenant to the current version of a plan. With a trial, nothing is invoiced
+/// until the trial ends; without one, the first period's fee is invoiced at once.
+pub async fn create(state: &AppState, actor: &Actor, new: NewSubscription) -> Result<Outcome> {
+    actor.require_role(MANAGERS)?;
+    let tenant_id = actor.tenant_for(new.tenant)?;
+    let trial_days = new.trial_days;
+    if trial_days.is_some_and(|d| !(0..=MAX_TRIAL_DAYS).contains(&d)) {
+        return Err(Error::validation(
+            "trialDays",
+            format!("must be between 0 and {MAX_TRIAL_DAYS}"),
+        ));
+    }
+    let tenant = store::tenants::find(&state.db, tenant_id)
+        .await?
+        .or_not_found("tenant")?;
+    if tenant.status == TenantStatus::Suspended {
+        return Err(Error::Forbidden("the tenant is suspended".into()));
+    }
+    let plan = store::catalog::find_plan(&state.db, new.plan_code.as_str(), None)
+        .await?
+        .or_not_found("plan")?;
+    if fee_for(&plan, new.interval).is_none() {
+        return Err(Error::validation(
+            "interval",
+            format!("the plan '{}' has no yearly price", plan.code),
+        ));
+    }
+    let now = state.clock.now();
+    let coupon = match &new.coupon_code {
+        Some(code) => Some(usable_coupon(state, code, &plan, now, "couponCode").await?),
+        None => None,
+    };
+    let trial_days = trial_days.unwrap_or(plan.trial_days);
+    let mut sub = Subscription {
+        id: SubscriptionId::new(),
+        tenant_id,
+        plan_id: plan.id,
+        interval: new.interval,
+        status: SubscriptionStatus::Trialing,
+        cycle: 0,
+        anchor: None,
+        current_period_start: now,
+        current_period_end: now + TimeDelta::days(i64::from(trial_days)),
+        trial_start: Some(now),
+        trial_end: Some(now + TimeDelta::days(i64::from(trial_days))),
+        cancel_at_period_end: false,
+        canceled_at: None,
+        ended_at: None,
+        scheduled_plan_id: None,
+        discount: None,
+        version: 1,
+        created_at: now,
+    };
+    if trial_days == 0 {
+        sub.status = SubscriptionStatus::Active;
+        sub.trial_start = None;
+        sub.trial_end = None;
+        sub.anchor = Some(now);
+        enter_cycle(&mut sub, 1)?;
+    }
+
+    let (txn, live) = begin_for(state, tenant_id).await?;
+    if live.is_some() {
+        return Err(Error::Conflict(
+            "this tenant already has a live subscription; change or cancel it".into(),
+        ));
+    }
+    store::subscriptions::insert(&txn, &sub).await?;
+    if let Some(coupon) = coupon {
+        sub.discount = Some(redeem(&txn, coupon, &sub, 1, now).await?);
+    }
+    let invoice = if sub.cycle == 1 {
+        issue_cycle_invoice(
+            &txn,
+            state,
+            &sub,
+            &plan,
+            BillingReason::SubscriptionCreate,
+            now,
+        )
+        .await?
+    } else {
+        None
+    };
+    let view = view(&txn, sub).await?;
+    txn.commit().await?;
+    if let Some(invoice) = &invoice {
+        invoicing::collect(state, invoice).await;
+    }
+    Ok(Outcome { view, invoice })
+}

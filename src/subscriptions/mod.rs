@@ -1,0 +1,158 @@
+//! Subscriptions: creation, periods and renewals, cancellation, plan changes with proration,
+//! and coupons. Every change runs in one transaction that first locks the tenant row, so
+//! concurrent requests for one tenant take turns and each sees the other's result.
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
+
+use crate::accounts::Actor;
+use crate::domain::{
+    Code, CouponCode, Interval, Invoice, Money, Page, PageRequest, Plan, PlanId, Role,
+    Subscription, SubscriptionFilter, TenantId,
+};
+use crate::error::{Error, OptionExt, Result};
+use crate::state::AppState;
+use crate::store::{self, TenantScope};
+
+mod change;
+mod coupons;
+mod create;
+mod renewal;
+mod revenue;
+
+pub use change::{cancel, change_plan, resume};
+pub use coupons::apply_coupon;
+pub use create::create;
+pub use renewal::{Step, renew_one};
+pub use revenue::{RevenueSummary, StatusCount, revenue_summary};
+
+/// Who may change a subscription: the tenant's owner or billing users, or the admin.
+const MANAGERS: &[Role] = &[Role::Owner, Role::Billing];
+
+/// A subscription with the plan versions it points at.
+#[derive(Clone, Debug)]
+pub struct SubscriptionView {
+    pub subscription: Subscription,
+    pub plan: Plan,
+    pub scheduled_plan: Option<Plan>,
+}
+
+/// A subscription change and the invoice it issued, if any.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub view: SubscriptionView,
+    pub invoice: Option<Invoice>,
+}
+
+pub struct NewSubscription {
+    pub tenant: Option<TenantId>,
+    pub plan_code: Code,
+    pub interval: Interval,
+    pub trial_days: Option<i32>,
+    pub coupon_code: Option<CouponCode>,
+}
+
+/// The plan's fee for one period of `interval`, if the plan offers that interval.
+pub(crate) fn fee_for(plan: &Plan, interval: Interval) -> Option<Money> {
+    match interval {
+        Interval::Month => Some(plan.monthly_price),
+        Interval::Year => plan.yearly_price,
+    }
+}
+
+pub(crate) async fn views(
+    db: &impl ConnectionTrait,
+    subs: Vec<Subscription>,
+) -> Result<Vec<SubscriptionView>> {
+    let ids: Vec<PlanId> = subs
+        .iter()
+        .flat_map(|s| std::iter::once(s.plan_id).chain(s.scheduled_plan_id))
+        .collect();
+    let plans: HashMap<PlanId, Plan> = store::catalog::plans_by_ids(db, &ids).await?;
+    subs.into_iter()
+        .map(|s| {
+            let plan = plans
+                .get(&s.plan_id)
+                .cloned()
+                .ok_or_else(|| Error::internal(format!("subscription {} has no plan", s.id)))?;
+            let scheduled_plan = s.scheduled_plan_id.and_then(|p| plans.get(&p).cloned());
+            Ok(SubscriptionView {
+                subscription: s,
+                plan,
+                scheduled_plan,
+            })
+        })
+        .collect()
+}
+
+pub(crate) async fn view(db: &impl ConnectionTrait, sub: Subscription) -> Result<SubscriptionView> {
+    views(db, vec![sub])
+        .await?
+        .pop()
+        .ok_or_else(|| Error::internal("a view of one subscription is missing"))
+}
+
+/// Starts a transaction holding the tenant's lock, and reads its live subscription in it.
+pub(crate) async fn begin_for(
+    state: &AppState,
+    tenant: TenantId,
+) -> Result<(DatabaseTransaction, Option<Subscription>)> {
+    let txn = state.db.begin().await?;
+    store::tenants::lock(&txn, tenant).await?;
+    let live = store::subscriptions::find_live(&txn, tenant).await?;
+    Ok((txn, live))
+}
+
+/// Writes the next state of a subscription read in this transaction.
+pub(crate) async fn save(
+    db: &impl ConnectionTrait,
+    next: &mut Subscription,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    next.version += 1;
+    if store::subscriptions::save_over(db, next, now).await? {
+        Ok(())
+    } else {
+        Err(Error::Conflict(
+            "the subscription changed at the same time; retry".into(),
+        ))
+    }
+}
+
+/// The tenant's live subscription, else its latest one; `None` if it never subscribed.
+pub async fn get(
+    state: &AppState,
+    actor: &Actor,
+    tenant: Option<TenantId>,
+) -> Result<Option<SubscriptionView>> {
+    let tenant = actor.tenant_for(tenant)?;
+    match store::subscriptions::current(&state.db, tenant).await? {
+        Some(sub) => Ok(Some(view(&state.db, sub).await?)),
+        None => Ok(None),
+    }
+}
+
+pub async fn list(
+    state: &AppState,
+    actor: &Actor,
+    tenant: Option<TenantId>,
+    filter: SubscriptionFilter,
+    page: PageRequest,
+) -> Result<Page<SubscriptionView>> {
+    let scope: TenantScope = actor.scope(tenant)?;
+    let plan_ids = match &filter.plan_code {
+        Some(code) => Some(store::catalog::plan_version_ids(&state.db, code).await?),
+        None => None,
+    };
+    let page = store::subscriptions::list(&state.db, scope, &filter, plan_ids, page).await?;
+    Ok(Page {
+        items: views(&state.db, page.items).await?,
+        has_next: page.has_next,
+    })
+}
+
+/// The live subscription or `NOT_FOUND`.
+pub(crate) fn live(sub: Option<Subscription>) -> Result<Subscription> {
+    sub.or_not_found("live subscription")
+}
