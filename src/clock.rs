@@ -2,8 +2,10 @@
 use std::sync::Mutex;
 use std::time::Instant;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 
+/// Clocks answer in whole microseconds, what PostgreSQL stores, so a time read back from the
+/// database equals the time that was written.
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> DateTime<Utc>;
 
@@ -17,7 +19,7 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        Utc::now().trunc_subsecs(6)
     }
 }
 
@@ -68,7 +70,7 @@ impl ControlledClock {
 impl Clock for ControlledClock {
     fn now(&self) -> DateTime<Utc> {
         let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        Self::read(&state)
+        Self::read(&state).trunc_subsecs(6)
     }
 
     fn advance(&self, by: TimeDelta) -> Option<DateTime<Utc>> {
@@ -78,7 +80,7 @@ impl Clock for ControlledClock {
         if state.flowing_since.is_some() {
             state.flowing_since = Some(Instant::now());
         }
-        Some(next)
+        Some(next.trunc_subsecs(6))
     }
 }
 

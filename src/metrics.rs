@@ -1,6 +1,6 @@
 //! Prometheus metrics, rendered at `GET /metrics`.
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 pub struct Metrics {
@@ -11,6 +11,10 @@ pub struct Metrics {
     pub graphql_duration: HistogramVec,
     /// `billing_api_requests_total{method,endpoint,status}`
     pub http_requests: IntCounterVec,
+    /// `billing_subscriptions_total{status,plan_id}` (the plan code), refreshed by the jobs.
+    pub subscriptions: IntGaugeVec,
+    /// `billing_monthly_revenue{currency}` in minor units, refreshed by the jobs.
+    pub monthly_revenue: IntGaugeVec,
 }
 
 impl Metrics {
@@ -40,6 +44,22 @@ impl Metrics {
             ),
             &["method", "endpoint", "status"],
         )?;
+        let subscriptions = IntGaugeVec::new(
+            Opts::new(
+                "billing_subscriptions_total",
+                "Subscriptions by status and plan code",
+            ),
+            &["status", "plan_id"],
+        )?;
+        let monthly_revenue = IntGaugeVec::new(
+            Opts::new(
+                "billing_monthly_revenue",
+                "Monthly recurring revenue in minor units, by currency",
+            ),
+            &["currency"],
+        )?;
+        registry.register(Box::new(subscriptions.clone()))?;
+        registry.register(Box::new(monthly_revenue.clone()))?;
         registry.register(Box::new(graphql_requests.clone()))?;
         registry.register(Box::new(graphql_duration.clone()))?;
         registry.register(Box::new(http_requests.clone()))?;
@@ -48,6 +68,8 @@ impl Metrics {
             graphql_requests,
             graphql_duration,
             http_requests,
+            subscriptions,
+            monthly_revenue,
         })
     }
 

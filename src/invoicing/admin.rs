@@ -189,6 +189,7 @@ async fn transition(
     }
     let now = state.clock.now();
     let txn: DatabaseTransaction = state.db.begin().await?;
+    store::tenants::lock(&txn, current.tenant_id).await?;
     if !store::invoices::move_status(&txn, id, current.status, to, reference, now).await? {
         return Err(Error::Conflict(
             "the invoice changed at the same time; read it again".into(),

@@ -44,6 +44,7 @@ pub async fn run(state: &AppState) -> Result<JobReport> {
     period_ends(state, now, &mut report).await?;
     overdue(state, now, &mut report).await?;
     recover(state, now).await?;
+    subscriptions::refresh_metrics(state).await?;
     Ok(report)
 }
 
@@ -90,6 +91,9 @@ async fn period_ends(state: &AppState, now: DateTime<Utc>, report: &mut JobRepor
         for sub in due {
             steps += 1;
             match subscriptions::renew_one(state, sub.id, now).await {
+                Ok(Step::NothingDue) => {
+                    failed.insert(sub.id);
+                }
                 Ok(step) => count(step, report),
                 Err(e) => {
                     tracing::error!(subscription = %sub.id, error = %e, "renewal failed; skipped in this run");

@@ -17,13 +17,13 @@ use crate::store::{self, coupons::NewRedemption};
 /// Finds the coupon and checks what does not depend on other redemptions: its validity
 /// window, its plan restriction and its currency. `field` names the input field.
 pub(crate) async fn usable_coupon(
-    state: &AppState,
+    db: &impl ConnectionTrait,
     code: &CouponCode,
     plan: &Plan,
     now: DateTime<Utc>,
     field: &str,
 ) -> Result<Coupon> {
-    let coupon = store::coupons::find_by_code(&state.db, code.as_str())
+    let coupon = store::coupons::find_by_code(db, code.as_str())
         .await?
         .or_not_found("coupon")?;
     if coupon.valid_from.is_some_and(|from| now < from) {
@@ -110,7 +110,9 @@ pub async fn apply_coupon(
     let (txn, current) = begin_for(state, tenant).await?;
     let mut sub = live(current)?;
     let plan = super::renewal::plan_of(&txn, &sub).await?;
-    let coupon = usable_coupon(state, &code, &plan, now, "code").await?;
+    // Read through the transaction: on SQLite another pooled connection could be waiting
+    // behind this transaction's write lock.
+    let coupon = usable_coupon(&txn, &code, &plan, now, "code").await?;
     let first_cycle = if sub.status == SubscriptionStatus::Trialing {
         1
     } else {

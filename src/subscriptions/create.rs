@@ -43,7 +43,7 @@ pub async fn create(state: &AppState, actor: &Actor, new: NewSubscription) -> Re
     }
     let now = state.clock.now();
     let coupon = match &new.coupon_code {
-        Some(code) => Some(usable_coupon(state, code, &plan, now, "couponCode").await?),
+        Some(code) => Some(usable_coupon(&state.db, code, &plan, now, "couponCode").await?),
         None => None,
     };
     let trial_days = trial_days.unwrap_or(plan.trial_days);

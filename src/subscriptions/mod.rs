@@ -25,7 +25,7 @@ pub use change::{cancel, change_plan, resume};
 pub use coupons::apply_coupon;
 pub use create::create;
 pub use renewal::{Step, renew_one};
-pub use revenue::{RevenueSummary, StatusCount, revenue_summary};
+pub use revenue::{RevenueSummary, StatusCount, refresh_metrics, revenue_summary};
 
 /// Who may change a subscription: the tenant's owner or billing users, or the admin.
 const MANAGERS: &[Role] = &[Role::Owner, Role::Billing];

@@ -25,6 +25,32 @@ pub struct RevenueSummary {
 /// fees count one twelfth, rounded once per currency. Trials count nothing until they pay.
 pub async fn revenue_summary(state: &AppState, actor: &Actor) -> Result<RevenueSummary> {
     actor.require_admin()?;
+    compute(state).await
+}
+
+/// Refreshes the revenue gauges of `/metrics`.
+pub async fn refresh_metrics(state: &AppState) -> Result<()> {
+    let summary = compute(state).await?;
+    state.metrics.subscriptions.reset();
+    for c in &summary.subscriptions {
+        state
+            .metrics
+            .subscriptions
+            .with_label_values(&[c.status.as_str(), c.plan_code.as_str()])
+            .set(c.count);
+    }
+    state.metrics.monthly_revenue.reset();
+    for m in &summary.mrr {
+        state
+            .metrics
+            .monthly_revenue
+            .with_label_values(&[m.currency.code()])
+            .set(m.amount_minor);
+    }
+    Ok(())
+}
+
+async fn compute(state: &AppState) -> Result<RevenueSummary> {
     let live = store::subscriptions::live_summary(&state.db).await?;
     let counts = store::subscriptions::counts(&state.db).await?;
     let mut ids: Vec<PlanId> = live.iter().map(|(p, _, _)| PlanId(*p)).collect();
