@@ -14,10 +14,10 @@ use crate::store::{self, TenantScope};
 
 const TOO_LARGE: &str = "the invoice amounts are too large";
 
-fn new_line(line: ManualLine, at: chrono::DateTime<chrono::Utc>) -> Result<NewLine> {
+fn new_line(field: &str, line: ManualLine, at: chrono::DateTime<chrono::Utc>) -> Result<NewLine> {
     Ok(NewLine {
         amount_minor: pricing::line_amount(line.quantity, line.unit_amount_minor)
-            .ok_or_else(|| Error::validation("lines", TOO_LARGE))?,
+            .ok_or_else(|| Error::validation(field, TOO_LARGE))?,
         description: line.description,
         quantity: line.quantity,
         unit_amount_minor: line.unit_amount_minor,
@@ -64,7 +64,8 @@ pub async fn create_invoice(
     let now = state.clock.now();
     let lines = lines
         .into_iter()
-        .map(|l| new_line(l, now))
+        .enumerate()
+        .map(|(i, l)| new_line(&format!("lines[{i}]"), l, now))
         .collect::<Result<Vec<_>>>()?;
     let amounts: Vec<i64> = lines.iter().map(|l| l.amount_minor).collect();
     let totals = pricing::invoice_totals(&amounts, None)
@@ -116,7 +117,7 @@ pub async fn add_line(
             "an invoice holds at most 100 lines",
         ));
     }
-    let line = new_line(line, now)?;
+    let line = new_line("line", line, now)?;
     let mut amounts: Vec<i64> = invoice
         .lines
         .iter()

@@ -35,6 +35,13 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
+/// Starts the app with its clock standing still at `start` (RFC 3339), moved only by
+/// `advanceClock`.
+pub async fn spawn_app_at(start: &str) -> TestApp {
+    let start: chrono::DateTime<chrono::Utc> = start.parse().expect("RFC 3339 start time");
+    spawn_app_with(|c| c.clock_start = Some(start)).await
+}
+
 /// Starts the real server on port 0 against a fresh database (a new SQLite file, or a new
 /// PostgreSQL schema), with a Redis key prefix of its own when Redis is configured.
 pub async fn spawn_app_with(customise: impl FnOnce(&mut Config)) -> TestApp {
@@ -43,6 +50,7 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Config)) -> TestApp {
         env: Environment::Test,
         listen: "127.0.0.1:0".into(),
         log: "warn".into(),
+        jobs_interval_seconds: 0,
         ..Config::default()
     };
     let mut sqlite_dir = None;
@@ -264,3 +272,121 @@ impl TestApp {
             .expect("GET")
     }
 }
+
+/// Billing helpers: plans, coupons, subscriptions and the clock.
+impl TestApp {
+    /// Creates a plan as admin: monthly fee, optional yearly fee, trial days; returns the plan id.
+    pub async fn create_plan(
+        &self,
+        code: &str,
+        monthly_minor: i64,
+        yearly_minor: Option<i64>,
+        trial_days: i32,
+    ) -> String {
+        let r = self
+            .as_admin(
+                "mutation($i: PlanInput!) { createPlan(input: $i) { plan { id } } }",
+                json!({ "i": { "code": code, "name": format!("Plan {code}"),
+                    "monthlyPriceMinor": monthly_minor, "yearlyPriceMinor": yearly_minor,
+                    "trialDays": trial_days } }),
+            )
+            .await;
+        r.data()["createPlan"]["plan"]["id"]
+            .as_str()
+            .expect("plan id")
+            .to_owned()
+    }
+
+    /// Creates a coupon as admin from a `CreateCouponInput` JSON object.
+    pub async fn create_coupon(&self, input: Value) {
+        self.as_admin(
+            "mutation($i: CreateCouponInput!) { createCoupon(input: $i) { coupon { id } } }",
+            json!({ "i": input }),
+        )
+        .await
+        .data();
+    }
+
+    /// Sends `createSubscription` with `token` and the given input.
+    pub async fn subscribe(&self, token: &str, input: Value) -> Gql {
+        self.as_token(
+            token,
+            &format!(
+                "mutation($i: CreateSubscriptionInput!) {{ createSubscription(input: $i) {{ \
+                 subscription {{ {SUBSCRIPTION_FIELDS} }} invoice {{ {INVOICE_FIELDS} }} }} }}"
+            ),
+            json!({ "i": input }),
+        )
+        .await
+    }
+
+    /// Moves the clock forward by `days` and runs the jobs; returns the job report.
+    pub async fn advance_days(&self, days: i32) -> Value {
+        let r = self
+            .as_admin(
+                "mutation($i: AdvanceClockInput!) { advanceClock(input: $i) { now jobs { now trialsEnded renewals planChanges cancellations invoicesIssued pastDue notifications } } }",
+                json!({ "i": { "days": days } }),
+            )
+            .await;
+        r.data()["advanceClock"]["jobs"].clone()
+    }
+
+    /// Moves the clock to `to` (RFC 3339) and runs the jobs; returns the job report.
+    pub async fn advance_to(&self, to: &str) -> Value {
+        let r = self
+            .as_admin(
+                "mutation($i: AdvanceClockInput!) { advanceClock(input: $i) { now jobs { now trialsEnded renewals planChanges cancellations invoicesIssued pastDue notifications } } }",
+                json!({ "i": { "to": to } }),
+            )
+            .await;
+        r.data()["advanceClock"]["jobs"].clone()
+    }
+
+    /// Runs the billing jobs at the current clock time; returns the job report.
+    pub async fn run_jobs(&self) -> Value {
+        let r = self
+            .as_admin(
+                "mutation { runBillingJobs { now trialsEnded renewals planChanges cancellations invoicesIssued pastDue notifications } }",
+                json!({}),
+            )
+            .await;
+        r.data()["runBillingJobs"].clone()
+    }
+
+    /// All invoices of `tenant` (up to 100), oldest first, read as admin.
+    pub async fn invoices_of(&self, tenant: &str) -> Vec<Value> {
+        let r = self
+            .as_admin(
+                &format!(
+                    "query($t: ID) {{ invoices(tenantId: $t, first: 100) {{ edges {{ node {{ {INVOICE_FIELDS} }} }} }} }}"
+                ),
+                json!({ "t": tenant }),
+            )
+            .await;
+        nodes(&r, "invoices")
+    }
+
+    /// The tenant's subscription, read as admin (null when it has none).
+    pub async fn subscription_of(&self, tenant: &str) -> Value {
+        let r = self
+            .as_admin(
+                &format!(
+                    "query($t: ID) {{ subscription(tenantId: $t) {{ {SUBSCRIPTION_FIELDS} }} }}"
+                ),
+                json!({ "t": tenant }),
+            )
+            .await;
+        r.data()["subscription"].clone()
+    }
+}
+
+pub const SUBSCRIPTION_FIELDS: &str = "id tenantId status interval cycle currentPeriodStart \
+    currentPeriodEnd trialStart trialEnd cancelAtPeriodEnd canceledAt endedAt createdAt \
+    plan { code version monthlyPrice { amountMinor } } scheduledPlan { code } \
+    discount { couponCode percentOff amountOff { amountMinor } firstCycle lastCycle }";
+
+pub const INVOICE_FIELDS: &str = "id tenantId subscriptionId number status billingReason cycle \
+    currency subtotal { amountMinor } discount { amountMinor } total { amountMinor } \
+    amountDue { amountMinor } amountPaid { amountMinor } couponCode periodStart periodEnd \
+    issuedAt dueAt paidAt voidedAt markedUncollectibleAt createdAt \
+    lines { description quantity unitAmount { amountMinor } amount { amountMinor } periodStart periodEnd kind }";

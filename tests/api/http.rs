@@ -210,3 +210,40 @@ async fn a_request_that_does_not_finish_in_time_gets_408() {
     let answer = String::from_utf8_lossy(&buf[..n]);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
 }
+
+#[tokio::test]
+async fn metrics_show_subscriptions_by_status_and_plan_and_the_monthly_revenue() {
+    let app = spawn_app_at("2026-03-01T00:00:00Z").await;
+    app.create_plan("starter", 2_900, Some(29_000), 0).await;
+    app.create_plan("pro", 9_900, None, 14).await;
+    for (slug, plan, interval) in [
+        ("month-1", "starter", "MONTHLY"),
+        ("year-1", "starter", "YEARLY"),
+        ("trial-1", "pro", "MONTHLY"),
+    ] {
+        let t = app.create_tenant(slug).await;
+        let owner = app.tenant_token(&t, billing::domain::Role::Owner);
+        app.subscribe(
+            &owner,
+            serde_json::json!({ "planCode": plan, "interval": interval }),
+        )
+        .await
+        .data();
+    }
+    app.run_jobs().await;
+
+    let body = app.get("/metrics").await.text().await.expect("text");
+    assert!(
+        body.contains(r#"billing_subscriptions_total{plan_id="starter",status="active"} 2"#),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#"billing_subscriptions_total{plan_id="pro",status="trialing"} 1"#),
+        "{body}"
+    );
+    // 2900 + 29000 / 12 = 2900 + 2416.67 -> 5317 centavos; the trial counts nothing.
+    assert!(
+        body.contains(r#"billing_monthly_revenue{currency="BRL"} 5317"#),
+        "{body}"
+    );
+}

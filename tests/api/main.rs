@@ -3,11 +3,15 @@
 mod helpers;
 
 mod auth;
+mod billing_security;
 mod catalog;
 mod cli;
+mod coupon_redemptions;
 mod http;
+mod invoices;
 mod schema;
 mod security;
+mod subscriptions;
 mod tenants;
 mod users;
 mod validation;
