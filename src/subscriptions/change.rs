@@ -1,6 +1,6 @@
 //! Cancelling, resuming and changing plan.
 use super::renewal::plan_of;
-use super::{MANAGERS, Outcome, begin_for, fee_for, live, save, view};
+use super::{MANAGERS, Outcome, begin_for, fee_for, finish, live};
 use crate::accounts::Actor;
 use crate::domain::{
     BillingReason, Code, Discount, LineKind, Money, NewLine, Subscription, SubscriptionStatus,
@@ -35,13 +35,7 @@ pub async fn cancel(
         sub.ended_at = Some(now);
         sub.scheduled_plan_id = None;
     }
-    save(&txn, &mut sub, now).await?;
-    let view = view(&txn, sub).await?;
-    txn.commit().await?;
-    Ok(Outcome {
-        view,
-        invoice: None,
-    })
+    finish(state, txn, sub, None, now).await
 }
 
 pub async fn resume(state: &AppState, actor: &Actor, tenant: Option<TenantId>) -> Result<Outcome> {
@@ -57,13 +51,7 @@ pub async fn resume(state: &AppState, actor: &Actor, tenant: Option<TenantId>) -
     }
     sub.cancel_at_period_end = false;
     sub.canceled_at = None;
-    save(&txn, &mut sub, now).await?;
-    let view = view(&txn, sub).await?;
-    txn.commit().await?;
-    Ok(Outcome {
-        view,
-        invoice: None,
-    })
+    finish(state, txn, sub, None, now).await
 }
 
 /// Moves to another plan on the same interval. A dearer plan applies now, with a proration
@@ -90,13 +78,7 @@ pub async fn change_plan(
                 old.code
             )));
         }
-        save(&txn, &mut sub, now).await?;
-        let view = view(&txn, sub).await?;
-        txn.commit().await?;
-        return Ok(Outcome {
-            view,
-            invoice: None,
-        });
+        return finish(state, txn, sub, None, now).await;
     }
     let (Some(old_fee), Some(new_fee)) = (fee_for(&old, sub.interval), fee_for(&new, sub.interval))
     else {
@@ -127,13 +109,7 @@ pub async fn change_plan(
     } else {
         sub.scheduled_plan_id = Some(new.id);
     }
-    save(&txn, &mut sub, now).await?;
-    let view = view(&txn, sub).await?;
-    txn.commit().await?;
-    if let Some(invoice) = &invoice {
-        invoicing::collect(state, invoice).await;
-    }
-    Ok(Outcome { view, invoice })
+    finish(state, txn, sub, invoice, now).await
 }
 
 /// Credit for the unused part of the old fee and a charge for the rest of the period at the

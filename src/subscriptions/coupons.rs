@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::ConnectionTrait;
 
-use super::{MANAGERS, Outcome, begin_for, live, view};
+use super::{MANAGERS, Outcome, begin_for, finish, live};
 use crate::accounts::Actor;
 use crate::domain::{
     Coupon, CouponCode, CouponDuration, Discount, Plan, Subscription, SubscriptionDiscount,
@@ -119,10 +119,5 @@ pub async fn apply_coupon(
         sub.cycle + 1
     };
     sub.discount = Some(redeem(&txn, coupon, &sub, first_cycle, now).await?);
-    let view = view(&txn, sub).await?;
-    txn.commit().await?;
-    Ok(Outcome {
-        view,
-        invoice: None,
-    })
+    finish(state, txn, sub, None, now).await
 }

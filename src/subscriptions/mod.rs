@@ -120,6 +120,23 @@ pub(crate) async fn save(
     }
 }
 
+/// Saves `sub`, commits, and collects the invoice the change issued, if any.
+pub(crate) async fn finish(
+    state: &AppState,
+    txn: DatabaseTransaction,
+    mut sub: Subscription,
+    invoice: Option<Invoice>,
+    now: DateTime<Utc>,
+) -> Result<Outcome> {
+    save(&txn, &mut sub, now).await?;
+    let view = view(&txn, sub).await?;
+    txn.commit().await?;
+    if let Some(invoice) = &invoice {
+        crate::invoicing::collect(state, invoice).await;
+    }
+    Ok(Outcome { view, invoice })
+}
+
 /// The tenant's live subscription, else its latest one; `None` if it never subscribed.
 pub async fn get(
     state: &AppState,

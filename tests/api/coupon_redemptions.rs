@@ -2,10 +2,10 @@
 //! coupons, the redemption checks, applyCoupon, proration invoices, and concurrent redemptions.
 //! The clock stands still at `START` and moves only through `advanceClock`.
 use billing::domain::Role;
-use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use serde_json::{Value, json};
 
+use crate::billing_checks::*;
 use crate::helpers::*;
 
 const START: &str = "2026-03-01T00:00:00Z";
@@ -13,33 +13,6 @@ const START: &str = "2026-03-01T00:00:00Z";
 // ---------------------------------------------------------------------------------------------
 // Helpers local to these tests
 // ---------------------------------------------------------------------------------------------
-
-fn at(v: &Value) -> DateTime<Utc> {
-    v.as_str()
-        .unwrap_or_else(|| panic!("not a DateTime string: {v}"))
-        .parse()
-        .unwrap_or_else(|e| panic!("not RFC 3339 ({e}): {v}"))
-}
-
-/// A BigInt (a JSON string) as i64.
-fn big(v: &Value) -> i64 {
-    v.as_str()
-        .unwrap_or_else(|| panic!("not a BigInt string: {v}"))
-        .parse()
-        .unwrap_or_else(|e| panic!("not an integer ({e}): {v}"))
-}
-
-/// `invoice.<field>.amountMinor` as i64.
-fn money(invoice: &Value, field: &str) -> i64 {
-    big(&invoice[field]["amountMinor"])
-}
-
-fn id_of(v: &Value) -> String {
-    v["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no id in {v}"))
-        .to_owned()
-}
 
 /// (cycle, subtotal, discount, total) of a subscription invoice.
 fn figures(invoice: &Value) -> (i64, i64, i64, i64) {
@@ -51,52 +24,6 @@ fn figures(invoice: &Value) -> (i64, i64, i64, i64) {
         money(invoice, "discount"),
         money(invoice, "total"),
     )
-}
-
-/// Asserts total = subtotal - discount, amountDue = max(total, 0), subtotal = sum of lines,
-/// and a discount that is never negative and never above a positive subtotal.
-fn assert_arithmetic(invoice: &Value) {
-    let sum: i64 = invoice["lines"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no lines in {invoice}"))
-        .iter()
-        .map(|l| big(&l["amount"]["amountMinor"]))
-        .sum();
-    let subtotal = money(invoice, "subtotal");
-    let discount = money(invoice, "discount");
-    let total = money(invoice, "total");
-    assert_eq!(subtotal, sum, "subtotal ≠ sum of lines: {invoice}");
-    assert_eq!(total, subtotal - discount, "{invoice}");
-    assert_eq!(money(invoice, "amountDue"), total.max(0), "{invoice}");
-    assert!(discount >= 0, "negative discount: {invoice}");
-    assert!(
-        discount <= subtotal.max(0),
-        "discount above the subtotal: {invoice}"
-    );
-}
-
-/// Asserts that a request was refused with `code`: no server failure, no internal error, no data.
-fn refused(r: &Gql, code: &str, what: &str) {
-    assert!(r.status < 500, "{what}: HTTP {} with {}", r.status, r.body);
-    assert_eq!(
-        r.code(),
-        Some(code),
-        "{what}: expected {code}, got {}",
-        r.body
-    );
-    let errors = r.body["errors"].as_array().map_or(&[][..], Vec::as_slice);
-    assert!(
-        errors
-            .iter()
-            .all(|e| e["extensions"]["code"].as_str() != Some("INTERNAL")),
-        "{what}: internal error: {}",
-        r.body
-    );
-    assert!(
-        r.body["data"].is_null(),
-        "{what}: a refused request returned data: {}",
-        r.body
-    );
 }
 
 /// Like `refused`, and the error names `field`.

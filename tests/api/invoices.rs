@@ -6,6 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use futures::future::join_all;
 use serde_json::{Value, json};
 
+use crate::billing_checks::*;
 use crate::helpers::*;
 
 const START: &str = "2026-03-01T00:00:00Z";
@@ -22,35 +23,8 @@ const UNCOLLECTIBLE: &str = "markInvoiceUncollectible";
 // Helpers local to these tests
 // ---------------------------------------------------------------------------------------------
 
-fn at(v: &Value) -> DateTime<Utc> {
-    v.as_str()
-        .unwrap_or_else(|| panic!("not a DateTime string: {v}"))
-        .parse()
-        .unwrap_or_else(|e| panic!("not RFC 3339 ({e}): {v}"))
-}
-
 fn start() -> DateTime<Utc> {
     START.parse().expect("START is RFC 3339")
-}
-
-/// A BigInt (a JSON string) as i64.
-fn big(v: &Value) -> i64 {
-    v.as_str()
-        .unwrap_or_else(|| panic!("not a BigInt string: {v}"))
-        .parse()
-        .unwrap_or_else(|e| panic!("not an integer ({e}): {v}"))
-}
-
-/// `invoice.<field>.amountMinor` as i64.
-fn money(invoice: &Value, field: &str) -> i64 {
-    big(&invoice[field]["amountMinor"])
-}
-
-fn id_of(v: &Value) -> String {
-    v["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no id in {v}"))
-        .to_owned()
 }
 
 fn number(year: i32, n: usize) -> String {
@@ -63,64 +37,6 @@ fn line(description: &str, quantity: i64, unit_amount_minor: i64) -> Value {
         "quantity": quantity.to_string(),
         "unitAmountMinor": unit_amount_minor.to_string(),
     })
-}
-
-/// Asserts the invoice arithmetic: every line amount is quantity × unit amount, the subtotal
-/// is their sum, total = subtotal - discount, amountDue = max(total, 0).
-fn assert_arithmetic(invoice: &Value) {
-    let lines = invoice["lines"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no lines in {invoice}"));
-    let mut sum: i128 = 0;
-    for l in lines {
-        let q = i128::from(big(&l["quantity"]));
-        let unit = i128::from(big(&l["unitAmount"]["amountMinor"]));
-        let amount = i128::from(big(&l["amount"]["amountMinor"]));
-        assert_eq!(amount, q * unit, "line amount is not quantity × unit: {l}");
-        sum += amount;
-    }
-    let subtotal = money(invoice, "subtotal");
-    let discount = money(invoice, "discount");
-    let total = money(invoice, "total");
-    assert_eq!(
-        i128::from(subtotal),
-        sum,
-        "subtotal ≠ sum of lines: {invoice}"
-    );
-    assert_eq!(
-        total,
-        subtotal - discount,
-        "total ≠ subtotal - discount: {invoice}"
-    );
-    assert_eq!(
-        money(invoice, "amountDue"),
-        total.max(0),
-        "amountDue ≠ max(total, 0): {invoice}"
-    );
-}
-
-/// Asserts that a request was refused with `code`: no server failure, no internal error, no data.
-fn refused(r: &Gql, code: &str, what: &str) {
-    assert!(r.status < 500, "{what}: HTTP {} with {}", r.status, r.body);
-    assert_eq!(
-        r.code(),
-        Some(code),
-        "{what}: expected {code}, got {}",
-        r.body
-    );
-    let errors = r.body["errors"].as_array().map_or(&[][..], Vec::as_slice);
-    assert!(
-        errors
-            .iter()
-            .all(|e| e["extensions"]["code"].as_str() != Some("INTERNAL")),
-        "{what}: internal error: {}",
-        r.body
-    );
-    assert!(
-        r.body["data"].is_null(),
-        "{what}: a refused request returned data: {}",
-        r.body
-    );
 }
 
 async fn create_invoice(app: &TestApp, token: &str, input: Value) -> Gql {

@@ -3,6 +3,7 @@
 mod helpers;
 
 mod auth;
+mod billing_checks;
 mod billing_security;
 mod catalog;
 mod cli;

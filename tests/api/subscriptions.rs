@@ -5,6 +5,7 @@ use billing::domain::Role;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
+use crate::billing_checks::at;
 use crate::helpers::*;
 
 const PAYLOAD: &str = "subscription { __SUB__ } invoice { __INV__ }";
@@ -19,14 +20,6 @@ fn payload_fields() -> String {
 fn ts(s: &str) -> DateTime<Utc> {
     s.parse()
         .unwrap_or_else(|e| panic!("bad timestamp {s}: {e}"))
-}
-
-/// A DateTime field of a response, which must be present.
-fn at(v: &Value) -> DateTime<Utc> {
-    let s = v
-        .as_str()
-        .unwrap_or_else(|| panic!("expected a DateTime, got {v}"));
-    ts(s)
 }
 
 /// A Money field (`{ amountMinor }`) as an integer.

@@ -2164,7 +2164,10 @@ async fn broken_and_unknown_queries_are_validation_errors() {
         ("stray characters", "{ me { role } } }}}"),
         ("empty query", ""),
         ("only a comment", "# nothing here"),
-        ("unknown root field", "{ noSuchRootField { edges { cursor } } }"),
+        (
+            "unknown root field",
+            "{ noSuchRootField { edges { cursor } } }",
+        ),
         (
             "unknown nested field",
             "{ tenants { edges { node { password } } } }",
