@@ -209,6 +209,22 @@ mod tests {
     }
 
     #[test]
+    fn production_refuses_a_fixed_billing_clock() {
+        let config = Config {
+            env: Environment::Production,
+            jwt_secret: Secret::new("x".repeat(40)),
+            clock_start: "2026-01-31T00:00:00Z".parse().ok(),
+            ..Config::default()
+        };
+        assert!(config.validate().is_err());
+        let config = Config {
+            clock_start: "2026-01-31T00:00:00Z".parse().ok(),
+            ..Config::default()
+        };
+        assert!(config.validate().is_ok());
+    }
+
+    #[test]
     fn secrets_do_not_print() {
         let config = Config::default();
         assert!(!format!("{config:?}").contains(DEV_JWT_SECRET));

@@ -113,15 +113,28 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let app = App::build(config).await.map_err(|e| anyhow::anyhow!(e))?;
     let addr = app.addr;
     let state = app.state.clone();
+    let clock = match (env, state.config.clock_start) {
+        (Environment::Production, _) => "system time".to_owned(),
+        (_, Some(start)) => format!("standing at {start} until advanced (advanceClock)"),
+        (_, None) => "system time, can be advanced (advanceClock)".to_owned(),
+    };
+    let jobs = match state.config.jobs_interval_seconds {
+        0 => "on demand only (runBillingJobs)".to_owned(),
+        n => format!("every {n} s"),
+    };
     tracing::info!(
         database = %database,
         cache = state.cache.backend(),
-        payments = "manual",
+        payments = state.payments.name(),
+        clock = %clock,
+        jobs = %jobs,
         "billing listening on http://{addr}"
     );
     println!("billing is running on http://{addr}");
     println!("  database: {database} (migrated)");
     println!("  cache:    {}", state.cache.backend());
+    println!("  payments: {}", state.payments.name());
+    println!("  clock:    {clock}; billing jobs {jobs}");
     if env != Environment::Production {
         let (token, expires) =
             state
