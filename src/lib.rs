@@ -11,6 +11,7 @@ pub mod graphql;
 pub mod http;
 pub mod invoicing;
 pub mod jobs;
+pub mod metering;
 pub mod metrics;
 pub mod notify;
 pub mod payments;

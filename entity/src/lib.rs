@@ -1,6 +1,7 @@
 //! SeaORM models: plain columns only. The public API has its own types in the application crate.
 pub mod api_keys;
 pub mod billable_metrics;
+pub mod block_charges;
 pub mod coupon_redemptions;
 pub mod coupons;
 pub mod credit_packs;
@@ -13,4 +14,6 @@ pub mod plan_limits;
 pub mod plans;
 pub mod subscriptions;
 pub mod tenants;
+pub mod usage_events;
+pub mod usage_totals;
 pub mod users;

@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m0001_accounts;
 mod m0002_catalog;
 mod m0003_billing;
+mod m0004_metering;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_accounts::Migration),
             Box::new(m0002_catalog::Migration),
             Box::new(m0003_billing::Migration),
+            Box::new(m0004_metering::Migration),
         ]
     }
 }

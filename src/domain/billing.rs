@@ -43,6 +43,8 @@ str_enum!(BillingReason {
     SubscriptionCreate = "subscription_create",
     SubscriptionCycle = "subscription_cycle",
     SubscriptionUpdate = "subscription_update",
+    SubscriptionClose = "subscription_close",
+    UsageBlocks = "usage_blocks",
     Manual = "manual",
 });
 

@@ -54,6 +54,8 @@ id_type!(InvoiceId, "inv");
 id_type!(InvoiceLineId, "inl");
 id_type!(RedemptionId, "red");
 id_type!(NotificationId, "ntf");
+id_type!(UsageEventId, "use");
+id_type!(BlockChargeId, "blk");
 
 fn parse_prefixed(field: &str, prefix: &str, raw: &str) -> Result<Uuid, ParseError> {
     let invalid = || {

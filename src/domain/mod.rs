@@ -28,6 +28,7 @@ mod page;
 mod period;
 mod records;
 mod text;
+mod usage;
 
 pub use billing::*;
 pub use catalog::*;
@@ -38,6 +39,7 @@ pub use page::{Page, PageRequest};
 pub use period::{Interval, add_months, cycle_bounds};
 pub use records::*;
 pub use text::*;
+pub use usage::*;
 
 /// Why a raw value could not become a domain value. `field` names the input field.
 #[derive(Debug, Clone, PartialEq, Eq)]

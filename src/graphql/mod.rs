@@ -31,6 +31,8 @@ mod catalog_inputs;
 mod catalog_types;
 mod invoices;
 mod invoices_types;
+mod metering;
+mod metering_types;
 mod observe;
 mod scalars;
 mod subscriptions;
@@ -46,6 +48,7 @@ pub struct Query(
     catalog::CatalogQuery,
     subscriptions::SubscriptionsQuery,
     invoices::InvoicesQuery,
+    metering::MeteringQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -54,6 +57,7 @@ pub struct Mutation(
     catalog::CatalogMutation,
     subscriptions::SubscriptionsMutation,
     invoices::InvoicesMutation,
+    metering::MeteringMutation,
 );
 
 pub type BillingSchema = Schema<Query, Mutation, EmptySubscription>;

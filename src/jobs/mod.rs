@@ -120,7 +120,10 @@ fn count(step: Step, report: &mut JobReport) {
             report.plan_changes += i32::from(plan_changed);
             report.invoices_issued += issued(&invoice);
         }
-        Step::Canceled => report.cancellations += 1,
+        Step::Canceled(invoice) => {
+            report.cancellations += 1;
+            report.invoices_issued += issued(&invoice);
+        }
     }
 }
 

@@ -3,10 +3,12 @@
 mod credits;
 mod invoice;
 mod proration;
+mod usage;
 
 pub use credits::credits_for;
 pub use invoice::{InvoiceTotals, discount_amount, invoice_totals, line_amount, mrr};
 pub use proration::prorate;
+pub use usage::{blocks_due, short_units, tier_label, unit_charge, usage_charge};
 
 /// `num / den` rounded to the nearest integer, halves away from zero. `den` must be positive.
 pub(crate) fn div_round_half_away(num: i128, den: i128) -> i128 {

@@ -357,3 +357,12 @@ pub async fn has_overdue(
         .await?;
     Ok(found.is_some())
 }
+
+/// The system-made invoice stored under `key` (e.g. `cycle:<sub>:<n>`), if any.
+pub async fn find_by_source(db: &impl ConnectionTrait, key: &str) -> Result<Option<Invoice>> {
+    let rows = Entity::find()
+        .filter(Column::SourceKey.eq(key))
+        .all(db)
+        .await?;
+    Ok(with_lines(db, rows).await?.pop())
+}

@@ -80,3 +80,24 @@ pub async fn codes_by_id(
     let rows = Entity::find().filter(Column::Id.is_in(ids)).all(db).await?;
     Ok(rows.into_iter().map(|m| (m.id, m.code)).collect())
 }
+
+/// Metrics by code, for the codes that exist.
+pub async fn by_codes(
+    db: &impl ConnectionTrait,
+    codes: &[String],
+) -> Result<HashMap<String, BillableMetric>> {
+    if codes.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows = Entity::find()
+        .filter(Column::Code.is_in(codes.iter().cloned()))
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|m| {
+            let d = to_domain(m);
+            (d.code.clone(), d)
+        })
+        .collect())
+}

@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod notifications;
 pub mod subscriptions;
 pub mod tenants;
+pub mod usage;
 pub mod users;
 
 /// Which tenants' rows a query may see: one tenant, or all of them (operator only).

@@ -1,5 +1,5 @@
 //! Cancelling, resuming and changing plan.
-use super::renewal::plan_of;
+use super::renewal::{issue_closing_invoice, plan_of};
 use super::{MANAGERS, Outcome, begin_for, fee_for, finish, live};
 use crate::accounts::Actor;
 use crate::domain::{
@@ -29,13 +29,15 @@ pub async fn cancel(
     if at_period_end {
         sub.cancel_at_period_end = true;
         sub.canceled_at = Some(now);
-    } else {
-        sub.status = SubscriptionStatus::Canceled;
-        sub.canceled_at = Some(now);
-        sub.ended_at = Some(now);
-        sub.scheduled_plan_id = None;
+        return finish(state, txn, sub, None, now).await;
     }
-    finish(state, txn, sub, None, now).await
+    // Ending now: the period-end charges so far go on a closing invoice.
+    let invoice = issue_closing_invoice(&txn, state, &sub, now, now).await?;
+    sub.status = SubscriptionStatus::Canceled;
+    sub.canceled_at = Some(now);
+    sub.ended_at = Some(now);
+    sub.scheduled_plan_id = None;
+    finish(state, txn, sub, invoice, now).await
 }
 
 pub async fn resume(state: &AppState, actor: &Actor, tenant: Option<TenantId>) -> Result<Outcome> {

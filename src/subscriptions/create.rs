@@ -92,6 +92,7 @@ pub async fn create(state: &AppState, actor: &Actor, new: NewSubscription) -> Re
             &sub,
             &plan,
             BillingReason::SubscriptionCreate,
+            Vec::new(),
             now,
         )
         .await?

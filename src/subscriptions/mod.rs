@@ -24,6 +24,7 @@ mod revenue;
 pub use change::{cancel, change_plan, resume};
 pub use coupons::apply_coupon;
 pub use create::create;
+pub(crate) use renewal::plan_of as plan_of_subscription;
 pub use renewal::{Step, renew_one};
 pub use revenue::{RevenueSummary, StatusCount, refresh_metrics, revenue_summary};
 

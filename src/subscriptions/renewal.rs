@@ -10,11 +10,11 @@ use crate::domain::{
     SubscriptionStatus, cycle_bounds,
 };
 use crate::error::{Error, OptionExt, Result};
-use crate::invoicing;
 use crate::pricing;
 use crate::state::AppState;
 use crate::store::invoices::NewInvoice;
 use crate::store::{self, TenantScope};
+use crate::{invoicing, metering};
 
 /// What one renewal step did.
 #[derive(Clone, Debug)]
@@ -26,7 +26,8 @@ pub enum Step {
         invoice: Option<Invoice>,
         plan_changed: bool,
     },
-    Canceled,
+    /// Ended at its period end, with its closing invoice if it had period-end charges.
+    Canceled(Option<Invoice>),
 }
 
 fn interval_label(interval: Interval) -> &'static str {
@@ -42,6 +43,7 @@ pub(crate) fn cycle_invoice(
     sub: &Subscription,
     plan: &Plan,
     reason: BillingReason,
+    arrears: Vec<NewLine>,
     now: DateTime<Utc>,
 ) -> Result<NewInvoice> {
     let fee = fee_for(plan, sub.interval).ok_or_else(|| {
@@ -51,7 +53,7 @@ pub(crate) fn cycle_invoice(
             sub.interval.as_str()
         ))
     })?;
-    let lines = vec![NewLine {
+    let mut lines = vec![NewLine {
         description: format!("{} ({})", plan.name, interval_label(sub.interval)),
         quantity: 1,
         unit_amount_minor: fee.amount_minor,
@@ -60,6 +62,7 @@ pub(crate) fn cycle_invoice(
         period_end: sub.current_period_end,
         kind: LineKind::Fee,
     }];
+    lines.extend(arrears);
     let discount = sub.discount.as_ref().filter(|d| d.covers(sub.cycle));
     let amounts: Vec<i64> = lines.iter().map(|l| l.amount_minor).collect();
     let totals = pricing::invoice_totals(&amounts, discount.map(|d| &d.discount))
@@ -96,17 +99,53 @@ pub(crate) fn enter_cycle(sub: &mut Subscription, cycle: i32) -> Result<()> {
     Ok(())
 }
 
-/// Issues the invoice for the cycle `sub` has just entered, dated at the period start.
+/// Issues the invoice for the cycle `sub` has just entered, dated at the period start, with
+/// the closing period's arrears.
 pub(crate) async fn issue_cycle_invoice(
     db: &impl ConnectionTrait,
     state: &AppState,
     sub: &Subscription,
     plan: &Plan,
     reason: BillingReason,
+    arrears: Vec<NewLine>,
     now: DateTime<Utc>,
 ) -> Result<Option<Invoice>> {
-    let new = cycle_invoice(sub, plan, reason, now)?;
+    let new = cycle_invoice(sub, plan, reason, arrears, now)?;
     invoicing::issue(db, state, new, sub.current_period_start).await
+}
+
+/// The last invoice of a subscription that ends at `end`: its period-end charges, if any.
+/// Not discounted: coupons discount the invoices that open a cycle.
+pub(crate) async fn issue_closing_invoice(
+    db: &impl ConnectionTrait,
+    state: &AppState,
+    sub: &Subscription,
+    end: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Option<Invoice>> {
+    let plan = plan_of(db, sub).await?;
+    let lines = metering::arrears_lines(db, sub, &plan, end).await?;
+    if lines.is_empty() {
+        return Ok(None);
+    }
+    let amounts: Vec<i64> = lines.iter().map(|l| l.amount_minor).collect();
+    let totals = pricing::invoice_totals(&amounts, None)
+        .ok_or_else(|| Error::internal("invoice totals overflow"))?;
+    let new = NewInvoice {
+        tenant: sub.tenant_id,
+        subscription: Some(sub.id),
+        billing_reason: BillingReason::SubscriptionClose,
+        cycle: Some(sub.cycle),
+        currency: plan.monthly_price.currency,
+        totals,
+        coupon_code: None,
+        period_start: sub.current_period_start,
+        period_end: end,
+        source_key: Some(format!("close:{}:{}", sub.id, sub.cycle)),
+        lines,
+        now,
+    };
+    invoicing::issue(db, state, new, end).await
 }
 
 /// Takes the one step due for `id` at `now`, if it is still due.
@@ -120,11 +159,12 @@ pub async fn renew_one(state: &AppState, id: SubscriptionId, now: DateTime<Utc>)
     };
     let boundary = sub.current_period_end;
     let step = if sub.cancel_at_period_end {
+        let invoice = issue_closing_invoice(&txn, state, &sub, boundary, now).await?;
         sub.status = SubscriptionStatus::Canceled;
         sub.canceled_at.get_or_insert(boundary);
         sub.ended_at = Some(boundary);
         save(&txn, &mut sub, now).await?;
-        Step::Canceled
+        Step::Canceled(invoice)
     } else if sub.status == SubscriptionStatus::Trialing {
         sub.anchor = Some(boundary);
         sub.status = SubscriptionStatus::Active;
@@ -137,11 +177,14 @@ pub async fn renew_one(state: &AppState, id: SubscriptionId, now: DateTime<Utc>)
             &sub,
             &plan,
             BillingReason::SubscriptionCreate,
+            Vec::new(),
             now,
         )
         .await?;
         Step::TrialEnded(invoice)
     } else {
+        let closing_plan = plan_of(&txn, &sub).await?;
+        let arrears = metering::arrears_lines(&txn, &sub, &closing_plan, boundary).await?;
         let plan_changed = match sub.scheduled_plan_id.take() {
             Some(next) => {
                 sub.plan_id = next;
@@ -162,6 +205,7 @@ pub async fn renew_one(state: &AppState, id: SubscriptionId, now: DateTime<Utc>)
             &sub,
             &plan,
             BillingReason::SubscriptionCycle,
+            arrears,
             now,
         )
         .await?;
@@ -173,6 +217,7 @@ pub async fn renew_one(state: &AppState, id: SubscriptionId, now: DateTime<Utc>)
     txn.commit().await?;
     match &step {
         Step::TrialEnded(Some(invoice))
+        | Step::Canceled(Some(invoice))
         | Step::Renewed {
             invoice: Some(invoice),
             ..
