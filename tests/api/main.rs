@@ -14,5 +14,7 @@ mod schema;
 mod security;
 mod subscriptions;
 mod tenants;
+mod usage_ingestion;
+mod usage_limits;
 mod users;
 mod validation;
