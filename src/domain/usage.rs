@@ -58,7 +58,7 @@ pub fn parse_operation(raw: Option<&str>) -> Result<String, Rejection> {
     let Some(raw) = raw else {
         return Ok("default".to_owned());
     };
-    let lower = raw.trim().to_ascii_lowercase();
+    let lower = raw.to_ascii_lowercase();
     let ok = !lower.is_empty()
         && lower.len() <= 64
         && lower.bytes().all(|b| {

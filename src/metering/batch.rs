@@ -65,9 +65,10 @@ fn aggregate(aggregation: Aggregation, current: i64, quantity: i64) -> Option<i6
     }
 }
 
+/// `reports` pairs each event's well-formed key (if any) with the event, or why it is refused.
 pub(crate) fn decide(
     input: BatchInput<'_>,
-    reports: Vec<Result<UsageReport, Rejection>>,
+    reports: Vec<(Option<String>, Result<UsageReport, Rejection>)>,
 ) -> BatchPlan {
     let BatchInput {
         now,
@@ -83,59 +84,54 @@ pub(crate) fn decide(
     let mut blocks_in_call = 0i64;
     let latest = now + TimeDelta::minutes(FUTURE_TOLERANCE_MINUTES);
 
-    for report in reports {
-        let decision = match report {
-            Err(rejection) => Decision::Rejected(rejection),
-            Ok(report) => {
-                if let Some(first) = existing
-                    .get(&report.idempotency_key)
-                    .or_else(|| seen.get(&report.idempotency_key))
-                {
-                    Decision::Duplicate(*first)
-                } else {
-                    match accept(
-                        &report,
-                        now,
-                        latest,
-                        subscription,
-                        plan,
-                        metrics,
-                        &mut totals,
-                        &mut blocks_in_call,
-                    ) {
-                        Err(rejection) => Decision::Rejected(rejection),
-                        Ok(step) => {
-                            let id = UsageEventId::new();
-                            seen.insert(report.idempotency_key.clone(), id);
-                            let delta = out.deltas.entry(step.metric).or_insert((0, 0));
-                            delta.0 = match step.aggregation {
-                                Aggregation::Sum => delta.0.saturating_add(report.quantity),
-                                Aggregation::Max => delta.0.max(report.quantity),
-                                Aggregation::Count => delta.0.saturating_add(1),
-                            };
-                            delta.1 += 1;
-                            out.blocks
-                                .extend(step.blocks.into_iter().map(|index| NewBlock {
-                                    metric: step.metric,
-                                    index,
-                                    event: id,
-                                }));
-                            for percent in step.crossed {
-                                if crossed.insert((report.metric_code.clone(), percent)) {
-                                    out.crossings.push((report.metric_code.clone(), percent));
-                                }
-                            }
-                            out.accepted.push(Accepted {
-                                id,
-                                metric: step.metric,
-                                occurred_at: report.occurred_at.unwrap_or(now),
-                                report,
-                            });
-                            Decision::Accepted(id)
+    for (key, report) in reports {
+        let first = key
+            .as_ref()
+            .and_then(|k| existing.get(k).or_else(|| seen.get(k)));
+        let decision = match (first, report) {
+            (Some(first), _) => Decision::Duplicate(*first),
+            (None, Err(rejection)) => Decision::Rejected(rejection),
+            (None, Ok(report)) => match accept(
+                &report,
+                now,
+                latest,
+                subscription,
+                plan,
+                metrics,
+                &mut totals,
+                &mut blocks_in_call,
+            ) {
+                Err(rejection) => Decision::Rejected(rejection),
+                Ok(step) => {
+                    let id = UsageEventId::new();
+                    seen.insert(report.idempotency_key.clone(), id);
+                    let delta = out.deltas.entry(step.metric).or_insert((0, 0));
+                    delta.0 = match step.aggregation {
+                        Aggregation::Sum => delta.0.saturating_add(report.quantity),
+                        Aggregation::Max => delta.0.max(report.quantity),
+                        Aggregation::Count => delta.0.saturating_add(1),
+                    };
+                    delta.1 += 1;
+                    out.blocks
+                        .extend(step.blocks.into_iter().map(|index| NewBlock {
+                            metric: step.metric,
+                            index,
+                            event: id,
+                        }));
+                    for percent in step.crossed {
+                        if crossed.insert((report.metric_code.clone(), percent)) {
+                            out.crossings.push((report.metric_code.clone(), percent));
                         }
                     }
+                    out.accepted.push(Accepted {
+                        id,
+                        metric: step.metric,
+                        occurred_at: report.occurred_at.unwrap_or(now),
+                        report,
+                    });
+                    Decision::Accepted(id)
                 }
-            }
+            },
         };
         out.decisions.push(decision);
     }

@@ -64,9 +64,18 @@ pub struct RecordOutcome {
     pub invoice: Option<Invoice>,
 }
 
-fn parse(raw: &RawEvent) -> Result<UsageReport, Rejection> {
+/// The event's key, if it is well formed, and the event if all of it is: a key seen before
+/// answers as a duplicate whatever the rest of the resent event says.
+fn parse(raw: &RawEvent) -> (Option<String>, Result<UsageReport, Rejection>) {
+    match parse_usage_key(&raw.idempotency_key) {
+        Err(rejection) => (None, Err(rejection)),
+        Ok(key) => (Some(key.clone()), parse_rest(raw, key)),
+    }
+}
+
+fn parse_rest(raw: &RawEvent, idempotency_key: String) -> Result<UsageReport, Rejection> {
     Ok(UsageReport {
-        idempotency_key: parse_usage_key(&raw.idempotency_key)?,
+        idempotency_key,
         quantity: parse_quantity(raw.quantity)?,
         operation_type: parse_operation(raw.operation_type.as_deref())?,
         metadata: parse_metadata(raw.metadata.clone())?,
@@ -97,10 +106,11 @@ pub async fn record_usage(
         return Err(Error::Forbidden("the tenant is suspended".into()));
     }
     let now = state.clock.now();
-    let reports: Vec<Result<UsageReport, Rejection>> = events.iter().map(parse).collect();
+    let reports: Vec<(Option<String>, Result<UsageReport, Rejection>)> =
+        events.iter().map(parse).collect();
     let mut codes: Vec<String> = reports
         .iter()
-        .filter_map(|r| r.as_ref().ok().map(|r| r.metric_code.clone()))
+        .filter_map(|(_, r)| r.as_ref().ok().map(|r| r.metric_code.clone()))
         .collect();
     codes.sort();
     codes.dedup();
@@ -108,10 +118,7 @@ pub async fn record_usage(
     catch_up(state, tenant, now).await?;
 
     let (txn, live) = subscriptions::begin_for(state, tenant).await?;
-    let keys: Vec<String> = reports
-        .iter()
-        .filter_map(|r| r.as_ref().ok().map(|r| r.idempotency_key.clone()))
-        .collect();
+    let keys: Vec<String> = reports.iter().filter_map(|(k, _)| k.clone()).collect();
     let existing = store::usage::find_keys(&txn, tenant, &keys).await?;
     let plan = match &live {
         Some(sub) => Some(subscriptions::plan_of_subscription(&txn, sub).await?),
@@ -201,14 +208,17 @@ async fn previous_charges(
     decided: &BatchPlan,
     existing: &HashMap<String, UsageEventId>,
 ) -> Result<HashMap<UsageEventId, Vec<BlockCharge>>> {
-    let earlier: Vec<Uuid> = decided
+    let stored: std::collections::HashSet<&UsageEventId> = existing.values().collect();
+    let mut earlier: Vec<Uuid> = decided
         .decisions
         .iter()
         .filter_map(|d| match d {
-            Decision::Duplicate(id) if existing.values().any(|e| e == id) => Some(id.0),
+            Decision::Duplicate(id) if stored.contains(id) => Some(id.0),
             _ => None,
         })
         .collect();
+    earlier.sort();
+    earlier.dedup();
     let rows = store::usage::charges_of_events(db, &earlier).await?;
     let codes = store::metrics::codes_by_id(db, rows.iter().map(|r| r.metric_id).collect()).await?;
     let mut out: HashMap<UsageEventId, Vec<BlockCharge>> = HashMap::new();
