@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 
 use crate::accounts::AuthKeys;
 use crate::cache::{Cache, MemoryCache, RedisCache};
+use crate::catalog::PlanVersions;
 use crate::clock::{Clock, ControlledClock, SystemClock};
 use crate::config::{Config, Environment};
 use crate::metrics::Metrics;
@@ -46,6 +47,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
         config: Arc::new(config),
         metrics: Arc::new(Metrics::new()?),
         payments: Arc::new(ManualProvider),
+        plans: Arc::new(PlanVersions::default()),
     })
 }
 

@@ -4,6 +4,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::accounts::AuthKeys;
 use crate::cache::Cache;
+use crate::catalog::PlanVersions;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::metrics::Metrics;
@@ -19,4 +20,6 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub metrics: Arc<Metrics>,
     pub payments: Arc<dyn PaymentProvider>,
+    /// Published plan versions, which never change.
+    pub plans: Arc<PlanVersions>,
 }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use entity::block_charges;
-use sea_orm::{ConnectionTrait, Set};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, Set};
 use uuid::Uuid;
 
 use super::batch::{BatchInput, BatchPlan, Decision, decide};
@@ -115,13 +115,11 @@ pub async fn record_usage(
     codes.sort();
     codes.dedup();
     let metrics = store::metrics::by_codes(&state.db, &codes).await?;
-    catch_up(state, tenant, now).await?;
-
-    let (txn, live) = subscriptions::begin_for(state, tenant).await?;
+    let (txn, live) = begin_current(state, tenant, now).await?;
     let keys: Vec<String> = reports.iter().filter_map(|(k, _)| k.clone()).collect();
     let existing = store::usage::find_keys(&txn, tenant, &keys).await?;
     let plan = match &live {
-        Some(sub) => Some(subscriptions::plan_of_subscription(&txn, sub).await?),
+        Some(sub) => Some(state.plans.get(&txn, sub.plan_id).await?),
         None => None,
     };
     let metric_ids: Vec<Uuid> = metrics.values().map(|m| m.id.0).collect();
@@ -137,7 +135,7 @@ pub async fn record_usage(
         BatchInput {
             now,
             subscription: live.as_ref(),
-            plan: plan.as_ref(),
+            plan: plan.as_deref(),
             metrics: &metrics,
             existing: &existing,
             totals,
@@ -188,18 +186,27 @@ pub async fn record_usage(
     })
 }
 
-/// Renews the tenant's subscription first if its period has ended and the jobs have not run,
-/// so usage lands in the period it belongs to.
-async fn catch_up(state: &AppState, tenant: TenantId, now: DateTime<Utc>) -> Result<()> {
+/// Opens the batch's transaction on the tenant's current period. If that period has ended and
+/// the jobs have not run, the subscription is renewed first, so usage lands in the period it
+/// belongs to.
+async fn begin_current(
+    state: &AppState,
+    tenant: TenantId,
+    now: DateTime<Utc>,
+) -> Result<(DatabaseTransaction, Option<Subscription>)> {
     for _ in 0..1_000 {
-        match store::subscriptions::find_live(&state.db, tenant).await? {
+        let (txn, live) = subscriptions::begin_for(state, tenant).await?;
+        match live {
             Some(sub) if sub.current_period_end <= now => {
+                txn.rollback().await?;
                 subscriptions::renew_one(state, sub.id, now).await?;
             }
-            _ => return Ok(()),
+            live => return Ok((txn, live)),
         }
     }
-    Ok(())
+    Err(Error::internal(
+        "the subscription could not be brought up to date",
+    ))
 }
 
 /// The charges earlier calls made for the events this batch found as duplicates.

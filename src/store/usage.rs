@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use entity::{block_charges, usage_events, usage_totals};
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set, Statement,
 };
 use uuid::Uuid;
 
@@ -17,11 +18,39 @@ use crate::error::Result;
 const INSERT_CHUNK: usize = 500;
 
 /// The ids of events already stored under these keys.
+///
+/// On PostgreSQL each key is looked up through the unique index with a lateral join, so the
+/// cost is one index probe per key whatever the planner believes about the tenant's rows (a
+/// long `IN` list let it scan all of a busy tenant's events instead). SQLite probes the index
+/// for an `IN` list by itself.
 pub async fn find_keys(
     db: &impl ConnectionTrait,
     tenant: TenantId,
     keys: &[String],
 ) -> Result<HashMap<String, UsageEventId>> {
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    if db.get_database_backend() == DbBackend::Postgres {
+        let sql = "SELECT k.key, e.id FROM json_array_elements_text($2::json) AS k(key) \
+                   CROSS JOIN LATERAL (SELECT id FROM usage_events \
+                   WHERE tenant_id = $1 AND idempotency_key = k.key) e";
+        let keys_json = serde_json::to_string(keys).map_err(crate::error::Error::internal)?;
+        let rows = db
+            .query_all_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                sql,
+                [tenant.0.into(), keys_json.into()],
+            ))
+            .await?;
+        let mut found = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let key: String = row.try_get_by_index(0)?;
+            let id: Uuid = row.try_get_by_index(1)?;
+            found.insert(key, UsageEventId(id));
+        }
+        return Ok(found);
+    }
     let mut found = HashMap::new();
     for chunk in keys.chunks(INSERT_CHUNK) {
         let rows: Vec<(String, Uuid)> = usage_events::Entity::find()
