@@ -74,6 +74,13 @@ pub struct Config {
     pub invoice_due_days: u32,
     /// Days after the due date before an unpaid invoice makes its subscription past due.
     pub past_due_after_days: u32,
+    /// A credit balance falling below this many credits records a `low_balance` notification.
+    pub low_balance_credits: i64,
+    /// How often pending deferred usage is charged; 0 turns the schedule off.
+    pub deferred_interval_seconds: u64,
+    /// Bearer secret of `POST /jobs/process-billing` for an external cron; unset, the route
+    /// answers 404.
+    pub cron_secret: Option<Secret>,
 }
 
 impl Default for Config {
@@ -103,6 +110,9 @@ impl Default for Config {
             jobs_interval_seconds: 60,
             invoice_due_days: 7,
             past_due_after_days: 3,
+            low_balance_credits: 10,
+            deferred_interval_seconds: 300,
+            cron_secret: None,
         }
     }
 }

@@ -20,6 +20,13 @@ pub enum Error {
     Conflict(String),
     #[error("{0}")]
     RateLimited(String),
+    /// Too few credits: the balance and what the request needed, so a client can send the
+    /// user to the top-up page.
+    #[error("not enough credits: {required} needed, {balance} available; top up credits")]
+    InsufficientCredits {
+        balance: crate::domain::Credits,
+        required: crate::domain::Credits,
+    },
     #[error("internal error")]
     Internal(#[source] BoxError),
 }
@@ -34,6 +41,7 @@ impl Error {
             Error::Validation { .. } => "VALIDATION",
             Error::Conflict(_) => "CONFLICT",
             Error::RateLimited(_) => "RATE_LIMITED",
+            Error::InsufficientCredits { .. } => "INSUFFICIENT_CREDITS",
             Error::Internal(_) => "INTERNAL",
         }
     }

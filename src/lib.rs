@@ -4,6 +4,7 @@ pub mod cache;
 pub mod catalog;
 pub mod clock;
 pub mod config;
+pub mod credits;
 pub mod demo;
 pub mod domain;
 pub mod error;

@@ -6,6 +6,7 @@ mod m0001_accounts;
 mod m0002_catalog;
 mod m0003_billing;
 mod m0004_metering;
+mod m0005_credits;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_catalog::Migration),
             Box::new(m0003_billing::Migration),
             Box::new(m0004_metering::Migration),
+            Box::new(m0005_credits::Migration),
         ]
     }
 }

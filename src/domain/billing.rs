@@ -45,6 +45,7 @@ str_enum!(BillingReason {
     SubscriptionUpdate = "subscription_update",
     SubscriptionClose = "subscription_close",
     UsageBlocks = "usage_blocks",
+    CreditPack = "credit_pack",
     Manual = "manual",
 });
 

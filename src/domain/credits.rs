@@ -3,7 +3,7 @@ use std::fmt;
 use super::ParseError;
 
 /// A credit amount held exactly as integer micro-credits (1 credit = 1,000,000).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Credits(pub i64);
 
 impl Credits {

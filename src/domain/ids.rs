@@ -56,6 +56,10 @@ id_type!(RedemptionId, "red");
 id_type!(NotificationId, "ntf");
 id_type!(UsageEventId, "use");
 id_type!(BlockChargeId, "blk");
+id_type!(LedgerEntryId, "led");
+id_type!(HoldId, "hld");
+id_type!(TopupId, "top");
+id_type!(PendingUsageId, "pnd");
 
 fn parse_prefixed(field: &str, prefix: &str, raw: &str) -> Result<Uuid, ParseError> {
     let invalid = || {

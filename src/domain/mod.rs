@@ -29,6 +29,7 @@ mod period;
 mod records;
 mod text;
 mod usage;
+mod wallet;
 
 pub use billing::*;
 pub use catalog::*;
@@ -40,6 +41,7 @@ pub use period::{Interval, add_months, cycle_bounds};
 pub use records::*;
 pub use text::*;
 pub use usage::*;
+pub use wallet::*;
 
 /// Why a raw value could not become a domain value. `field` names the input field.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,7 +9,7 @@ gql_enum!(InvoiceStatusGql as "InvoiceStatus" => InvoiceStatus {
     Draft, Open, Paid, Void, Uncollectible
 });
 gql_enum!(BillingReasonGql as "BillingReason" => BillingReason {
-    SubscriptionCreate, SubscriptionCycle, SubscriptionUpdate, SubscriptionClose, UsageBlocks, Manual
+    SubscriptionCreate, SubscriptionCycle, SubscriptionUpdate, SubscriptionClose, UsageBlocks, CreditPack, Manual
 });
 
 #[derive(SimpleObject)]

@@ -29,6 +29,9 @@ mod accounts_types;
 mod catalog;
 mod catalog_inputs;
 mod catalog_types;
+mod credits;
+mod credits_types;
+mod deferred;
 mod invoices;
 mod invoices_types;
 mod metering;
@@ -49,6 +52,8 @@ pub struct Query(
     subscriptions::SubscriptionsQuery,
     invoices::InvoicesQuery,
     metering::MeteringQuery,
+    credits::CreditsQuery,
+    deferred::DeferredQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -58,6 +63,8 @@ pub struct Mutation(
     subscriptions::SubscriptionsMutation,
     invoices::InvoicesMutation,
     metering::MeteringMutation,
+    credits::CreditsMutation,
+    deferred::DeferredMutation,
 );
 
 pub type BillingSchema = Schema<Query, Mutation, EmptySubscription>;
@@ -114,6 +121,10 @@ pub fn to_gql(err: Error) -> async_graphql::Error {
         ext.set("code", code);
         if let Error::Validation { field, .. } = &err {
             ext.set("field", field.as_str());
+        }
+        if let Error::InsufficientCredits { balance, required } = &err {
+            ext.set("balance", balance.to_string());
+            ext.set("required", required.to_string());
         }
     })
 }

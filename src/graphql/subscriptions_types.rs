@@ -177,6 +177,8 @@ pub struct JobReportOut {
     invoices_issued: i32,
     past_due: i32,
     notifications: i32,
+    /// Credit holds whose time ran out and whose credits went back.
+    holds_expired: i32,
 }
 
 impl From<JobReport> for JobReportOut {
@@ -190,6 +192,7 @@ impl From<JobReport> for JobReportOut {
             invoices_issued: r.invoices_issued,
             past_due: r.past_due,
             notifications: r.notifications,
+            holds_expired: r.holds_expired,
         }
     }
 }

@@ -200,6 +200,7 @@ async fn transition(
         .await?
         .or_not_found("invoice")?;
     super::recheck_past_due(&txn, state, &moved, now).await?;
+    crate::credits::on_invoice_moved(&txn, state, &moved, now).await?;
     txn.commit().await?;
     Ok(moved)
 }

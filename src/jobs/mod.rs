@@ -31,6 +31,7 @@ pub struct JobReport {
     pub invoices_issued: i32,
     pub past_due: i32,
     pub notifications: i32,
+    pub holds_expired: i32,
 }
 
 /// Runs every billing job for the clock's current time.
@@ -44,6 +45,7 @@ pub async fn run(state: &AppState) -> Result<JobReport> {
     period_ends(state, now, &mut report).await?;
     overdue(state, now, &mut report).await?;
     recover(state, now).await?;
+    report.holds_expired = crate::credits::expire_holds(state, now).await?;
     subscriptions::refresh_metrics(state).await?;
     Ok(report)
 }
@@ -239,8 +241,30 @@ pub async fn advance_clock(
     Ok((now, run(state).await?))
 }
 
-/// Runs the jobs every `jobs_interval_seconds` until the process ends.
+/// Charges pending deferred usage every `deferred_interval_seconds`.
+fn spawn_deferred(state: AppState) {
+    let every = state.config.deferred_interval_seconds;
+    if every == 0 {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(every));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match crate::credits::process_due(&state).await {
+                Ok(r) if r.charged + r.failed > 0 => tracing::info!(?r, "deferred usage charged"),
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "deferred billing failed"),
+            }
+        }
+    });
+}
+
+/// Runs the jobs every `jobs_interval_seconds`, and deferred billing on its own schedule,
+/// until the process ends.
 pub fn spawn_scheduler(state: AppState) {
+    spawn_deferred(state.clone());
     let every = state.config.jobs_interval_seconds;
     if every == 0 {
         return;

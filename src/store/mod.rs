@@ -17,10 +17,13 @@ pub mod coupons;
 pub mod invoices;
 pub mod metrics;
 pub mod notifications;
+pub mod pending;
 pub mod subscriptions;
 pub mod tenants;
+pub mod topups;
 pub mod usage;
 pub mod users;
+pub mod wallets;
 
 /// Which tenants' rows a query may see: one tenant, or all of them (operator only).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

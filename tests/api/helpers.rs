@@ -51,6 +51,7 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Config)) -> TestApp {
         listen: "127.0.0.1:0".into(),
         log: "warn".into(),
         jobs_interval_seconds: 0,
+        deferred_interval_seconds: 0,
         ..Config::default()
     };
     let mut sqlite_dir = None;

@@ -1,0 +1,258 @@
+//! Holds: reserve credits before a request, settle the real amount after, release or let them
+//! expire. A hold deducts its amount from the balance at once, so a held credit cannot be
+//! spent twice; settling gives back what was not used.
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::wallet::{SpendRequest, spending_tenant};
+use super::{Move, begin, cost_of, entry, insufficient, move_balance};
+use crate::accounts::Actor;
+use crate::domain::{
+    Code, CreditHold, Credits, HoldId, HoldStatus, LedgerEntry, LedgerKind, TenantId, Wallet,
+};
+use crate::error::{Error, OptionExt, Result};
+use crate::state::AppState;
+use crate::store;
+
+#[derive(Clone, Debug)]
+pub struct HoldOutcome {
+    pub hold: CreditHold,
+    pub entry: Option<LedgerEntry>,
+    pub wallet: Wallet,
+    pub replayed: bool,
+}
+
+async fn outcome(
+    state: &AppState,
+    hold: CreditHold,
+    entry_key: Option<String>,
+    replayed: bool,
+) -> Result<HoldOutcome> {
+    let entry = match entry_key {
+        Some(key) => store::wallets::entry_by_key(&state.db, hold.tenant_id, &key).await?,
+        None => None,
+    };
+    Ok(HoldOutcome {
+        wallet: store::wallets::find(&state.db, hold.tenant_id).await?,
+        hold,
+        entry,
+        replayed,
+    })
+}
+
+/// Sets aside the credits `quantity` units would cost, for `ttl_seconds` (1 to 86,400).
+pub async fn reserve_credits(
+    state: &AppState,
+    actor: &Actor,
+    req: SpendRequest,
+    ttl_seconds: i64,
+) -> Result<HoldOutcome> {
+    if !(1..=86_400).contains(&ttl_seconds) {
+        return Err(Error::validation(
+            "ttlSeconds",
+            "must be between 1 and 86400",
+        ));
+    }
+    let tenant = spending_tenant(state, actor, req.tenant).await?;
+    if let Some(first) =
+        store::wallets::hold_by_key(&state.db, tenant, &req.idempotency_key).await?
+    {
+        let key = format!("hold:{}", first.id);
+        return outcome(state, first, Some(key), true).await;
+    }
+    let now = state.clock.now();
+    let txn = begin(state, tenant).await?;
+    let cost = cost_of(state, &txn, tenant, &req.metric_code, req.quantity).await?;
+    let hold = CreditHold {
+        id: HoldId::new(),
+        tenant_id: tenant,
+        amount: cost,
+        status: HoldStatus::Held,
+        metric_code: req.metric_code.as_str().to_owned(),
+        operation_type: req.operation_type.clone(),
+        idempotency_key: req.idempotency_key.clone(),
+        settled: None,
+        expires_at: now + TimeDelta::seconds(ttl_seconds),
+        created_at: now,
+    };
+    let mut e = entry(tenant, LedgerKind::Hold, -cost.micro(), now);
+    e.idempotency_key = Some(format!("hold:{}", hold.id));
+    e.reference = Some(hold.id.to_string());
+    e.metric_code = Some(hold.metric_code.clone());
+    e.operation_type = Some(hold.operation_type.clone());
+    e.quantity = Some(req.quantity);
+    match move_balance(&txn, state, e, cost.micro(), cost.micro()).await? {
+        Move::Done(entry) => {
+            if let Err(err) = store::wallets::insert_hold(&txn, &hold).await {
+                txn.rollback().await?;
+                // Another request with this key won the race: answer with its hold.
+                if let Some(first) =
+                    store::wallets::hold_by_key(&state.db, tenant, &req.idempotency_key).await?
+                {
+                    let key = format!("hold:{}", first.id);
+                    return outcome(state, first, Some(key), true).await;
+                }
+                return Err(err);
+            }
+            txn.commit().await?;
+            Ok(HoldOutcome {
+                hold,
+                entry: Some(entry),
+                wallet: store::wallets::find(&state.db, tenant).await?,
+                replayed: false,
+            })
+        }
+        Move::Insufficient => {
+            txn.rollback().await?;
+            let wallet = store::wallets::find(&state.db, tenant).await?;
+            Err(insufficient(wallet.balance, cost))
+        }
+        Move::Duplicate => {
+            txn.rollback().await?;
+            Err(Error::internal("a new hold's entry key already exists"))
+        }
+    }
+}
+
+async fn open_hold(state: &AppState, actor: &Actor, id: HoldId) -> Result<CreditHold> {
+    let scope = actor.scope(None)?;
+    store::wallets::find_hold(&state.db, scope, id)
+        .await?
+        .or_not_found("hold")
+}
+
+/// Closes an open hold: gives back `hold - charged` (or takes the difference when the real
+/// cost is higher and the balance allows), in one transaction with the hold's new status.
+async fn close(
+    state: &AppState,
+    hold: &CreditHold,
+    to: HoldStatus,
+    kind: LedgerKind,
+    charged: Credits,
+    now: DateTime<Utc>,
+) -> Result<Option<LedgerEntry>> {
+    let tenant: TenantId = hold.tenant_id;
+    let back = hold.amount.micro() - charged.micro();
+    let txn = begin(state, tenant).await?;
+    let settled = (to == HoldStatus::Settled).then_some(charged);
+    if !store::wallets::close_hold(&txn, hold.id, to, settled, now).await? {
+        txn.rollback().await?;
+        return Ok(None);
+    }
+    let mut e = entry(tenant, kind, back, now);
+    e.idempotency_key = Some(format!("{}:{}", kind.as_str(), hold.id));
+    e.reference = Some(hold.id.to_string());
+    e.metric_code = Some(hold.metric_code.clone());
+    e.operation_type = Some(hold.operation_type.clone());
+    match move_balance(&txn, state, e, -hold.amount.micro(), (-back).max(0)).await? {
+        Move::Done(entry) => {
+            txn.commit().await?;
+            Ok(Some(entry))
+        }
+        Move::Insufficient => {
+            txn.rollback().await?;
+            let wallet = store::wallets::find(&state.db, tenant).await?;
+            Err(insufficient(wallet.balance, Credits(-back)))
+        }
+        Move::Duplicate => {
+            txn.rollback().await?;
+            Ok(None)
+        }
+    }
+}
+
+/// Charges the real cost of a held request and frees the rest. Settling again returns the
+/// first result.
+pub async fn settle_credits(
+    state: &AppState,
+    actor: &Actor,
+    id: HoldId,
+    actual_quantity: i64,
+) -> Result<HoldOutcome> {
+    let hold = open_hold(state, actor, id).await?;
+    let settle_key = format!("settle:{}", hold.id);
+    match hold.status {
+        HoldStatus::Held => {}
+        HoldStatus::Settled => return outcome(state, hold, Some(settle_key), true).await,
+        other => {
+            return Err(Error::Conflict(format!(
+                "the hold is {}; only an open hold can be settled",
+                other.as_str()
+            )));
+        }
+    }
+    let metric = Code::parse("metricCode", &hold.metric_code)?;
+    let cost = cost_of(state, &state.db, hold.tenant_id, &metric, actual_quantity).await?;
+    let now = state.clock.now();
+    let entry = close(
+        state,
+        &hold,
+        HoldStatus::Settled,
+        LedgerKind::Settle,
+        cost,
+        now,
+    )
+    .await?;
+    let fresh = open_hold(state, actor, id).await?;
+    if entry.is_none() && fresh.status != HoldStatus::Settled {
+        return Err(Error::Conflict(format!(
+            "the hold is {}; only an open hold can be settled",
+            fresh.status.as_str()
+        )));
+    }
+    outcome(state, fresh, Some(settle_key), entry.is_none()).await
+}
+
+/// Cancels a hold and gives its credits back.
+pub async fn release_credits(state: &AppState, actor: &Actor, id: HoldId) -> Result<HoldOutcome> {
+    let hold = open_hold(state, actor, id).await?;
+    let key = format!("release:{}", hold.id);
+    match hold.status {
+        HoldStatus::Held => {}
+        HoldStatus::Released => return outcome(state, hold, Some(key), true).await,
+        other => {
+            return Err(Error::Conflict(format!(
+                "the hold is {}; only an open hold can be released",
+                other.as_str()
+            )));
+        }
+    }
+    let now = state.clock.now();
+    let entry = close(
+        state,
+        &hold,
+        HoldStatus::Released,
+        LedgerKind::Release,
+        Credits(0),
+        now,
+    )
+    .await?;
+    let fresh = open_hold(state, actor, id).await?;
+    if entry.is_none() && fresh.status != HoldStatus::Released {
+        return Err(Error::Conflict(format!(
+            "the hold is {}; only an open hold can be released",
+            fresh.status.as_str()
+        )));
+    }
+    outcome(state, fresh, Some(key), entry.is_none()).await
+}
+
+/// Gives back the credits of holds whose time ran out. Returns how many expired.
+pub(crate) async fn expire_holds(state: &AppState, now: DateTime<Utc>) -> Result<i32> {
+    let mut expired = 0;
+    for hold in store::wallets::expired_holds(&state.db, now, 1_000).await? {
+        if close(
+            state,
+            &hold,
+            HoldStatus::Expired,
+            LedgerKind::Expire,
+            Credits(0),
+            now,
+        )
+        .await?
+        .is_some()
+        {
+            expired += 1;
+        }
+    }
+    Ok(expired)
+}

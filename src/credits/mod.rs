@@ -1,0 +1,206 @@
+//! Prepaid credits. Every change of a balance is one conditional update of the wallet and one
+//! immutable ledger entry, in one transaction: the balance never goes below zero, always equals
+//! the sum of the entries, and a replayed idempotency key is charged once.
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
+
+use crate::domain::{
+    ChargeModel, Code, CreditRounding, Credits, LedgerEntry, LedgerKind, TenantId,
+};
+use crate::error::{Error, OptionExt, Result};
+use crate::pricing;
+use crate::state::AppState;
+use crate::store;
+use crate::store::notifications::NewNotification;
+
+mod deferred;
+mod holds;
+mod stats;
+mod topups;
+mod wallet;
+
+pub use deferred::{
+    DeferredEvent, DeferredResult, ProcessReport, Selection, StatusStat, TenantStats,
+    pending_usage_stats, process_due, process_pending_usage, record_deferred_usage,
+    reprocess_failed_usage,
+};
+pub use holds::{HoldOutcome, release_credits, reserve_credits, settle_credits};
+pub use stats::{OperationStat, UsageStats, credit_usage_stats};
+pub use wallet::{
+    SpendRequest, Spent, consume_credits, grant_credits, ledger, revoke_credits, wallet,
+};
+
+pub(crate) use holds::expire_holds;
+pub(crate) use topups::on_invoice_moved;
+pub use topups::{confirm_credit_topup, list_topups, purchase_credit_pack};
+
+/// How a metric's units turn into credits for a tenant: the rule of its plan when that has a
+/// credit charge for the metric, else 1 credit per 1,000 units rounded up per request.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CreditRule {
+    credits: Credits,
+    per_units: i64,
+    rounding: CreditRounding,
+}
+
+impl CreditRule {
+    pub(crate) fn price(self, quantity: i64) -> Result<Credits> {
+        if !(0..=crate::domain::MAX_EVENT_QUANTITY).contains(&quantity) {
+            return Err(Error::validation(
+                "quantity",
+                format!(
+                    "must be between 0 and {}",
+                    crate::domain::MAX_EVENT_QUANTITY
+                ),
+            ));
+        }
+        pricing::credits_for(quantity, self.credits, self.per_units, self.rounding)
+            .ok_or_else(|| Error::validation("quantity", "too large to price"))
+    }
+}
+
+pub(crate) async fn rule_for(
+    state: &AppState,
+    db: &impl ConnectionTrait,
+    tenant: TenantId,
+    metric: &Code,
+) -> Result<CreditRule> {
+    store::metrics::find_by_code(db, metric.as_str())
+        .await?
+        .or_not_found("metric")?;
+    let mut rule = CreditRule {
+        credits: Credits(Credits::MICRO_PER_CREDIT),
+        per_units: 1_000,
+        rounding: CreditRounding::CeilPerRequest,
+    };
+    if let Some(sub) = store::subscriptions::find_live(db, tenant).await? {
+        let plan = state.plans.get(db, sub.plan_id).await?;
+        if let Some(charge) = plan
+            .charges
+            .iter()
+            .find(|c| c.metric_code == metric.as_str())
+            && let ChargeModel::Credits {
+                credits,
+                per_units,
+                rounding,
+            } = &charge.model
+        {
+            rule = CreditRule {
+                credits: *credits,
+                per_units: *per_units,
+                rounding: *rounding,
+            };
+        }
+    }
+    Ok(rule)
+}
+
+/// Credits for `quantity` units of a metric for this tenant.
+pub(crate) async fn cost_of(
+    state: &AppState,
+    db: &impl ConnectionTrait,
+    tenant: TenantId,
+    metric: &Code,
+    quantity: i64,
+) -> Result<Credits> {
+    rule_for(state, db, tenant, metric).await?.price(quantity)
+}
+
+/// What one balance move did.
+pub(crate) enum Move {
+    Done(LedgerEntry),
+    /// The balance was below what the move needed; nothing changed.
+    Insufficient,
+    /// The entry's idempotency key was used before; roll back and answer the first result.
+    Duplicate,
+}
+
+/// Moves the balance by `entry.amount` (and the held amount by `held_delta`) if the balance is
+/// at least `need`, and writes the entry with the balance after, in `txn`.
+pub(crate) async fn move_balance(
+    txn: &DatabaseTransaction,
+    state: &AppState,
+    mut entry: LedgerEntry,
+    held_delta: i64,
+    need: i64,
+) -> Result<Move> {
+    let tenant = entry.tenant_id;
+    let now = entry.created_at;
+    let Some(after) =
+        store::wallets::apply(txn, tenant, entry.amount.micro(), held_delta, need, now).await?
+    else {
+        return Ok(Move::Insufficient);
+    };
+    entry.balance_after = after;
+    let Some(entry) = store::wallets::insert_entry(txn, entry).await? else {
+        return Ok(Move::Duplicate);
+    };
+    low_balance_alert(txn, state, &entry, now).await?;
+    Ok(Move::Done(entry))
+}
+
+/// One notification per crossing below the configured threshold.
+async fn low_balance_alert(
+    db: &impl ConnectionTrait,
+    state: &AppState,
+    entry: &LedgerEntry,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let threshold = state
+        .config
+        .low_balance_credits
+        .saturating_mul(Credits::MICRO_PER_CREDIT);
+    let after = entry.balance_after.micro();
+    let before = after - entry.amount.micro();
+    if before >= threshold && after < threshold {
+        store::notifications::record_once(
+            db,
+            NewNotification {
+                tenant: entry.tenant_id,
+                kind: "low_balance",
+                reference: Some(entry.id.to_string()),
+                message: format!(
+                    "The credit balance is {} credits, below {}.",
+                    entry.balance_after, state.config.low_balance_credits
+                ),
+                dedupe_key: format!("low_balance:{}", entry.id),
+                now,
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Opens a transaction whose first statement creates the wallet if needed, so on SQLite the
+/// write lock is taken before anything is read.
+pub(crate) async fn begin(state: &AppState, tenant: TenantId) -> Result<DatabaseTransaction> {
+    let txn = state.db.begin().await?;
+    store::wallets::ensure(&txn, tenant, state.clock.now()).await?;
+    Ok(txn)
+}
+
+pub(crate) fn insufficient(balance: Credits, required: Credits) -> Error {
+    Error::InsufficientCredits { balance, required }
+}
+
+pub(crate) fn entry(
+    tenant: TenantId,
+    kind: LedgerKind,
+    amount: i64,
+    now: DateTime<Utc>,
+) -> LedgerEntry {
+    LedgerEntry {
+        id: store::wallets::new_entry_id(),
+        tenant_id: tenant,
+        kind,
+        amount: Credits(amount),
+        balance_after: Credits(0),
+        reference: None,
+        idempotency_key: None,
+        metric_code: None,
+        operation_type: None,
+        quantity: None,
+        created_at: now,
+    }
+}

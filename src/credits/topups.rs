@@ -1,0 +1,179 @@
+//! Buying credit packs. A purchase is a pending top-up plus an invoice for the pack, handed to
+//! the payment provider; the invoice being paid completes the top-up, which credits the wallet
+//! exactly once.
+use chrono::{DateTime, Utc};
+use sea_orm::{DatabaseTransaction, TransactionTrait};
+
+use super::{Move, entry, move_balance};
+use crate::accounts::Actor;
+use crate::domain::{
+    BillingReason, Code, CreditTopup, Invoice, InvoiceStatus, LedgerKind, LineKind, NewLine, Page,
+    PageRequest, Role, TenantId, TopupId, TopupSource, TopupStatus,
+};
+use crate::error::{Error, OptionExt, Result};
+use crate::state::AppState;
+use crate::store;
+use crate::store::invoices::NewInvoice;
+use crate::{invoicing, pricing};
+
+/// Creates a pending top-up for the current version of a pack and its invoice, and asks the
+/// payment provider for payment. With the manual provider the admin confirms it.
+pub async fn purchase_credit_pack(
+    state: &AppState,
+    actor: &Actor,
+    tenant: Option<TenantId>,
+    pack_code: Code,
+) -> Result<(CreditTopup, Invoice)> {
+    actor.require_role(&[Role::Owner, Role::Billing])?;
+    let tenant = super::wallet::spending_tenant(state, actor, tenant).await?;
+    let pack = store::catalog::find_pack(&state.db, pack_code.as_str())
+        .await?
+        .or_not_found("credit pack")?;
+    let now = state.clock.now();
+    let id = TopupId::new();
+    let line = NewLine {
+        description: format!("{}: {} credits", pack.name, pack.credits),
+        quantity: 1,
+        unit_amount_minor: pack.price.amount_minor,
+        amount_minor: pack.price.amount_minor,
+        period_start: now,
+        period_end: now,
+        kind: LineKind::Manual,
+    };
+    let totals = pricing::invoice_totals(&[line.amount_minor], None)
+        .ok_or_else(|| Error::internal("pack invoice overflow"))?;
+    let txn = state.db.begin().await?;
+    store::tenants::lock(&txn, tenant).await?;
+    let invoice = invoicing::issue(
+        &txn,
+        state,
+        NewInvoice {
+            tenant,
+            subscription: None,
+            billing_reason: BillingReason::CreditPack,
+            cycle: None,
+            currency: pack.price.currency,
+            totals,
+            coupon_code: None,
+            period_start: now,
+            period_end: now,
+            source_key: Some(format!("topup:{id}")),
+            lines: vec![line],
+            now,
+        },
+        now,
+    )
+    .await?
+    .ok_or_else(|| Error::internal("a new top-up's invoice key already exists"))?;
+    let source = match state.payments.name() {
+        "stripe" => TopupSource::Stripe,
+        _ => TopupSource::Manual,
+    };
+    let topup = CreditTopup {
+        id,
+        tenant_id: tenant,
+        pack_id: Some(pack.id),
+        credits: pack.credits,
+        amount: Some(pack.price),
+        source,
+        payment_id: None,
+        invoice_id: Some(invoice.id),
+        status: TopupStatus::Pending,
+        reason: None,
+        created_at: now,
+        completed_at: None,
+    };
+    store::topups::insert(&txn, &topup).await?;
+    if invoice.status == InvoiceStatus::Paid {
+        on_invoice_moved(&txn, state, &invoice, now).await?;
+    }
+    txn.commit().await?;
+    invoicing::collect(state, &invoice).await;
+    let topup = find(state, topup.id).await?;
+    Ok((topup, invoice))
+}
+
+async fn find(state: &AppState, id: TopupId) -> Result<CreditTopup> {
+    store::topups::find(&state.db, id)
+        .await?
+        .or_not_found("top-up")
+}
+
+/// Keeps a top-up in step with its invoice: paid completes it and credits the wallet (once:
+/// the pending → completed move is conditional); void or uncollectible fails it.
+pub(crate) async fn on_invoice_moved(
+    txn: &DatabaseTransaction,
+    state: &AppState,
+    invoice: &Invoice,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let Some(topup) = store::topups::find_by_invoice(txn, invoice.id).await? else {
+        return Ok(());
+    };
+    match invoice.status {
+        InvoiceStatus::Paid => {
+            store::wallets::ensure(txn, topup.tenant_id, now).await?;
+            if !store::topups::finish(
+                txn,
+                &topup,
+                TopupStatus::Completed,
+                invoice.payment_reference.clone(),
+                now,
+            )
+            .await?
+            {
+                return Ok(());
+            }
+            let mut e = entry(
+                topup.tenant_id,
+                LedgerKind::Topup,
+                topup.credits.micro(),
+                now,
+            );
+            e.idempotency_key = Some(format!("topup:{}", topup.id));
+            e.reference = Some(topup.id.to_string());
+            match move_balance(txn, state, e, 0, 0).await? {
+                Move::Done(_) | Move::Duplicate => Ok(()),
+                Move::Insufficient => Err(Error::internal("a top-up cannot lack credits")),
+            }
+        }
+        InvoiceStatus::Void | InvoiceStatus::Uncollectible => {
+            store::topups::finish(txn, &topup, TopupStatus::Failed, None, now).await?;
+            Ok(())
+        }
+        InvoiceStatus::Draft | InvoiceStatus::Open => Ok(()),
+    }
+}
+
+/// The admin confirms a manual payment. Confirming a completed top-up again changes nothing.
+pub async fn confirm_credit_topup(
+    state: &AppState,
+    actor: &Actor,
+    id: TopupId,
+    payment_reference: Option<String>,
+) -> Result<CreditTopup> {
+    actor.require_admin()?;
+    let topup = store::topups::find(&state.db, id)
+        .await?
+        .or_not_found("top-up")?;
+    if topup.status == TopupStatus::Completed {
+        return Ok(topup);
+    }
+    let invoice = topup
+        .invoice_id
+        .ok_or_else(|| Error::Conflict("this top-up has no invoice to pay".into()))?;
+    invoicing::mark_paid(state, actor, invoice, payment_reference).await?;
+    store::topups::find(&state.db, id)
+        .await?
+        .or_not_found("top-up")
+}
+
+pub async fn list_topups(
+    state: &AppState,
+    actor: &Actor,
+    tenant: Option<TenantId>,
+    page: PageRequest,
+) -> Result<Page<CreditTopup>> {
+    let scope = actor.scope(tenant)?;
+    store::topups::list(&state.db, scope, page).await
+}

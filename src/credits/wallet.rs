@@ -1,0 +1,248 @@
+//! Spending and granting credits, and reading the wallet.
+use super::{Move, begin, cost_of, entry, insufficient, move_balance};
+use crate::accounts::Actor;
+use crate::domain::{
+    Code, CreditTopup, Credits, LedgerEntry, LedgerKind, Page, PageRequest, TenantId, TenantStatus,
+    TopupId, TopupSource, TopupStatus, Wallet,
+};
+use crate::error::{Error, OptionExt, Result};
+use crate::state::AppState;
+use crate::store;
+
+/// A one-shot or held spend, its input already parsed.
+#[derive(Clone, Debug)]
+pub struct SpendRequest {
+    pub tenant: Option<TenantId>,
+    pub metric_code: Code,
+    pub quantity: i64,
+    pub operation_type: String,
+    pub idempotency_key: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Spent {
+    pub entry: LedgerEntry,
+    pub wallet: Wallet,
+    /// The key was used before: this is the first result, and nothing changed now.
+    pub replayed: bool,
+}
+
+/// The tenant a spend is for, which must exist and not be suspended.
+pub(crate) async fn spending_tenant(
+    state: &AppState,
+    actor: &Actor,
+    tenant: Option<TenantId>,
+) -> Result<TenantId> {
+    let tenant = actor.tenant_for(tenant)?;
+    let found = store::tenants::find(&state.db, tenant)
+        .await?
+        .or_not_found("tenant")?;
+    if found.status == TenantStatus::Suspended {
+        return Err(Error::Forbidden("the tenant is suspended".into()));
+    }
+    Ok(tenant)
+}
+
+async fn replay(
+    state: &AppState,
+    tenant: TenantId,
+    key: &str,
+    req: Option<&SpendRequest>,
+) -> Result<Option<Spent>> {
+    let Some(first) = store::wallets::entry_by_key(&state.db, tenant, key).await? else {
+        return Ok(None);
+    };
+    if let Some(req) = req
+        && (first.metric_code.as_deref() != Some(req.metric_code.as_str())
+            || first.quantity != Some(req.quantity)
+            || first.operation_type.as_deref() != Some(req.operation_type.as_str()))
+    {
+        return Err(Error::Conflict(
+            "this idempotency key was used for a different request".into(),
+        ));
+    }
+    Ok(Some(Spent {
+        entry: first,
+        wallet: store::wallets::find(&state.db, tenant).await?,
+        replayed: true,
+    }))
+}
+
+/// Deducts the credits `quantity` units cost, at once, or refuses with `INSUFFICIENT_CREDITS`
+/// and changes nothing. A replayed key returns the first result.
+pub async fn consume_credits(state: &AppState, actor: &Actor, req: SpendRequest) -> Result<Spent> {
+    let tenant = spending_tenant(state, actor, req.tenant).await?;
+    let key = format!("consume:{}", req.idempotency_key);
+    if let Some(first) = replay(state, tenant, &key, Some(&req)).await? {
+        return Ok(first);
+    }
+    let txn = begin(state, tenant).await?;
+    let cost = cost_of(state, &txn, tenant, &req.metric_code, req.quantity).await?;
+    let mut e = entry(
+        tenant,
+        LedgerKind::Consume,
+        -cost.micro(),
+        state.clock.now(),
+    );
+    e.idempotency_key = Some(key.clone());
+    e.metric_code = Some(req.metric_code.as_str().to_owned());
+    e.operation_type = Some(req.operation_type.clone());
+    e.quantity = Some(req.quantity);
+    match move_balance(&txn, state, e, 0, cost.micro()).await? {
+        Move::Done(entry) => {
+            txn.commit().await?;
+            Ok(Spent {
+                entry,
+                wallet: store::wallets::find(&state.db, tenant).await?,
+                replayed: false,
+            })
+        }
+        Move::Insufficient => {
+            txn.rollback().await?;
+            let wallet = store::wallets::find(&state.db, tenant).await?;
+            Err(insufficient(wallet.balance, cost))
+        }
+        Move::Duplicate => {
+            txn.rollback().await?;
+            replay(state, tenant, &key, Some(&req))
+                .await?
+                .ok_or_else(|| Error::internal("a duplicate key has no entry"))
+        }
+    }
+}
+
+/// The admin adds (`grant`) or removes (`revoke`) credits, with a reason. A revoke never takes
+/// the balance below zero.
+async fn adjust(
+    state: &AppState,
+    actor: &Actor,
+    tenant: TenantId,
+    credits: Credits,
+    reason: String,
+    key: Option<String>,
+    kind: LedgerKind,
+) -> Result<Spent> {
+    actor.require_admin()?;
+    if credits.micro() <= 0 {
+        return Err(Error::validation("credits", "must be greater than zero"));
+    }
+    store::tenants::find(&state.db, tenant)
+        .await?
+        .or_not_found("tenant")?;
+    let key = key.map(|k| format!("{}:{k}", kind.as_str()));
+    if let Some(key) = &key
+        && let Some(first) = replay(state, tenant, key, None).await?
+    {
+        return Ok(first);
+    }
+    let (amount, need) = match kind {
+        LedgerKind::Revoke => (-credits.micro(), credits.micro()),
+        _ => (credits.micro(), 0),
+    };
+    let now = state.clock.now();
+    let txn = begin(state, tenant).await?;
+    let mut e = entry(tenant, kind, amount, now);
+    e.idempotency_key = key.clone();
+    e.reference = Some(reason.clone());
+    match move_balance(&txn, state, e, 0, need).await? {
+        Move::Done(entry) => {
+            if kind == LedgerKind::Grant {
+                // Grants belong to the top-up history too, as source `admin`.
+                store::topups::insert(
+                    &txn,
+                    &CreditTopup {
+                        id: TopupId::new(),
+                        tenant_id: tenant,
+                        pack_id: None,
+                        credits,
+                        amount: None,
+                        source: TopupSource::Admin,
+                        payment_id: None,
+                        invoice_id: None,
+                        status: TopupStatus::Completed,
+                        reason: Some(reason),
+                        created_at: now,
+                        completed_at: Some(now),
+                    },
+                )
+                .await?;
+            }
+            txn.commit().await?;
+            Ok(Spent {
+                entry,
+                wallet: store::wallets::find(&state.db, tenant).await?,
+                replayed: false,
+            })
+        }
+        Move::Insufficient => {
+            txn.rollback().await?;
+            let wallet = store::wallets::find(&state.db, tenant).await?;
+            Err(insufficient(wallet.balance, credits))
+        }
+        Move::Duplicate => {
+            txn.rollback().await?;
+            let key = key.ok_or_else(|| Error::internal("duplicate without a key"))?;
+            replay(state, tenant, &key, None)
+                .await?
+                .ok_or_else(|| Error::internal("a duplicate key has no entry"))
+        }
+    }
+}
+
+pub async fn grant_credits(
+    state: &AppState,
+    actor: &Actor,
+    tenant: TenantId,
+    credits: Credits,
+    reason: String,
+    key: Option<String>,
+) -> Result<Spent> {
+    adjust(
+        state,
+        actor,
+        tenant,
+        credits,
+        reason,
+        key,
+        LedgerKind::Grant,
+    )
+    .await
+}
+
+pub async fn revoke_credits(
+    state: &AppState,
+    actor: &Actor,
+    tenant: TenantId,
+    credits: Credits,
+    reason: String,
+    key: Option<String>,
+) -> Result<Spent> {
+    adjust(
+        state,
+        actor,
+        tenant,
+        credits,
+        reason,
+        key,
+        LedgerKind::Revoke,
+    )
+    .await
+}
+
+pub async fn wallet(state: &AppState, actor: &Actor, tenant: Option<TenantId>) -> Result<Wallet> {
+    let tenant = actor.tenant_for(tenant)?;
+    store::tenants::find(&state.db, tenant)
+        .await?
+        .or_not_found("tenant")?;
+    store::wallets::find(&state.db, tenant).await
+}
+
+pub async fn ledger(
+    state: &AppState,
+    actor: &Actor,
+    tenant: TenantId,
+    page: PageRequest,
+) -> Result<Page<LedgerEntry>> {
+    let tenant = actor.tenant_for(Some(tenant))?;
+    store::wallets::entries(&state.db, tenant, page).await
+}
