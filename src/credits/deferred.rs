@@ -239,6 +239,12 @@ pub async fn process_pending_usage(
     sel: Selection,
 ) -> Result<ProcessReport> {
     actor.require_operator()?;
+    check(&sel)?;
+    process(state, &sel).await
+}
+
+/// Ids: 1 to 1000; limit: 1 to 10,000.
+fn check(sel: &Selection) -> Result<()> {
     if sel
         .ids
         .as_ref()
@@ -255,7 +261,7 @@ pub async fn process_pending_usage(
             format!("must be 1 to {}", 10 * MAX_BATCH),
         ));
     }
-    process(state, &sel).await
+    Ok(())
 }
 
 /// Every pending record, for the scheduler and `POST /jobs/process-billing`.
@@ -289,13 +295,15 @@ pub async fn reprocess_failed_usage(
     sel: Selection,
 ) -> Result<ProcessReport> {
     actor.require_operator()?;
+    check(&sel)?;
     let scope = sel.tenant.map_or(TenantScope::Any, TenantScope::Only);
+    let limit = sel.limit.unwrap_or(MAX_BATCH) as u64;
     let failed = store::pending::select(
         &state.db,
         PendingStatus::Failed,
         scope,
         sel.ids.as_deref(),
-        MAX_BATCH as u64,
+        limit,
     )
     .await?;
     let now = state.clock.now();
