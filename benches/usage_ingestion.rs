@@ -26,6 +26,9 @@
 //! The benchmark never runs `ANALYZE`: the API's figures at large batches depend on the
 //! planner's statistics for `usage_events`, so compare runs on servers set up alike
 //! (autovacuum on or off).
+#[path = "common/mod.rs"]
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,6 +36,7 @@ use billing::config::{Config, Environment};
 use billing::domain::Role;
 use billing::startup::App;
 use chrono::{DateTime, Utc};
+use common::{Path, ensure_database, pct};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -132,21 +136,6 @@ struct Bench {
     sql: DatabaseConnection,
     metric: Uuid,
     now: DateTime<Utc>,
-}
-
-#[derive(Clone, Copy, PartialEq)]
-enum Path {
-    Api,
-    Sql,
-}
-
-impl Path {
-    fn label(self) -> &'static str {
-        match self {
-            Path::Api => "API",
-            Path::Sql => "plain SQL",
-        }
-    }
 }
 
 /// Sends `requests` batches of `batch` events for one tenant through `recordUsage`.
@@ -375,13 +364,6 @@ fn count(tallies: &mut [Tally], outcomes: &[Outcome], path: Path, quantity: i64)
     }
 }
 
-fn pct(sorted: &[Duration], p: usize) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
-}
-
 /// Prints one row of the table; returns the accepted events per second.
 fn print_row(batch: usize, path: Path, elapsed: Duration, outcomes: &[Outcome]) -> f64 {
     let mut all = Outcome::default();
@@ -470,77 +452,6 @@ async fn check(bench: &Bench, tenants: &[Arc<Tenant>], tallies: &[Tally]) -> Vec
         }
     }
     problems
-}
-
-/// The URL of the `postgres` maintenance database on the same server, and the database name.
-fn maintenance_url(url: &str) -> (String, String) {
-    let scheme_end = url.find("://").map_or(0, |i| i + 3);
-    let path = url[scheme_end..]
-        .find('/')
-        .map_or(url.len(), |i| scheme_end + i);
-    let (base, rest) = url.split_at(path);
-    let rest = rest.strip_prefix('/').unwrap_or(rest);
-    let (name, query) = match rest.split_once('?') {
-        Some((name, query)) => (name, format!("?{query}")),
-        None => (rest, String::new()),
-    };
-    (format!("{base}/postgres{query}"), name.to_owned())
-}
-
-async fn ensure_database(url: &str) {
-    let (maintenance, name) = maintenance_url(url);
-    assert!(!name.is_empty(), "the database URL names no database");
-    let db = sea_orm::Database::connect(maintenance.as_str())
-        .await
-        .expect("connect to the postgres database");
-    let exists = || {
-        db.query_one_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT 1 AS one FROM pg_database WHERE datname = $1",
-            [name.clone().into()],
-        ))
-    };
-    if exists().await.expect("look for the database").is_none() {
-        let created = db
-            .execute_unprepared(&format!(
-                "CREATE DATABASE \"{}\"",
-                name.replace('"', "\"\"")
-            ))
-            .await;
-        // Another run may have created it in between.
-        if let Err(e) = created
-            && exists().await.expect("look for the database").is_none()
-        {
-            panic!("cannot create database {name}: {e}");
-        }
-    }
-    db.close().await.expect("close");
-}
-
-/// A GraphQL request for the set-up, which must succeed.
-async fn admin_gql(bench: &Bench, query: &str, variables: Value) -> Value {
-    let body: Value = bench
-        .http
-        .post(bench.url.as_str())
-        .bearer_auth(bench.admin.as_str())
-        .json(&json!({ "query": query, "variables": variables }))
-        .send()
-        .await
-        .expect("set-up request")
-        .json()
-        .await
-        .expect("set-up response");
-    if let Some(errors) = body.get("errors").filter(|e| !e.is_null()) {
-        panic!("set-up failed: {errors}");
-    }
-    body["data"].clone()
-}
-
-/// The UUID inside a public id such as `sub_0190...`.
-fn uuid_of(public: &Value) -> Uuid {
-    let text = public.as_str().expect("an id");
-    let (_, hex) = text.split_once('_').expect("a prefixed id");
-    Uuid::try_parse(hex).expect("a UUID")
 }
 
 fn time_of(v: &Value) -> DateTime<Utc> {
@@ -757,4 +668,14 @@ async fn main() {
         .await
         .expect("drop schema");
     let _ = maintenance.close().await;
+}
+
+/// The UUID inside a public id held in a response.
+fn uuid_of(public: &Value) -> Uuid {
+    common::uuid_of(public.as_str().expect("an id"))
+}
+
+/// A GraphQL request for the set-up, which must succeed.
+async fn admin_gql(bench: &Bench, query: &str, variables: Value) -> Value {
+    common::admin_gql(&bench.http, &bench.url, &bench.admin, query, variables).await
 }

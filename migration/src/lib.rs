@@ -2,6 +2,7 @@
 //! plain unique indexes are used.
 pub use sea_orm_migration::prelude::*;
 
+mod indexes;
 mod m0001_accounts;
 mod m0002_catalog;
 mod m0003_billing;

@@ -1,25 +1,9 @@
 use sea_orm_migration::{prelude::*, schema::*};
 
+use crate::indexes::index;
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
-
-async fn index(
-    m: &SchemaManager<'_>,
-    name: &str,
-    table: impl IntoIden,
-    cols: Vec<DynIden>,
-    unique: bool,
-) -> Result<(), DbErr> {
-    let mut stmt = Index::create();
-    stmt.name(name).table(table);
-    for c in cols {
-        stmt.col(c);
-    }
-    if unique {
-        stmt.unique();
-    }
-    m.create_index(stmt.to_owned()).await
-}
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
@@ -47,7 +31,7 @@ impl MigrationTrait for Migration {
             m,
             "ux_usage_events_tenant_key",
             UsageEvents::Table,
-            vec![
+            &[
                 UsageEvents::TenantId.into_iden(),
                 UsageEvents::IdempotencyKey.into_iden(),
             ],
@@ -58,7 +42,7 @@ impl MigrationTrait for Migration {
             m,
             "ix_usage_events_period",
             UsageEvents::Table,
-            vec![
+            &[
                 UsageEvents::SubscriptionId.into_iden(),
                 UsageEvents::MetricId.into_iden(),
                 UsageEvents::Cycle.into_iden(),
@@ -89,7 +73,7 @@ impl MigrationTrait for Migration {
             m,
             "ux_usage_totals_period",
             UsageTotals::Table,
-            vec![
+            &[
                 UsageTotals::SubscriptionId.into_iden(),
                 UsageTotals::MetricId.into_iden(),
                 UsageTotals::Cycle.into_iden(),
@@ -121,7 +105,7 @@ impl MigrationTrait for Migration {
             m,
             "ux_block_charges_block",
             BlockCharges::Table,
-            vec![
+            &[
                 BlockCharges::SubscriptionId.into_iden(),
                 BlockCharges::MetricId.into_iden(),
                 BlockCharges::Cycle.into_iden(),
@@ -134,7 +118,7 @@ impl MigrationTrait for Migration {
             m,
             "ix_block_charges_event",
             BlockCharges::Table,
-            vec![BlockCharges::EventId.into_iden()],
+            &[BlockCharges::EventId.into_iden()],
             false,
         )
         .await

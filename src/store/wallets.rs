@@ -263,13 +263,17 @@ pub fn new_entry_id() -> LedgerEntryId {
     LedgerEntryId::new()
 }
 
+/// (operation type, kind, entries, amount summed, latest entry).
+type SpendingRow = (String, String, i64, Option<i64>, Option<DateTime<Utc>>);
+
 /// Per operation type: (operation, requests, credits spent, last spend). Spending entries are
 /// consumes and holds (negative) with their settles, releases and expiries (giving back); a
-/// request is a consume or a settle.
+/// request is a consume or a settle. Summed by the database per operation and kind.
 pub async fn spending_by_operation(
     db: &impl ConnectionTrait,
     tenant: TenantId,
 ) -> Result<Vec<(String, i64, i64, Option<DateTime<Utc>>)>> {
+    use sea_orm::sea_query::Func;
     let kinds = [
         LedgerKind::Consume,
         LedgerKind::Hold,
@@ -278,23 +282,40 @@ pub async fn spending_by_operation(
         LedgerKind::Expire,
     ]
     .map(LedgerKind::as_str);
-    let rows = ledger_entries::Entity::find()
+    let rows: Vec<SpendingRow> = ledger_entries::Entity::find()
+        .select_only()
+        .column(ledger_entries::Column::OperationType)
+        .column(ledger_entries::Column::Kind)
+        .column_as(
+            Expr::expr(Func::count(Expr::col(ledger_entries::Column::Id))),
+            "entries",
+        )
+        .column_as(
+            Expr::expr(Func::sum(Expr::col(ledger_entries::Column::AmountMicro))).cast_as("bigint"),
+            "amount",
+        )
+        .column_as(
+            Expr::expr(Func::max(Expr::col(ledger_entries::Column::CreatedAt))),
+            "latest",
+        )
         .filter(ledger_entries::Column::TenantId.eq(tenant.0))
         .filter(ledger_entries::Column::Kind.is_in(kinds))
         .filter(ledger_entries::Column::OperationType.is_not_null())
+        .group_by(ledger_entries::Column::OperationType)
+        .group_by(ledger_entries::Column::Kind)
+        .into_tuple()
         .all(db)
         .await?;
     let mut out: std::collections::BTreeMap<String, (i64, i64, Option<DateTime<Utc>>)> =
         std::collections::BTreeMap::new();
-    for r in rows {
-        let Some(op) = r.operation_type else { continue };
+    for (op, kind, entries, amount, latest) in rows {
         let slot = out.entry(op).or_default();
-        if r.kind == LedgerKind::Consume.as_str() || r.kind == LedgerKind::Settle.as_str() {
-            slot.0 += 1;
+        if kind == LedgerKind::Consume.as_str() || kind == LedgerKind::Settle.as_str() {
+            slot.0 += entries;
         }
-        slot.1 -= r.amount_micro;
-        if r.kind == LedgerKind::Consume.as_str() || r.kind == LedgerKind::Hold.as_str() {
-            slot.2 = Ord::max(slot.2, Some(r.created_at));
+        slot.1 -= amount.unwrap_or(0);
+        if kind == LedgerKind::Consume.as_str() || kind == LedgerKind::Hold.as_str() {
+            slot.2 = Ord::max(slot.2, latest);
         }
     }
     Ok(out
