@@ -78,6 +78,11 @@ pub struct Config {
     pub low_balance_credits: i64,
     /// How often pending deferred usage is charged; 0 turns the schedule off.
     pub deferred_interval_seconds: u64,
+    /// How often the outbox worker looks for due messages, in milliseconds; 0 turns it off
+    /// (the billing jobs still carry out due messages when they run).
+    pub outbox_interval_ms: u64,
+    /// Attempts at one outbox message before it is parked as dead.
+    pub outbox_max_attempts: i32,
     /// Bearer secret of `POST /jobs/process-billing` for an external cron; unset, the route
     /// answers 404.
     pub cron_secret: Option<Secret>,
@@ -112,6 +117,8 @@ impl Default for Config {
             past_due_after_days: 3,
             low_balance_credits: 10,
             deferred_interval_seconds: 300,
+            outbox_interval_ms: 1000,
+            outbox_max_attempts: 10,
             cron_secret: None,
         }
     }
@@ -171,6 +178,9 @@ impl Config {
             return invalid(
                 "BILLING_INVOICE_DUE_DAYS and BILLING_PAST_DUE_AFTER_DAYS must be at most 365",
             );
+        }
+        if !(1..=100).contains(&self.outbox_max_attempts) {
+            return invalid("BILLING_OUTBOX_MAX_ATTEMPTS must be between 1 and 100");
         }
         Ok(())
     }

@@ -3,7 +3,8 @@
 use rand::Rng;
 use rand::distributions::Alphanumeric;
 
-use crate::accounts::{self, Actor};
+use crate::accounts;
+use crate::auth::Actor;
 use crate::catalog;
 use crate::domain::{
     Aggregation, ChargeModel, ChargeTiming, Code, CouponCode, CouponDuration, Credits, Currency,
@@ -186,7 +187,7 @@ pub async fn load(state: &AppState) -> Result<DemoOutcome> {
         locale: Locale::parse("locale", "pt-BR")?,
     };
     existing_is_fine(accounts::tenants::create(state, &admin, tenant).await)?;
-    let tenant_id = store::tenants::find_by_slug(&state.db, "demo")
+    let tenant_id = store::accounts::tenants::find_by_slug(&state.db, "demo")
         .await?
         .map(|t| t.id)
         .ok_or(Error::NotFound("tenant"))?;
@@ -198,7 +199,7 @@ pub async fn load(state: &AppState) -> Result<DemoOutcome> {
         .map(char::from)
         .collect();
     let password = Password::parse("password", &random)?;
-    match store::users::find_by_email(&state.db, owner_email).await? {
+    match store::accounts::users::find_by_email(&state.db, owner_email).await? {
         Some(user) => accounts::users::reset_password(state, user.id, password).await?,
         None => {
             let new = NewUser {

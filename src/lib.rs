@@ -1,5 +1,6 @@
 //! A multi-tenant billing platform with a GraphQL API. See README.md.
 pub mod accounts;
+pub mod auth;
 pub mod cache;
 pub mod catalog;
 pub mod clock;

@@ -73,8 +73,8 @@ async fn main() -> anyhow::Result<()> {
             if role == Role::Admin && tenant.is_some() {
                 bail!("an admin token has no tenant");
             }
-            let keys = billing::accounts::AuthKeys::from_config(&config)
-                .map_err(|e| anyhow::anyhow!(e))?;
+            let keys =
+                billing::auth::AuthKeys::from_config(&config).map_err(|e| anyhow::anyhow!(e))?;
             let (token, _) = keys.mint(&subject, role, tenant, chrono::Utc::now())?;
             println!("{token}");
             Ok(())

@@ -6,15 +6,15 @@ use std::sync::Arc;
 use axum::Router;
 use tokio::net::TcpListener;
 
-use crate::accounts::AuthKeys;
+use crate::auth::AuthKeys;
+use crate::cache::PlanVersions;
 use crate::cache::{Cache, MemoryCache, RedisCache};
-use crate::catalog::PlanVersions;
 use crate::clock::{Clock, ControlledClock, SystemClock};
 use crate::config::{Config, Environment};
 use crate::metrics::Metrics;
 use crate::payments::ManualProvider;
-use crate::state::AppState;
-use crate::{graphql, http, jobs, store};
+use crate::state::{AppState, InvoiceHooks};
+use crate::{credits, graphql, http, jobs, store};
 
 pub type StartupError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -48,6 +48,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
         metrics: Arc::new(Metrics::new()?),
         payments: Arc::new(ManualProvider),
         plans: Arc::new(PlanVersions::default()),
+        invoice_hooks: Arc::new(credits::invoice_hooks(InvoiceHooks::default())),
     })
 }
 

@@ -1,12 +1,15 @@
 use std::sync::Arc;
 
-use sea_orm::DatabaseConnection;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sea_orm::{DatabaseConnection, DatabaseTransaction};
 
-use crate::accounts::AuthKeys;
-use crate::cache::Cache;
-use crate::catalog::PlanVersions;
+use crate::auth::AuthKeys;
+use crate::cache::{Cache, PlanVersions};
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::domain::{BillingReason, Invoice};
+use crate::error::Result;
 use crate::metrics::Metrics;
 use crate::payments::PaymentProvider;
 
@@ -22,4 +25,52 @@ pub struct AppState {
     pub payments: Arc<dyn PaymentProvider>,
     /// Published plan versions, which never change.
     pub plans: Arc<PlanVersions>,
+    pub invoice_hooks: Arc<InvoiceHooks>,
+}
+
+impl AppState {
+    /// Whether the database answers, for readiness.
+    pub async fn ping_database(&self) -> std::result::Result<(), sea_orm::DbErr> {
+        crate::store::ping(&self.db).await
+    }
+}
+
+/// What an area does when an invoice it issued moves to paid, void or uncollectible, inside
+/// the transaction that moves it. Invoicing calls hooks without knowing who registered them.
+#[async_trait]
+pub trait InvoiceHook: Send + Sync + 'static {
+    async fn invoice_moved(
+        &self,
+        txn: &DatabaseTransaction,
+        state: &AppState,
+        invoice: &Invoice,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+}
+
+/// Hooks by the billing reason of the invoices they concern, registered at start-up.
+#[derive(Default)]
+pub struct InvoiceHooks(Vec<(BillingReason, Arc<dyn InvoiceHook>)>);
+
+impl InvoiceHooks {
+    pub fn on(mut self, reason: BillingReason, hook: Arc<dyn InvoiceHook>) -> Self {
+        self.0.push((reason, hook));
+        self
+    }
+
+    /// Runs the hooks registered for this invoice's billing reason, and no other.
+    pub async fn invoice_moved(
+        &self,
+        txn: &DatabaseTransaction,
+        state: &AppState,
+        invoice: &Invoice,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        for (reason, hook) in &self.0 {
+            if *reason == invoice.billing_reason {
+                hook.invoice_moved(txn, state, invoice, now).await?;
+            }
+        }
+        Ok(())
+    }
 }

@@ -12,6 +12,7 @@ pub mod invoice_sequences;
 pub mod invoices;
 pub mod ledger_entries;
 pub mod notifications;
+pub mod outbox_messages;
 pub mod pending_usage;
 pub mod plan_charges;
 pub mod plan_limits;

@@ -8,6 +8,7 @@ mod m0002_catalog;
 mod m0003_billing;
 mod m0004_metering;
 mod m0005_credits;
+mod m0006_outbox;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_billing::Migration),
             Box::new(m0004_metering::Migration),
             Box::new(m0005_credits::Migration),
+            Box::new(m0006_outbox::Migration),
         ]
     }
 }

@@ -6,11 +6,12 @@ use rand::distributions::Alphanumeric;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::Actor;
+use crate::auth::Actor;
+use crate::domain::NewApiKey;
 use crate::domain::{ApiKey, ApiKeyId, Name, Page, PageRequest, Role, TenantId};
 use crate::error::{Error, OptionExt, Result};
 use crate::state::AppState;
-use crate::store::{self, api_keys::NewApiKey};
+use crate::store;
 
 pub const PREFIX: &str = "bk_";
 const CACHE_TTL: Duration = Duration::from_secs(60);
@@ -48,7 +49,7 @@ pub async fn create(
         Some(actor.tenant_for(tenant)?)
     };
     if let Some(t) = tenant {
-        store::tenants::find(&state.db, t)
+        store::accounts::tenants::find(&state.db, t)
             .await?
             .or_not_found("tenant")?;
     }
@@ -65,7 +66,7 @@ pub async fn create(
         hash: hash(&secret),
         created_by: actor.subject.clone(),
     };
-    let key = store::api_keys::insert(&state.db, new, state.clock.now()).await?;
+    let key = store::accounts::api_keys::insert(&state.db, new, state.clock.now()).await?;
     Ok((key, secret))
 }
 
@@ -76,16 +77,16 @@ pub async fn list(
     page: PageRequest,
 ) -> Result<Page<ApiKey>> {
     actor.require_role(&[Role::Owner])?;
-    store::api_keys::list(&state.db, actor.scope(tenant)?, page).await
+    store::accounts::api_keys::list(&state.db, actor.scope(tenant)?, page).await
 }
 
 pub async fn revoke(state: &AppState, actor: &Actor, id: ApiKeyId) -> Result<ApiKey> {
     actor.require_role(&[Role::Owner])?;
     let scope = actor.scope(None)?;
-    let (_, hash) = store::api_keys::find(&state.db, scope, id)
+    let (_, hash) = store::accounts::api_keys::find(&state.db, scope, id)
         .await?
         .or_not_found("api key")?;
-    let key = store::api_keys::revoke(&state.db, scope, id, state.clock.now()).await?;
+    let key = store::accounts::api_keys::revoke(&state.db, scope, id, state.clock.now()).await?;
     // The cache is only a shortcut; if it cannot be marked the revocation must not look done.
     state
         .cache
@@ -117,7 +118,7 @@ pub async fn authenticate(state: &AppState, secret: &str) -> Result<Actor> {
                 .map_err(|_| bad())?,
         ),
         None => {
-            let found = store::api_keys::find_active_by_hash(&state.db, &hash)
+            let found = store::accounts::api_keys::find_active_by_hash(&state.db, &hash)
                 .await?
                 .ok_or_else(bad)?;
             let entry = CachedKey {

@@ -1,6 +1,6 @@
 //! Tenant administration. Only the operator creates, changes and suspends tenants; a tenant
 //! credential may read its own tenant.
-use super::Actor;
+use crate::auth::Actor;
 use crate::domain::{
     NewTenant, Page, PageRequest, Tenant, TenantFilter, TenantId, TenantPatch, TenantStatus,
 };
@@ -10,7 +10,7 @@ use crate::store;
 
 pub async fn create(state: &AppState, actor: &Actor, new: NewTenant) -> Result<Tenant> {
     actor.require_admin()?;
-    store::tenants::insert(&state.db, new, state.clock.now()).await
+    store::accounts::tenants::insert(&state.db, new, state.clock.now()).await
 }
 
 pub async fn update(
@@ -20,7 +20,7 @@ pub async fn update(
     patch: TenantPatch,
 ) -> Result<Tenant> {
     actor.require_admin()?;
-    store::tenants::update(&state.db, id, patch, state.clock.now()).await
+    store::accounts::tenants::update(&state.db, id, patch, state.clock.now()).await
 }
 
 pub async fn set_status(
@@ -32,14 +32,22 @@ pub async fn set_status(
 ) -> Result<Tenant> {
     actor.require_admin()?;
     let reason = reason.filter(|_| status == TenantStatus::Suspended);
-    store::tenants::set_status(&state.db, id, status, reason, state.clock.now()).await
+    store::accounts::tenants::set_status(&state.db, id, status, reason, state.clock.now()).await
 }
 
 pub async fn get(state: &AppState, actor: &Actor, id: TenantId) -> Result<Tenant> {
     let id = actor.tenant_for(Some(id))?;
-    store::tenants::find(&state.db, id)
+    store::accounts::tenants::find(&state.db, id)
         .await?
         .or_not_found("tenant")
+}
+
+/// The caller's own tenant, if its credential is bound to one that still exists.
+pub async fn of_caller(state: &AppState, actor: &Actor) -> Result<Option<Tenant>> {
+    match actor.tenant {
+        Some(id) => store::accounts::tenants::find(&state.db, id).await,
+        None => Ok(None),
+    }
 }
 
 pub async fn list(
@@ -49,5 +57,5 @@ pub async fn list(
     page: PageRequest,
 ) -> Result<Page<Tenant>> {
     actor.require_operator()?;
-    store::tenants::list(&state.db, &filter, page).await
+    store::accounts::tenants::list(&state.db, &filter, page).await
 }

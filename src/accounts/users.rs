@@ -2,7 +2,7 @@
 //! its own admin users (users with no tenant).
 use sea_orm::{DatabaseTransaction, TransactionTrait};
 
-use super::{Actor, hash_password, verify_password};
+use crate::auth::{Actor, hash_password, verify_password};
 use crate::domain::{Email, NewUser, Page, PageRequest, Password, Role, TenantId, User, UserId};
 use crate::error::{Error, OptionExt, Result};
 use crate::state::AppState;
@@ -21,7 +21,7 @@ pub async fn login(state: &AppState, email: &str, password: &str) -> Result<Sess
     // Malformed input is answered like a wrong password, so the reply says nothing about accounts.
     let email = Email::parse("email", email).ok();
     let found = match &email {
-        Some(e) => store::users::find_for_login(&state.db, e.as_str()).await?,
+        Some(e) => store::accounts::users::find_for_login(&state.db, e.as_str()).await?,
         None => None,
     };
     let (user, hash) = match found {
@@ -119,7 +119,7 @@ pub async fn create(state: &AppState, actor: &Actor, new: NewUser) -> Result<Use
     };
     check_assignable(actor, tenant, new.role)?;
     if let Some(t) = tenant {
-        store::tenants::find(&state.db, t)
+        store::accounts::tenants::find(&state.db, t)
             .await?
             .or_not_found("tenant")?;
     }
@@ -128,7 +128,7 @@ pub async fn create(state: &AppState, actor: &Actor, new: NewUser) -> Result<Use
         tenant_id: tenant,
         ..new
     };
-    store::users::insert(&state.db, new, hash, state.clock.now()).await
+    store::accounts::users::insert(&state.db, new, hash, state.clock.now()).await
 }
 
 pub async fn list(
@@ -138,11 +138,11 @@ pub async fn list(
     page: PageRequest,
 ) -> Result<Page<User>> {
     actor.require_role(&[Role::Owner])?;
-    store::users::list(&state.db, actor.scope(tenant)?, page).await
+    store::accounts::users::list(&state.db, actor.scope(tenant)?, page).await
 }
 
 pub async fn get(state: &AppState, actor: &Actor, id: UserId) -> Result<User> {
-    store::users::find(&state.db, actor.scope(None)?, id)
+    store::accounts::users::find(&state.db, actor.scope(None)?, id)
         .await?
         .or_not_found("user")
 }
@@ -155,7 +155,7 @@ pub async fn set_role(state: &AppState, actor: &Actor, id: UserId, role: Role) -
     let (txn, user) = begin_locked(state, scope, id).await?;
     check_assignable(actor, user.tenant_id, role)?;
     ensure_not_last_owner(&txn, &user, Some(role)).await?;
-    let updated = store::users::set_role(&txn, scope, id, role, now).await?;
+    let updated = store::accounts::users::set_role(&txn, scope, id, role, now).await?;
     txn.commit().await?;
     Ok(updated)
 }
@@ -168,7 +168,7 @@ pub async fn remove(state: &AppState, actor: &Actor, id: UserId) -> Result<UserI
         actor.require_admin()?;
     }
     ensure_not_last_owner(&txn, &user, None).await?;
-    store::users::delete(&txn, scope, id).await?;
+    store::accounts::users::delete(&txn, scope, id).await?;
     txn.commit().await?;
     Ok(id)
 }
@@ -181,14 +181,14 @@ async fn begin_locked(
     scope: store::TenantScope,
     id: UserId,
 ) -> Result<(DatabaseTransaction, User)> {
-    let user = store::users::find(&state.db, scope, id)
+    let user = store::accounts::users::find(&state.db, scope, id)
         .await?
         .or_not_found("user")?;
     let txn = state.db.begin().await?;
     if let Some(tenant) = user.tenant_id {
-        store::tenants::lock(&txn, tenant).await?;
+        store::accounts::tenants::lock(&txn, tenant).await?;
     }
-    let user = store::users::find(&txn, scope, id)
+    let user = store::accounts::users::find(&txn, scope, id)
         .await?
         .or_not_found("user")?;
     Ok((txn, user))
@@ -205,7 +205,7 @@ async fn ensure_not_last_owner(
     if new_role == Some(Role::Owner) {
         return Ok(());
     }
-    if store::users::count_with_role(db, tenant, Role::Owner).await? <= 1 {
+    if store::accounts::users::count_with_role(db, tenant, Role::Owner).await? <= 1 {
         return Err(Error::Conflict(
             "a tenant must keep at least one owner".into(),
         ));
@@ -216,5 +216,5 @@ async fn ensure_not_last_owner(
 /// Sets a user's password (used by `billing demo` to print a fresh password).
 pub async fn reset_password(state: &AppState, id: UserId, password: Password) -> Result<()> {
     let hash = hash_password(password.into_inner()).await?;
-    store::users::set_password_hash(&state.db, id, hash, state.clock.now()).await
+    store::accounts::users::set_password_hash(&state.db, id, hash, state.clock.now()).await
 }

@@ -5,9 +5,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 mod memory;
+mod plans;
 mod redis_cache;
 
 pub use memory::MemoryCache;
+pub use plans::PlanVersions;
 pub use redis_cache::RedisCache;
 
 #[derive(Debug, thiserror::Error)]

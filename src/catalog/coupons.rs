@@ -1,4 +1,4 @@
-use crate::accounts::Actor;
+use crate::auth::Actor;
 use crate::domain::{Coupon, Discount, NewCoupon, Page, PageRequest};
 use crate::error::{Error, OptionExt, Result};
 use crate::state::AppState;
@@ -32,7 +32,7 @@ pub async fn create_coupon(state: &AppState, actor: &Actor, new: NewCoupon) -> R
             "must be greater than zero",
         ));
     }
-    store::coupons::insert(&state.db, new, state.clock.now()).await
+    store::catalog::coupons::insert(&state.db, new, state.clock.now()).await
 }
 
 /// The full list would hand every code to every tenant, so it is for the operator only;
@@ -43,11 +43,11 @@ pub async fn list_coupons(
     page: PageRequest,
 ) -> Result<Page<Coupon>> {
     actor.require_operator()?;
-    store::coupons::list(&state.db, page).await
+    store::catalog::coupons::list(&state.db, page).await
 }
 
 pub async fn find_coupon(state: &AppState, _actor: &Actor, code: &str) -> Result<Coupon> {
-    store::coupons::find_by_code(&state.db, code)
+    store::catalog::coupons::find_by_code(&state.db, code)
         .await?
         .or_not_found("coupon")
 }

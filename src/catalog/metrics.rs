@@ -1,4 +1,4 @@
-use crate::accounts::Actor;
+use crate::auth::Actor;
 use crate::domain::{BillableMetric, NewBillableMetric, Page, PageRequest};
 use crate::error::Result;
 use crate::state::AppState;
@@ -10,7 +10,7 @@ pub async fn create_metric(
     new: NewBillableMetric,
 ) -> Result<BillableMetric> {
     actor.require_admin()?;
-    store::metrics::insert(&state.db, new, state.clock.now()).await
+    store::catalog::metrics::insert(&state.db, new, state.clock.now()).await
 }
 
 pub async fn list_metrics(
@@ -18,5 +18,5 @@ pub async fn list_metrics(
     _actor: &Actor,
     page: PageRequest,
 ) -> Result<Page<BillableMetric>> {
-    store::metrics::list(&state.db, page).await
+    store::catalog::metrics::list(&state.db, page).await
 }

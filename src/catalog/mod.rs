@@ -2,12 +2,10 @@
 //! every signed-in caller reads it, except the coupon list (see `coupons`).
 mod coupons;
 mod metrics;
-mod plan_cache;
 mod plans;
 
 pub use coupons::{create_coupon, find_coupon, list_coupons};
 pub use metrics::{create_metric, list_metrics};
-pub use plan_cache::PlanVersions;
 pub use plans::{
     create_pack, create_plan, find_pack, find_plan, list_packs, list_plans, publish_pack_version,
     publish_plan_version,

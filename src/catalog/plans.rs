@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use sea_orm::TransactionTrait;
 
-use crate::accounts::Actor;
+use crate::auth::Actor;
 use crate::domain::{CreditPack, NewCreditPack, NewPlan, Page, PageRequest, Plan};
 use crate::error::{Error, OptionExt, Result};
 use crate::state::AppState;
@@ -36,7 +36,7 @@ async fn save_plan(
         .map(|c| c.metric_code.as_str())
         .chain(new.limits.iter().map(|l| l.metric_code.as_str()))
         .collect();
-    let metric_ids = store::metrics::ids_by_code(&state.db, &codes).await?;
+    let metric_ids = store::catalog::metrics::ids_by_code(&state.db, &codes).await?;
     for (i, c) in new.charges.iter().enumerate() {
         if !metric_ids.contains_key(&c.metric_code) {
             return Err(Error::validation(

@@ -9,7 +9,8 @@ use uuid::Uuid;
 
 use super::wallet::spending_tenant;
 use super::{CreditRule, Move, begin, entry, move_balance, rule_for};
-use crate::accounts::Actor;
+use crate::auth::Actor;
+use crate::domain::keys::ledger_key;
 use crate::domain::{
     Code, Credits, LedgerKind, PendingStatus, PendingUsage, PendingUsageId, RejectCode, Rejection,
     TenantId, parse_operation, parse_quantity, parse_usage_key,
@@ -115,7 +116,7 @@ pub async fn record_deferred_usage(
             charged_at: None,
             created_at: now,
         };
-        let (stored, fresh) = store::pending::insert_once(&state.db, &record).await?;
+        let (stored, fresh) = store::credits::pending::insert_once(&state.db, &record).await?;
         out.push(if fresh {
             DeferredResult::Accepted(stored)
         } else {
@@ -149,7 +150,7 @@ async fn charge_one(
     report: &mut ProcessReport,
 ) -> Result<()> {
     let txn = begin(state, record.tenant_id).await?;
-    if !store::pending::mark(
+    if !store::credits::pending::mark(
         &txn,
         record.id,
         PendingStatus::Pending,
@@ -169,7 +170,7 @@ async fn charge_one(
         -record.cost.micro(),
         now,
     );
-    e.idempotency_key = Some(format!("deferred:{}", record.id));
+    e.idempotency_key = Some(ledger_key::deferred(record.id));
     e.reference = Some(record.id.to_string());
     e.metric_code = Some(record.metric_code.clone());
     e.operation_type = Some(record.operation_type.clone());
@@ -182,12 +183,12 @@ async fn charge_one(
         }
         Move::Insufficient => {
             txn.rollback().await?;
-            let wallet = store::wallets::find(&state.db, record.tenant_id).await?;
+            let wallet = store::credits::wallets::find(&state.db, record.tenant_id).await?;
             let reason = format!(
                 "insufficient credits: {} needed, {} available",
                 record.cost, wallet.balance
             );
-            if store::pending::mark(
+            if store::credits::pending::mark(
                 &state.db,
                 record.id,
                 PendingStatus::Pending,
@@ -214,7 +215,7 @@ async fn charge_one(
 pub(crate) async fn process(state: &AppState, sel: &Selection) -> Result<ProcessReport> {
     let scope = sel.tenant.map_or(TenantScope::Any, TenantScope::Only);
     let limit = sel.limit.unwrap_or(MAX_BATCH).clamp(1, 10 * MAX_BATCH);
-    let records = store::pending::select(
+    let records = store::credits::pending::select(
         &state.db,
         PendingStatus::Pending,
         scope,
@@ -298,7 +299,7 @@ pub async fn reprocess_failed_usage(
     check(&sel)?;
     let scope = sel.tenant.map_or(TenantScope::Any, TenantScope::Only);
     let limit = sel.limit.unwrap_or(MAX_BATCH) as u64;
-    let failed = store::pending::select(
+    let failed = store::credits::pending::select(
         &state.db,
         PendingStatus::Failed,
         scope,
@@ -309,7 +310,7 @@ pub async fn reprocess_failed_usage(
     let now = state.clock.now();
     let mut ids = Vec::with_capacity(failed.len());
     for record in failed {
-        if store::pending::mark(
+        if store::credits::pending::mark(
             &state.db,
             record.id,
             PendingStatus::Failed,
@@ -374,7 +375,7 @@ pub async fn pending_usage_stats(
     tenant: Option<TenantId>,
 ) -> Result<(Vec<StatusStat>, Vec<TenantStats>)> {
     let scope = actor.scope(tenant)?;
-    let rows = store::pending::stats(&state.db, scope).await?;
+    let rows = store::credits::pending::stats(&state.db, scope).await?;
     let mut overall: BTreeMap<&'static str, (i64, i64)> = BTreeMap::new();
     let mut per: BTreeMap<Uuid, BTreeMap<&'static str, (i64, i64)>> = BTreeMap::new();
     for (t, status, n, credits) in rows {

@@ -5,7 +5,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::wallet::{SpendRequest, spending_tenant};
 use super::{Move, begin, cost_of, entry, insufficient, move_balance};
-use crate::accounts::Actor;
+use crate::auth::Actor;
+use crate::domain::keys::ledger_key;
 use crate::domain::{
     Code, CreditHold, Credits, HoldId, HoldStatus, LedgerEntry, LedgerKind, TenantId, Wallet,
 };
@@ -28,11 +29,11 @@ async fn outcome(
     replayed: bool,
 ) -> Result<HoldOutcome> {
     let entry = match entry_key {
-        Some(key) => store::wallets::entry_by_key(&state.db, hold.tenant_id, &key).await?,
+        Some(key) => store::credits::wallets::entry_by_key(&state.db, hold.tenant_id, &key).await?,
         None => None,
     };
     Ok(HoldOutcome {
-        wallet: store::wallets::find(&state.db, hold.tenant_id).await?,
+        wallet: store::credits::wallets::find(&state.db, hold.tenant_id).await?,
         hold,
         entry,
         replayed,
@@ -54,9 +55,9 @@ pub async fn reserve_credits(
     }
     let tenant = spending_tenant(state, actor, req.tenant).await?;
     if let Some(first) =
-        store::wallets::hold_by_key(&state.db, tenant, &req.idempotency_key).await?
+        store::credits::wallets::hold_by_key(&state.db, tenant, &req.idempotency_key).await?
     {
-        let key = format!("hold:{}", first.id);
+        let key = ledger_key::hold(first.id);
         return outcome(state, first, Some(key), true).await;
     }
     let now = state.clock.now();
@@ -75,20 +76,21 @@ pub async fn reserve_credits(
         created_at: now,
     };
     let mut e = entry(tenant, LedgerKind::Hold, -cost.micro(), now);
-    e.idempotency_key = Some(format!("hold:{}", hold.id));
+    e.idempotency_key = Some(ledger_key::hold(hold.id));
     e.reference = Some(hold.id.to_string());
     e.metric_code = Some(hold.metric_code.clone());
     e.operation_type = Some(hold.operation_type.clone());
     e.quantity = Some(req.quantity);
     match move_balance(&txn, state, e, cost.micro(), cost.micro()).await? {
         Move::Done(entry) => {
-            if let Err(err) = store::wallets::insert_hold(&txn, &hold).await {
+            if let Err(err) = store::credits::wallets::insert_hold(&txn, &hold).await {
                 txn.rollback().await?;
                 // Another request with this key won the race: answer with its hold.
                 if let Some(first) =
-                    store::wallets::hold_by_key(&state.db, tenant, &req.idempotency_key).await?
+                    store::credits::wallets::hold_by_key(&state.db, tenant, &req.idempotency_key)
+                        .await?
                 {
-                    let key = format!("hold:{}", first.id);
+                    let key = ledger_key::hold(first.id);
                     return outcome(state, first, Some(key), true).await;
                 }
                 return Err(err);
@@ -97,13 +99,13 @@ pub async fn reserve_credits(
             Ok(HoldOutcome {
                 hold,
                 entry: Some(entry),
-                wallet: store::wallets::find(&state.db, tenant).await?,
+                wallet: store::credits::wallets::find(&state.db, tenant).await?,
                 replayed: false,
             })
         }
         Move::Insufficient => {
             txn.rollback().await?;
-            let wallet = store::wallets::find(&state.db, tenant).await?;
+            let wallet = store::credits::wallets::find(&state.db, tenant).await?;
             Err(insufficient(wallet.balance, cost))
         }
         Move::Duplicate => {
@@ -115,7 +117,7 @@ pub async fn reserve_credits(
 
 async fn open_hold(state: &AppState, actor: &Actor, id: HoldId) -> Result<CreditHold> {
     let scope = actor.scope(None)?;
-    store::wallets::find_hold(&state.db, scope, id)
+    store::credits::wallets::find_hold(&state.db, scope, id)
         .await?
         .or_not_found("hold")
 }
@@ -134,12 +136,12 @@ async fn close(
     let back = hold.amount.micro() - charged.micro();
     let txn = begin(state, tenant).await?;
     let settled = (to == HoldStatus::Settled).then_some(charged);
-    if !store::wallets::close_hold(&txn, hold.id, to, settled, now).await? {
+    if !store::credits::wallets::close_hold(&txn, hold.id, to, settled, now).await? {
         txn.rollback().await?;
         return Ok(None);
     }
     let mut e = entry(tenant, kind, back, now);
-    e.idempotency_key = Some(format!("{}:{}", kind.as_str(), hold.id));
+    e.idempotency_key = Some(ledger_key::closing(kind, hold.id));
     e.reference = Some(hold.id.to_string());
     e.metric_code = Some(hold.metric_code.clone());
     e.operation_type = Some(hold.operation_type.clone());
@@ -150,7 +152,7 @@ async fn close(
         }
         Move::Insufficient => {
             txn.rollback().await?;
-            let wallet = store::wallets::find(&state.db, tenant).await?;
+            let wallet = store::credits::wallets::find(&state.db, tenant).await?;
             Err(insufficient(wallet.balance, Credits(-back)))
         }
         Move::Duplicate => {
@@ -169,7 +171,7 @@ pub async fn settle_credits(
     actual_quantity: i64,
 ) -> Result<HoldOutcome> {
     let hold = open_hold(state, actor, id).await?;
-    let settle_key = format!("settle:{}", hold.id);
+    let settle_key = ledger_key::closing(LedgerKind::Settle, hold.id);
     match hold.status {
         HoldStatus::Held => {}
         HoldStatus::Settled => return outcome(state, hold, Some(settle_key), true).await,
@@ -205,7 +207,7 @@ pub async fn settle_credits(
 /// Cancels a hold and gives its credits back.
 pub async fn release_credits(state: &AppState, actor: &Actor, id: HoldId) -> Result<HoldOutcome> {
     let hold = open_hold(state, actor, id).await?;
-    let key = format!("release:{}", hold.id);
+    let key = ledger_key::closing(LedgerKind::Release, hold.id);
     match hold.status {
         HoldStatus::Held => {}
         HoldStatus::Released => return outcome(state, hold, Some(key), true).await,
@@ -239,7 +241,7 @@ pub async fn release_credits(state: &AppState, actor: &Actor, id: HoldId) -> Res
 /// Gives back the credits of holds whose time ran out. Returns how many expired.
 pub(crate) async fn expire_holds(state: &AppState, now: DateTime<Utc>) -> Result<i32> {
     let mut expired = 0;
-    for hold in store::wallets::expired_holds(&state.db, now, 1_000).await? {
+    for hold in store::credits::wallets::expired_holds(&state.db, now, 1_000).await? {
         if close(
             state,
             &hold,

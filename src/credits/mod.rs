@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
 
+use crate::domain::NewNotification;
 use crate::domain::{
     ChargeModel, Code, CreditRounding, Credits, LedgerEntry, LedgerKind, TenantId,
 };
@@ -11,7 +12,6 @@ use crate::error::{Error, OptionExt, Result};
 use crate::pricing;
 use crate::state::AppState;
 use crate::store;
-use crate::store::notifications::NewNotification;
 
 mod deferred;
 mod holds;
@@ -31,8 +31,7 @@ pub use wallet::{
 };
 
 pub(crate) use holds::expire_holds;
-pub(crate) use topups::on_invoice_moved;
-pub use topups::{confirm_credit_topup, list_topups, purchase_credit_pack};
+pub use topups::{confirm_credit_topup, invoice_hooks, list_topups, purchase_credit_pack};
 
 /// How a metric's units turn into credits for a tenant: the rule of its plan when that has a
 /// credit charge for the metric, else 1 credit per 1,000 units rounded up per request.
@@ -65,7 +64,7 @@ pub(crate) async fn rule_for(
     tenant: TenantId,
     metric: &Code,
 ) -> Result<CreditRule> {
-    store::metrics::find_by_code(db, metric.as_str())
+    store::catalog::metrics::find_by_code(db, metric.as_str())
         .await?
         .or_not_found("metric")?;
     let mut rule = CreditRule {
@@ -127,12 +126,13 @@ pub(crate) async fn move_balance(
     let tenant = entry.tenant_id;
     let now = entry.created_at;
     let Some(after) =
-        store::wallets::apply(txn, tenant, entry.amount.micro(), held_delta, need, now).await?
+        store::credits::wallets::apply(txn, tenant, entry.amount.micro(), held_delta, need, now)
+            .await?
     else {
         return Ok(Move::Insufficient);
     };
     entry.balance_after = after;
-    let Some(entry) = store::wallets::insert_entry(txn, entry).await? else {
+    let Some(entry) = store::credits::wallets::insert_entry(txn, entry).await? else {
         return Ok(Move::Duplicate);
     };
     low_balance_alert(txn, state, &entry, now).await?;
@@ -153,19 +153,15 @@ async fn low_balance_alert(
     let after = entry.balance_after.micro();
     let before = after - entry.amount.micro();
     if before >= threshold && after < threshold {
-        store::notifications::record_once(
+        store::notify::record_once(
             db,
-            NewNotification {
-                tenant: entry.tenant_id,
-                kind: "low_balance",
-                reference: Some(entry.id.to_string()),
-                message: format!(
-                    "The credit balance is {} credits, below {}.",
-                    entry.balance_after, state.config.low_balance_credits
-                ),
-                dedupe_key: format!("low_balance:{}", entry.id),
+            NewNotification::low_balance(
+                entry.tenant_id,
+                entry.id,
+                entry.balance_after,
+                state.config.low_balance_credits,
                 now,
-            },
+            ),
         )
         .await?;
     }
@@ -176,7 +172,7 @@ async fn low_balance_alert(
 /// write lock is taken before anything is read.
 pub(crate) async fn begin(state: &AppState, tenant: TenantId) -> Result<DatabaseTransaction> {
     let txn = state.db.begin().await?;
-    store::wallets::ensure(&txn, tenant, state.clock.now()).await?;
+    store::credits::wallets::ensure(&txn, tenant, state.clock.now()).await?;
     Ok(txn)
 }
 
@@ -191,7 +187,7 @@ pub(crate) fn entry(
     now: DateTime<Utc>,
 ) -> LedgerEntry {
     LedgerEntry {
-        id: store::wallets::new_entry_id(),
+        id: store::credits::wallets::new_entry_id(),
         tenant_id: tenant,
         kind,
         amount: Credits(amount),

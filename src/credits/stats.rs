@@ -1,7 +1,7 @@
 //! Credit usage statistics per tenant, read from the ledger.
 use chrono::{DateTime, Utc};
 
-use crate::accounts::Actor;
+use crate::auth::Actor;
 use crate::domain::{Credits, TenantId};
 use crate::error::Result;
 use crate::state::AppState;
@@ -30,7 +30,7 @@ pub async fn credit_usage_stats(
     tenant: Option<TenantId>,
 ) -> Result<UsageStats> {
     let tenant = actor.tenant_for(tenant)?;
-    let rows = store::wallets::spending_by_operation(&state.db, tenant).await?;
+    let rows = store::credits::wallets::spending_by_operation(&state.db, tenant).await?;
     let mut by_operation = Vec::with_capacity(rows.len());
     let (mut consumed, mut requests, mut last) = (0i64, 0i64, None::<DateTime<Utc>>);
     for (operation_type, requests_n, spent, latest) in rows {

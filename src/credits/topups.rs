@@ -1,19 +1,23 @@
 //! Buying credit packs. A purchase is a pending top-up plus an invoice for the pack, handed to
 //! the payment provider; the invoice being paid completes the top-up, which credits the wallet
 //! exactly once.
+use std::sync::Arc;
+
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseTransaction, TransactionTrait};
 
 use super::{Move, entry, move_balance};
-use crate::accounts::Actor;
+use crate::auth::Actor;
+use crate::domain::NewInvoice;
+use crate::domain::keys::{invoice_source, ledger_key};
 use crate::domain::{
     BillingReason, Code, CreditTopup, Invoice, InvoiceStatus, LedgerKind, LineKind, NewLine, Page,
     PageRequest, Role, TenantId, TopupId, TopupSource, TopupStatus,
 };
 use crate::error::{Error, OptionExt, Result};
-use crate::state::AppState;
+use crate::state::{AppState, InvoiceHook, InvoiceHooks};
 use crate::store;
-use crate::store::invoices::NewInvoice;
 use crate::{invoicing, pricing};
 
 /// Creates a pending top-up for the current version of a pack and its invoice, and asks the
@@ -43,7 +47,7 @@ pub async fn purchase_credit_pack(
     let totals = pricing::invoice_totals(&[line.amount_minor], None)
         .ok_or_else(|| Error::internal("pack invoice overflow"))?;
     let txn = state.db.begin().await?;
-    store::tenants::lock(&txn, tenant).await?;
+    store::accounts::tenants::lock(&txn, tenant).await?;
     let invoice = invoicing::issue(
         &txn,
         state,
@@ -57,7 +61,7 @@ pub async fn purchase_credit_pack(
             coupon_code: None,
             period_start: now,
             period_end: now,
-            source_key: Some(format!("topup:{id}")),
+            source_key: Some(invoice_source::topup(id)),
             lines: vec![line],
             now,
         },
@@ -83,37 +87,56 @@ pub async fn purchase_credit_pack(
         created_at: now,
         completed_at: None,
     };
-    store::topups::insert(&txn, &topup).await?;
+    store::credits::topups::insert(&txn, &topup).await?;
     if invoice.status == InvoiceStatus::Paid {
         on_invoice_moved(&txn, state, &invoice, now).await?;
     }
     txn.commit().await?;
-    invoicing::collect(state, &invoice).await;
     let topup = find(state, topup.id).await?;
     Ok((topup, invoice))
 }
 
 async fn find(state: &AppState, id: TopupId) -> Result<CreditTopup> {
-    store::topups::find(&state.db, id)
+    store::credits::topups::find(&state.db, id)
         .await?
         .or_not_found("top-up")
 }
 
+/// Registers what credits do when a credit-pack invoice moves.
+pub fn invoice_hooks(hooks: InvoiceHooks) -> InvoiceHooks {
+    hooks.on(BillingReason::CreditPack, Arc::new(TopupHook))
+}
+
+struct TopupHook;
+
+#[async_trait]
+impl InvoiceHook for TopupHook {
+    async fn invoice_moved(
+        &self,
+        txn: &DatabaseTransaction,
+        state: &AppState,
+        invoice: &Invoice,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        on_invoice_moved(txn, state, invoice, now).await
+    }
+}
+
 /// Keeps a top-up in step with its invoice: paid completes it and credits the wallet (once:
 /// the pending → completed move is conditional); void or uncollectible fails it.
-pub(crate) async fn on_invoice_moved(
+async fn on_invoice_moved(
     txn: &DatabaseTransaction,
     state: &AppState,
     invoice: &Invoice,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let Some(topup) = store::topups::find_by_invoice(txn, invoice.id).await? else {
+    let Some(topup) = store::credits::topups::find_by_invoice(txn, invoice.id).await? else {
         return Ok(());
     };
     match invoice.status {
         InvoiceStatus::Paid => {
-            store::wallets::ensure(txn, topup.tenant_id, now).await?;
-            if !store::topups::finish(
+            store::credits::wallets::ensure(txn, topup.tenant_id, now).await?;
+            if !store::credits::topups::finish(
                 txn,
                 &topup,
                 TopupStatus::Completed,
@@ -130,7 +153,7 @@ pub(crate) async fn on_invoice_moved(
                 topup.credits.micro(),
                 now,
             );
-            e.idempotency_key = Some(format!("topup:{}", topup.id));
+            e.idempotency_key = Some(ledger_key::topup(topup.id));
             e.reference = Some(topup.id.to_string());
             match move_balance(txn, state, e, 0, 0).await? {
                 Move::Done(_) | Move::Duplicate => Ok(()),
@@ -138,7 +161,7 @@ pub(crate) async fn on_invoice_moved(
             }
         }
         InvoiceStatus::Void | InvoiceStatus::Uncollectible => {
-            store::topups::finish(txn, &topup, TopupStatus::Failed, None, now).await?;
+            store::credits::topups::finish(txn, &topup, TopupStatus::Failed, None, now).await?;
             Ok(())
         }
         InvoiceStatus::Draft | InvoiceStatus::Open => Ok(()),
@@ -153,7 +176,7 @@ pub async fn confirm_credit_topup(
     payment_reference: Option<String>,
 ) -> Result<CreditTopup> {
     actor.require_admin()?;
-    let topup = store::topups::find(&state.db, id)
+    let topup = store::credits::topups::find(&state.db, id)
         .await?
         .or_not_found("top-up")?;
     if topup.status == TopupStatus::Completed {
@@ -163,7 +186,7 @@ pub async fn confirm_credit_topup(
         .invoice_id
         .ok_or_else(|| Error::Conflict("this top-up has no invoice to pay".into()))?;
     invoicing::mark_paid(state, actor, invoice, payment_reference).await?;
-    store::topups::find(&state.db, id)
+    store::credits::topups::find(&state.db, id)
         .await?
         .or_not_found("top-up")
 }
@@ -175,5 +198,5 @@ pub async fn list_topups(
     page: PageRequest,
 ) -> Result<Page<CreditTopup>> {
     let scope = actor.scope(tenant)?;
-    store::topups::list(&state.db, scope, page).await
+    store::credits::topups::list(&state.db, scope, page).await
 }

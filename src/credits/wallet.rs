@@ -1,6 +1,7 @@
 //! Spending and granting credits, and reading the wallet.
 use super::{Move, begin, cost_of, entry, insufficient, move_balance};
-use crate::accounts::Actor;
+use crate::auth::Actor;
+use crate::domain::keys::ledger_key;
 use crate::domain::{
     Code, CreditTopup, Credits, LedgerEntry, LedgerKind, Page, PageRequest, TenantId, TenantStatus,
     TopupId, TopupSource, TopupStatus, Wallet,
@@ -34,7 +35,7 @@ pub(crate) async fn spending_tenant(
     tenant: Option<TenantId>,
 ) -> Result<TenantId> {
     let tenant = actor.tenant_for(tenant)?;
-    let found = store::tenants::find(&state.db, tenant)
+    let found = store::accounts::tenants::find(&state.db, tenant)
         .await?
         .or_not_found("tenant")?;
     if found.status == TenantStatus::Suspended {
@@ -49,7 +50,7 @@ async fn replay(
     key: &str,
     req: Option<&SpendRequest>,
 ) -> Result<Option<Spent>> {
-    let Some(first) = store::wallets::entry_by_key(&state.db, tenant, key).await? else {
+    let Some(first) = store::credits::wallets::entry_by_key(&state.db, tenant, key).await? else {
         return Ok(None);
     };
     if let Some(req) = req
@@ -63,7 +64,7 @@ async fn replay(
     }
     Ok(Some(Spent {
         entry: first,
-        wallet: store::wallets::find(&state.db, tenant).await?,
+        wallet: store::credits::wallets::find(&state.db, tenant).await?,
         replayed: true,
     }))
 }
@@ -72,7 +73,7 @@ async fn replay(
 /// and changes nothing. A replayed key returns the first result.
 pub async fn consume_credits(state: &AppState, actor: &Actor, req: SpendRequest) -> Result<Spent> {
     let tenant = spending_tenant(state, actor, req.tenant).await?;
-    let key = format!("consume:{}", req.idempotency_key);
+    let key = ledger_key::client(LedgerKind::Consume, &req.idempotency_key);
     if let Some(first) = replay(state, tenant, &key, Some(&req)).await? {
         return Ok(first);
     }
@@ -93,13 +94,13 @@ pub async fn consume_credits(state: &AppState, actor: &Actor, req: SpendRequest)
             txn.commit().await?;
             Ok(Spent {
                 entry,
-                wallet: store::wallets::find(&state.db, tenant).await?,
+                wallet: store::credits::wallets::find(&state.db, tenant).await?,
                 replayed: false,
             })
         }
         Move::Insufficient => {
             txn.rollback().await?;
-            let wallet = store::wallets::find(&state.db, tenant).await?;
+            let wallet = store::credits::wallets::find(&state.db, tenant).await?;
             Err(insufficient(wallet.balance, cost))
         }
         Move::Duplicate => {
@@ -126,10 +127,10 @@ async fn adjust(
     if credits.micro() <= 0 {
         return Err(Error::validation("credits", "must be greater than zero"));
     }
-    store::tenants::find(&state.db, tenant)
+    store::accounts::tenants::find(&state.db, tenant)
         .await?
         .or_not_found("tenant")?;
-    let key = key.map(|k| format!("{}:{k}", kind.as_str()));
+    let key = key.map(|k| ledger_key::client(kind, k));
     if let Some(key) = &key
         && let Some(first) = replay(state, tenant, key, None).await?
     {
@@ -148,7 +149,7 @@ async fn adjust(
         Move::Done(entry) => {
             if kind == LedgerKind::Grant {
                 // Grants belong to the top-up history too, as source `admin`.
-                store::topups::insert(
+                store::credits::topups::insert(
                     &txn,
                     &CreditTopup {
                         id: TopupId::new(),
@@ -170,13 +171,13 @@ async fn adjust(
             txn.commit().await?;
             Ok(Spent {
                 entry,
-                wallet: store::wallets::find(&state.db, tenant).await?,
+                wallet: store::credits::wallets::find(&state.db, tenant).await?,
                 replayed: false,
             })
         }
         Move::Insufficient => {
             txn.rollback().await?;
-            let wallet = store::wallets::find(&state.db, tenant).await?;
+            let wallet = store::credits::wallets::find(&state.db, tenant).await?;
             Err(insufficient(wallet.balance, credits))
         }
         Move::Duplicate => {
@@ -231,10 +232,10 @@ pub async fn revoke_credits(
 
 pub async fn wallet(state: &AppState, actor: &Actor, tenant: Option<TenantId>) -> Result<Wallet> {
     let tenant = actor.tenant_for(tenant)?;
-    store::tenants::find(&state.db, tenant)
+    store::accounts::tenants::find(&state.db, tenant)
         .await?
         .or_not_found("tenant")?;
-    store::wallets::find(&state.db, tenant).await
+    store::credits::wallets::find(&state.db, tenant).await
 }
 
 pub async fn ledger(
@@ -244,5 +245,5 @@ pub async fn ledger(
     page: PageRequest,
 ) -> Result<Page<LedgerEntry>> {
     let tenant = actor.tenant_for(Some(tenant))?;
-    store::wallets::entries(&state.db, tenant, page).await
+    store::credits::wallets::entries(&state.db, tenant, page).await
 }

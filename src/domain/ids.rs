@@ -60,6 +60,7 @@ id_type!(LedgerEntryId, "led");
 id_type!(HoldId, "hld");
 id_type!(TopupId, "top");
 id_type!(PendingUsageId, "pnd");
+id_type!(OutboxMessageId, "obx");
 
 fn parse_prefixed(field: &str, prefix: &str, raw: &str) -> Result<Uuid, ParseError> {
     let invalid = || {

@@ -19,29 +19,34 @@ macro_rules! str_enum {
     };
 }
 
-mod billing;
+mod accounts;
 mod catalog;
 mod credits;
 mod ids;
+mod invoicing;
+pub mod keys;
+mod metering;
 mod money;
+mod notify;
+mod outbox;
 mod page;
 mod period;
-mod records;
+mod subscriptions;
 mod text;
-mod usage;
-mod wallet;
 
-pub use billing::*;
+pub use accounts::*;
 pub use catalog::*;
-pub use credits::Credits;
+pub use credits::*;
 pub use ids::*;
+pub use invoicing::*;
+pub use metering::*;
 pub use money::{Currency, Money};
+pub use notify::*;
+pub use outbox::*;
 pub use page::{Page, PageRequest};
 pub use period::{Interval, add_months, cycle_bounds};
-pub use records::*;
+pub use subscriptions::*;
 pub use text::*;
-pub use usage::*;
-pub use wallet::*;
 
 /// Why a raw value could not become a domain value. `field` names the input field.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,10 +3,10 @@ use async_graphql::{Context, Enum, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::{CtxExt, GqlResult};
-use crate::accounts::{self, Actor};
+use crate::accounts;
+use crate::auth::Actor;
 use crate::domain::{ApiKey, Role, Tenant, TenantStatus, User};
 use crate::error::Error;
-use crate::store;
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 #[graphql(name = "Role")]
 pub enum RoleGql {
@@ -152,13 +152,9 @@ impl Me {
         self.0.tenant.map(|t| ID(t.to_string()))
     }
     async fn tenant(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<TenantOut>> {
-        let Some(t) = self.0.tenant else {
-            return Ok(None);
-        };
-        let state = ctx.state()?;
-        Ok(store::tenants::find(&state.db, t)
-            .await
-            .gql()?
+        Ok(super::scalars::caller_tenant(ctx)
+            .await?
+            .cloned()
             .map(TenantOut))
     }
     async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<UserOut>> {

@@ -123,7 +123,7 @@ impl From<Notification> for NotificationOut {
         Self {
             id: ID(n.id.to_string()),
             tenant_id: ID(n.tenant_id.to_string()),
-            kind: n.kind,
+            kind: n.kind.as_str().to_owned(),
             reference: n.reference,
             message: n.message,
             created_at: n.created_at,

@@ -2,7 +2,7 @@
 //! one service function and map the result.
 use async_graphql::{EmptySubscription, ErrorExtensions, MergedObject, Schema};
 
-use crate::accounts::Actor;
+use crate::auth::Actor;
 use crate::error::Error;
 use crate::state::AppState;
 
@@ -43,7 +43,7 @@ mod subscriptions_inputs;
 mod subscriptions_types;
 
 pub use observe::RootField;
-pub use scalars::RequestLocale;
+pub use scalars::RequestTenant;
 
 #[derive(MergedObject, Default)]
 pub struct Query(

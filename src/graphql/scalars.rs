@@ -7,8 +7,8 @@ use tokio::sync::OnceCell;
 use uuid::Uuid;
 
 use super::{CtxExt, GqlResult};
-use crate::domain::{Money, Page, PageRequest, ParseError, TenantId};
-use crate::store;
+use crate::accounts;
+use crate::domain::{Money, Page, PageRequest, ParseError, Tenant};
 
 /// A 64-bit integer, written as a JSON string and read from a string or an integer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,9 +34,31 @@ impl ScalarType for BigInt {
     }
 }
 
-/// The locale money is formatted in: the caller's tenant's, or pt-BR. Read once per request.
+/// The caller's tenant, read at most once per request, when a resolver first needs it (a
+/// money amount's locale, `me { tenant }`).
 #[derive(Default)]
-pub struct RequestLocale(OnceCell<String>);
+pub struct RequestTenant(OnceCell<Option<Tenant>>);
+
+/// The caller's tenant: `None` for operators and for a tenant that no longer exists.
+pub(crate) async fn caller_tenant<'a>(
+    ctx: &Context<'a>,
+) -> async_graphql::Result<Option<&'a Tenant>> {
+    let Some(cell) = ctx.data_opt::<RequestTenant>() else {
+        return Ok(None);
+    };
+    let tenant = cell
+        .0
+        .get_or_try_init(|| async {
+            match ctx.actor() {
+                Ok(actor) => accounts::tenants::of_caller(ctx.state()?, actor)
+                    .await
+                    .gql(),
+                Err(_) => Ok(None),
+            }
+        })
+        .await?;
+    Ok(tenant.as_ref())
+}
 
 pub struct MoneyOut(pub Money);
 
@@ -54,23 +76,10 @@ impl MoneyOut {
 
     /// Formatted for the caller's locale, e.g. `R$ 1.234,56` for pt-BR.
     async fn formatted(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
-        let locale = match ctx.data_opt::<RequestLocale>() {
-            Some(cell) => cell.0.get_or_try_init(|| caller_locale(ctx)).await?.clone(),
-            None => "pt-BR".to_owned(),
-        };
-        Ok(self.0.format(&locale))
-    }
-}
-
-async fn caller_locale(ctx: &Context<'_>) -> async_graphql::Result<String> {
-    let tenant: Option<TenantId> = ctx.actor().ok().and_then(|a| a.tenant);
-    match tenant {
-        Some(t) => {
-            let state = ctx.state()?;
-            let found = store::tenants::find(&state.db, t).await.gql()?;
-            Ok(found.map(|t| t.locale).unwrap_or_else(|| "pt-BR".into()))
-        }
-        None => Ok("pt-BR".into()),
+        let locale = caller_tenant(ctx)
+            .await?
+            .map_or("pt-BR", |t| t.locale.as_str());
+        Ok(self.0.format(locale))
     }
 }
 

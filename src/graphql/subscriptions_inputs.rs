@@ -6,10 +6,10 @@ use super::accounts_inputs::opt_tenant_id;
 use super::invoices_types::InvoiceStatusGql;
 use super::scalars::BigInt;
 use super::subscriptions_types::IntervalGql;
+use crate::domain::NewSubscription;
 use crate::domain::{Code, CouponCode, Currency, InvoiceFilter, ManualLine};
 use crate::error::{Error, Result};
 use crate::jobs::ClockMove;
-use crate::subscriptions::NewSubscription;
 
 #[derive(InputObject)]
 pub struct CreateSubscriptionInput {

@@ -89,7 +89,7 @@ pub async fn execute(State(s): State<HttpState>, headers: HeaderMap, body: Body)
     let request = request
         .data(credential)
         .data(root.clone())
-        .data(crate::graphql::RequestLocale::default());
+        .data(crate::graphql::RequestTenant::default());
     let mut response = s.schema.execute(request).await;
     for err in &mut response.errors {
         // Errors from our services carry a code; the ones without come from parsing and

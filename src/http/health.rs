@@ -5,7 +5,6 @@ use axum::response::IntoResponse;
 use serde_json::json;
 
 use super::HttpState;
-use crate::store;
 
 /// Liveness: the process answers.
 pub async fn health() -> impl IntoResponse {
@@ -14,7 +13,7 @@ pub async fn health() -> impl IntoResponse {
 
 /// Readiness: the database answers, and Redis too when it is configured.
 pub async fn ready(State(s): State<HttpState>) -> impl IntoResponse {
-    let db = store::ping(&s.app.db).await;
+    let db = s.app.ping_database().await;
     let cache = s.app.cache.ping().await;
     let ok = db.is_ok() && cache.is_ok();
     let body = json!({

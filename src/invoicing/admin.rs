@@ -1,7 +1,8 @@
 //! What the operator does with invoices, and what tenants may read.
 use sea_orm::{DatabaseTransaction, TransactionTrait};
 
-use crate::accounts::Actor;
+use crate::auth::Actor;
+use crate::domain::NewInvoice;
 use crate::domain::{
     BillingReason, Currency, Invoice, InvoiceFilter, InvoiceId, InvoiceStatus, LineKind,
     ManualLine, NewLine, Page, PageRequest, TenantId,
@@ -9,7 +10,6 @@ use crate::domain::{
 use crate::error::{Error, OptionExt, Result};
 use crate::pricing;
 use crate::state::AppState;
-use crate::store::invoices::NewInvoice;
 use crate::store::{self, TenantScope};
 
 const TOO_LARGE: &str = "the invoice amounts are too large";
@@ -35,13 +35,13 @@ pub async fn list(
     page: PageRequest,
 ) -> Result<Page<Invoice>> {
     let scope = actor.scope(tenant)?;
-    store::invoices::list(&state.db, scope, &filter, page).await
+    store::invoicing::list(&state.db, scope, &filter, page).await
 }
 
 /// Another tenant's invoice is `NOT_FOUND`, never data.
 pub async fn get(state: &AppState, actor: &Actor, id: InvoiceId) -> Result<Invoice> {
     let scope = actor.scope(None)?;
-    store::invoices::find(&state.db, scope, id)
+    store::invoicing::find(&state.db, scope, id)
         .await?
         .or_not_found("invoice")
 }
@@ -58,7 +58,7 @@ pub async fn create_invoice(
     if lines.is_empty() || lines.len() > 100 {
         return Err(Error::validation("lines", "must hold 1 to 100 lines"));
     }
-    let tenant = store::tenants::find(&state.db, tenant)
+    let tenant = store::accounts::tenants::find(&state.db, tenant)
         .await?
         .or_not_found("tenant")?;
     let now = state.clock.now();
@@ -85,10 +85,10 @@ pub async fn create_invoice(
         now,
     };
     let txn = state.db.begin().await?;
-    let id = store::invoices::insert(&txn, new)
+    let id = store::invoicing::insert(&txn, new)
         .await?
         .ok_or_else(|| Error::internal("a manual invoice has no source key to conflict on"))?;
-    let invoice = store::invoices::find(&txn, TenantScope::Any, id)
+    let invoice = store::invoicing::find(&txn, TenantScope::Any, id)
         .await?
         .or_not_found("invoice")?;
     txn.commit().await?;
@@ -105,7 +105,7 @@ pub async fn add_line(
 ) -> Result<Invoice> {
     actor.require_admin()?;
     let now = state.clock.now();
-    let invoice = store::invoices::find(&state.db, TenantScope::Any, id)
+    let invoice = store::invoicing::find(&state.db, TenantScope::Any, id)
         .await?
         .or_not_found("invoice")?;
     if invoice.status != InvoiceStatus::Draft {
@@ -127,12 +127,12 @@ pub async fn add_line(
     let totals = pricing::invoice_totals(&amounts, None)
         .ok_or_else(|| Error::validation("line", TOO_LARGE))?;
     let txn = state.db.begin().await?;
-    if !store::invoices::append_line(&txn, &invoice, line, totals, now).await? {
+    if !store::invoicing::append_line(&txn, &invoice, line, totals, now).await? {
         return Err(Error::Conflict(
             "the invoice changed at the same time or is no longer a draft".into(),
         ));
     }
-    let updated = store::invoices::find(&txn, TenantScope::Any, id)
+    let updated = store::invoicing::find(&txn, TenantScope::Any, id)
         .await?
         .or_not_found("invoice")?;
     txn.commit().await?;
@@ -148,7 +148,7 @@ fn not_draft(status: InvoiceStatus) -> Error {
 
 pub async fn finalize_invoice(state: &AppState, actor: &Actor, id: InvoiceId) -> Result<Invoice> {
     actor.require_admin()?;
-    let current = store::invoices::find(&state.db, TenantScope::Any, id)
+    let current = store::invoicing::find(&state.db, TenantScope::Any, id)
         .await?
         .or_not_found("invoice")?;
     if !current.status.can_become(InvoiceStatus::Open) {
@@ -158,8 +158,7 @@ pub async fn finalize_invoice(state: &AppState, actor: &Actor, id: InvoiceId) ->
     let txn = state.db.begin().await?;
     let invoice = super::finalize_in(&txn, id, now, state.config.invoice_due_days, now).await?;
     txn.commit().await?;
-    super::collect(state, &invoice).await;
-    get_any(state, id).await
+    Ok(invoice)
 }
 
 fn illegal(from: InvoiceStatus, to: InvoiceStatus) -> Error {
@@ -170,8 +169,8 @@ fn illegal(from: InvoiceStatus, to: InvoiceStatus) -> Error {
     ))
 }
 
-async fn get_any(state: &AppState, id: InvoiceId) -> Result<Invoice> {
-    store::invoices::find(&state.db, TenantScope::Any, id)
+pub(super) async fn get_any(state: &AppState, id: InvoiceId) -> Result<Invoice> {
+    store::invoicing::find(&state.db, TenantScope::Any, id)
         .await?
         .or_not_found("invoice")
 }
@@ -190,17 +189,20 @@ async fn transition(
     }
     let now = state.clock.now();
     let txn: DatabaseTransaction = state.db.begin().await?;
-    store::tenants::lock(&txn, current.tenant_id).await?;
-    if !store::invoices::move_status(&txn, id, current.status, to, reference, now).await? {
+    store::accounts::tenants::lock(&txn, current.tenant_id).await?;
+    if !store::invoicing::move_status(&txn, id, current.status, to, reference, now).await? {
         return Err(Error::Conflict(
             "the invoice changed at the same time; read it again".into(),
         ));
     }
-    let moved = store::invoices::find(&txn, TenantScope::Any, id)
+    let moved = store::invoicing::find(&txn, TenantScope::Any, id)
         .await?
         .or_not_found("invoice")?;
     super::recheck_past_due(&txn, state, &moved, now).await?;
-    crate::credits::on_invoice_moved(&txn, state, &moved, now).await?;
+    state
+        .invoice_hooks
+        .invoice_moved(&txn, state, &moved, now)
+        .await?;
     txn.commit().await?;
     Ok(moved)
 }

@@ -4,18 +4,21 @@
 use chrono::{DateTime, Datelike, TimeDelta, Utc};
 use sea_orm::ConnectionTrait;
 
-use crate::domain::{Invoice, InvoiceId, InvoiceStatus, SubscriptionStatus};
+use crate::domain::{
+    Invoice, InvoiceId, InvoiceStatus, NewInvoice, NewOutboxMessage, SubscriptionStatus,
+};
 use crate::error::{Error, OptionExt, Result};
 use crate::payments::Collection;
 use crate::state::AppState;
-use crate::store::invoices::NewInvoice;
 use crate::store::{self, TenantScope};
 
 mod admin;
+mod usage_lines;
 
 pub use admin::{
     add_line, create_invoice, finalize_invoice, get, list, mark_paid, mark_uncollectible, void,
 };
+pub use usage_lines::arrears_lines;
 
 /// `2026-000001`: the year of finalization and a six-digit gapless sequence.
 pub fn format_number(year: i32, n: i64) -> String {
@@ -23,7 +26,9 @@ pub fn format_number(year: i32, n: i64) -> String {
 }
 
 /// Takes the next number and moves the draft to open, dated `at`. An invoice with nothing due
-/// is paid at once.
+/// is paid at once; one with an amount due gets its collection enqueued in the same
+/// transaction, for the outbox worker to carry out after commit. This is the one place that
+/// decides what follows a finalized invoice.
 pub(crate) async fn finalize_in(
     db: &impl ConnectionTrait,
     id: InvoiceId,
@@ -33,24 +38,30 @@ pub(crate) async fn finalize_in(
 ) -> Result<Invoice> {
     let number = format_number(
         at.year(),
-        store::invoices::next_number(db, at.year()).await?,
+        store::invoicing::next_number(db, at.year()).await?,
     );
     let due = at + TimeDelta::days(i64::from(due_days));
-    if !store::invoices::finalize(db, id, &number, at, due, now).await? {
+    if !store::invoicing::finalize(db, id, &number, at, due, now).await? {
         return Err(Error::Conflict(
             "only a draft invoice can be finalized".into(),
         ));
     }
-    let invoice = store::invoices::find(db, TenantScope::Any, id)
+    let invoice = store::invoicing::find(db, TenantScope::Any, id)
         .await?
         .or_not_found("invoice")?;
     if invoice.amount_due == 0 {
-        store::invoices::move_status(db, id, InvoiceStatus::Open, InvoiceStatus::Paid, None, now)
+        store::invoicing::move_status(db, id, InvoiceStatus::Open, InvoiceStatus::Paid, None, now)
             .await?;
-        return store::invoices::find(db, TenantScope::Any, id)
+        return store::invoicing::find(db, TenantScope::Any, id)
             .await?
             .or_not_found("invoice");
     }
+    store::outbox::enqueue(
+        db,
+        NewOutboxMessage::collect_invoice(invoice.tenant_id, invoice.id),
+        now,
+    )
+    .await?;
     Ok(invoice)
 }
 
@@ -63,7 +74,7 @@ pub(crate) async fn issue(
     at: DateTime<Utc>,
 ) -> Result<Option<Invoice>> {
     let now = new.now;
-    let Some(id) = store::invoices::insert(db, new).await? else {
+    let Some(id) = store::invoicing::insert(db, new).await? else {
         return Ok(None);
     };
     finalize_in(db, id, at, state.config.invoice_due_days, now)
@@ -71,27 +82,25 @@ pub(crate) async fn issue(
         .map(Some)
 }
 
-/// Asks the payment provider to collect an invoice that was just committed. A provider that
-/// settles at once has the invoice marked paid; failures are logged and the invoice stays open
-/// for the past-due rules.
-pub async fn collect(state: &AppState, invoice: &Invoice) {
+/// Asks the payment provider to collect a finalized invoice (the outbox worker calls this).
+/// An invoice paid or voided in the meantime needs nothing. A provider that settles at once
+/// has the invoice marked paid; a declined payment leaves it open for the past-due rules. An
+/// error means the request did not get through, and the worker tries again.
+pub async fn collect(state: &AppState, id: InvoiceId) -> Result<()> {
+    let invoice = admin::get_any(state, id).await?;
     if invoice.status != InvoiceStatus::Open || invoice.amount_due <= 0 {
-        return;
+        return Ok(());
     }
-    match state.payments.collect(invoice).await {
-        Ok(Collection::Pending) => {}
-        Ok(Collection::Paid { reference }) => {
-            if let Err(e) = admin::settle(state, invoice.id, Some(reference)).await {
-                tracing::error!(invoice = %invoice.id, error = %e, "recording a payment failed");
-            }
+    match state.payments.collect(&invoice).await? {
+        Collection::Pending => {}
+        Collection::Paid { reference } => {
+            admin::settle(state, invoice.id, Some(reference)).await?;
         }
-        Ok(Collection::Failed { reason }) => {
+        Collection::Failed { reason } => {
             tracing::warn!(invoice = %invoice.id, %reason, provider = state.payments.name(), "payment failed");
         }
-        Err(e) => {
-            tracing::error!(invoice = %invoice.id, error = %e, provider = state.payments.name(), "payment request failed");
-        }
     }
+    Ok(())
 }
 
 /// Puts a past-due subscription back to active once none of its invoices is overdue any more.
@@ -111,7 +120,7 @@ pub(crate) async fn recheck_past_due(
         return Ok(());
     }
     let cutoff = now - TimeDelta::days(i64::from(state.config.past_due_after_days));
-    if store::invoices::has_overdue(db, sub.id, cutoff).await? {
+    if store::invoicing::has_overdue(db, sub.id, cutoff).await? {
         return Ok(());
     }
     sub.status = SubscriptionStatus::Active;

@@ -7,14 +7,18 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::TransactionTrait;
 
-use crate::accounts::Actor;
+use crate::auth::Actor;
 use crate::config::Environment;
+use crate::domain::NewNotification;
 use crate::domain::{SubscriptionStatus, TenantId};
 use crate::error::{Error, Result};
 use crate::state::AppState;
-use crate::store::notifications::NewNotification;
 use crate::store::{self, TenantScope};
 use crate::subscriptions::{self, Step};
+
+mod outbox;
+
+pub use outbox::{OutboxReport, deliver_due};
 
 /// Days before a trial ends that its `trial_ending` notice is recorded.
 const TRIAL_NOTICE_DAYS: i64 = 3;
@@ -32,6 +36,7 @@ pub struct JobReport {
     pub past_due: i32,
     pub notifications: i32,
     pub holds_expired: i32,
+    pub outbox: OutboxReport,
 }
 
 /// Runs every billing job for the clock's current time.
@@ -47,6 +52,7 @@ pub async fn run(state: &AppState) -> Result<JobReport> {
     recover(state, now).await?;
     report.holds_expired = crate::credits::expire_holds(state, now).await?;
     subscriptions::refresh_metrics(state).await?;
+    report.outbox = deliver_due(state).await?;
     Ok(report)
 }
 
@@ -56,19 +62,9 @@ async fn trial_notices(state: &AppState, now: DateTime<Utc>, report: &mut JobRep
         let Some(trial_end) = sub.trial_end else {
             continue;
         };
-        let new = store::notifications::record_once(
+        let new = store::notify::record_once(
             &state.db,
-            NewNotification {
-                tenant: sub.tenant_id,
-                kind: "trial_ending",
-                reference: Some(sub.id.to_string()),
-                message: format!(
-                    "The trial ends on {}.",
-                    trial_end.format("%Y-%m-%d %H:%M UTC")
-                ),
-                dedupe_key: format!("trial_ending:{}:{}", sub.id, trial_end.timestamp()),
-                now,
-            },
+            NewNotification::trial_ending(sub.tenant_id, sub.id, trial_end, now),
         )
         .await?;
         report.notifications += i32::from(new);
@@ -137,23 +133,13 @@ fn overdue_cutoff(state: &AppState, now: DateTime<Utc>) -> DateTime<Utc> {
 /// past due, in one transaction.
 async fn overdue(state: &AppState, now: DateTime<Utc>, report: &mut JobReport) -> Result<()> {
     for (invoice, tenant, sub_id, number) in
-        store::invoices::overdue(&state.db, overdue_cutoff(state, now)).await?
+        store::invoicing::overdue(&state.db, overdue_cutoff(state, now)).await?
     {
         let txn = state.db.begin().await?;
-        store::tenants::lock(&txn, tenant).await?;
-        let new = store::notifications::record_once(
+        store::accounts::tenants::lock(&txn, tenant).await?;
+        let new = store::notify::record_once(
             &txn,
-            NewNotification {
-                tenant,
-                kind: "invoice_overdue",
-                reference: Some(invoice.to_string()),
-                message: format!(
-                    "Invoice {} is overdue.",
-                    number.unwrap_or_else(|| invoice.to_string())
-                ),
-                dedupe_key: format!("invoice_overdue:{invoice}"),
-                now,
-            },
+            NewNotification::invoice_overdue(tenant, invoice, number, now),
         )
         .await?;
         report.notifications += i32::from(new);
@@ -179,15 +165,15 @@ async fn overdue(state: &AppState, now: DateTime<Utc>, report: &mut JobReport) -
 async fn recover(state: &AppState, now: DateTime<Utc>) -> Result<()> {
     let cutoff = overdue_cutoff(state, now);
     for sub in store::subscriptions::with_status(&state.db, SubscriptionStatus::PastDue).await? {
-        if store::invoices::has_overdue(&state.db, sub.id, cutoff).await? {
+        if store::invoicing::has_overdue(&state.db, sub.id, cutoff).await? {
             continue;
         }
         let tenant: TenantId = sub.tenant_id;
         let txn = state.db.begin().await?;
-        store::tenants::lock(&txn, tenant).await?;
+        store::accounts::tenants::lock(&txn, tenant).await?;
         if let Some(mut fresh) = store::subscriptions::find(&txn, TenantScope::Any, sub.id).await?
             && fresh.status == SubscriptionStatus::PastDue
-            && !store::invoices::has_overdue(&txn, sub.id, cutoff).await?
+            && !store::invoicing::has_overdue(&txn, sub.id, cutoff).await?
         {
             fresh.status = SubscriptionStatus::Active;
             fresh.version += 1;
@@ -261,10 +247,31 @@ fn spawn_deferred(state: AppState) {
     });
 }
 
-/// Runs the jobs every `jobs_interval_seconds`, and deferred billing on its own schedule,
-/// until the process ends.
+/// Carries out due outbox messages every `outbox_interval_ms`.
+fn spawn_outbox(state: AppState) {
+    let every = state.config.outbox_interval_ms;
+    if every == 0 {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(every));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match deliver_due(&state).await {
+                Ok(r) if r != OutboxReport::default() => tracing::info!(?r, "outbox delivered"),
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "outbox delivery failed"),
+            }
+        }
+    });
+}
+
+/// Runs the jobs every `jobs_interval_seconds`, and deferred billing and the outbox on their
+/// own schedules, until the process ends.
 pub fn spawn_scheduler(state: AppState) {
     spawn_deferred(state.clone());
+    spawn_outbox(state.clone());
     let every = state.config.jobs_interval_seconds;
     if every == 0 {
         return;

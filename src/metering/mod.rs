@@ -1,23 +1,13 @@
 //! Usage metering: reports are stored, aggregated per period, checked against plan limits and
 //! charged by the block in one transaction per batch, holding the tenant's lock. Charges billed
 //! at the period end are read from the same aggregates when the period closes.
-use std::collections::HashMap;
+use crate::domain::{ChargeModel, ChargeTiming, Plan, PlanCharge, PlanLimit, Rejection};
 
-use entity::block_charges;
-use uuid::Uuid;
-
-use crate::domain::{
-    BlockCharge, ChargeModel, ChargeTiming, Currency, Money, Plan, PlanCharge, PlanLimit,
-    Rejection, UsageEventId,
-};
-use crate::error::{Error, Result};
-
-mod arrears;
 mod batch;
 mod record;
 mod summary;
+mod write;
 
-pub use arrears::arrears_lines;
 pub use record::{EventOutcome, EventResult, RawEvent, RecordOutcome, record_usage};
 pub use summary::{CostEstimate, OperationUsage, UsageSummary, estimate_cost, usage_summary};
 
@@ -57,27 +47,6 @@ pub(crate) fn charge_for<'a>(plan: &'a Plan, metric_code: &str) -> Option<&'a Pl
 
 pub(crate) fn limit_for<'a>(plan: &'a Plan, metric_code: &str) -> Option<&'a PlanLimit> {
     plan.limits.iter().find(|l| l.metric_code == metric_code)
-}
-
-pub(crate) fn charge_to_domain(
-    m: block_charges::Model,
-    codes: &HashMap<Uuid, String>,
-) -> Result<BlockCharge> {
-    Ok(BlockCharge {
-        id: m.id.into(),
-        subscription_id: m.subscription_id.into(),
-        metric_code: codes
-            .get(&m.metric_id)
-            .cloned()
-            .ok_or_else(|| Error::internal(format!("block charge {} has no metric", m.id)))?,
-        cycle: m.cycle,
-        block_index: m.block_index,
-        tier: m.tier,
-        amount: Money::new(m.amount_minor, Currency::parse("currency", &m.currency)?),
-        event_id: UsageEventId(m.event_id),
-        invoice_id: m.invoice_id.into(),
-        created_at: m.created_at,
-    })
 }
 
 /// Whether `old → new` crosses `limit * percent / 100` (reaching it counts).

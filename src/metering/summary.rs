@@ -1,5 +1,6 @@
 //! What a period's usage came to (the seed's summary), and what a usage would cost.
-use crate::accounts::Actor;
+use crate::auth::Actor;
+use crate::domain::keys::invoice_source;
 use crate::domain::{
     ChargeModel, Code, Enforcement, LineKind, Money, Subscription, SubscriptionId, TenantId,
     cycle_bounds,
@@ -73,7 +74,7 @@ pub async fn usage_summary(
         None => store::subscriptions::current(db, tenant).await?,
     }
     .or_not_found("subscription")?;
-    let metric = store::metrics::find_by_code(db, metric_code.as_str())
+    let metric = store::catalog::metrics::find_by_code(db, metric_code.as_str())
         .await?
         .or_not_found("metric")?;
     let cycle = cycle.unwrap_or(sub.cycle);
@@ -83,17 +84,14 @@ pub async fn usage_summary(
     let (period_start, period_end) = period_of(&sub, cycle)?;
     let plan = subscriptions::plan_of_subscription(db, &sub).await?;
     let currency = plan.monthly_price.currency;
-    let (total_quantity, events) = store::usage::totals(db, sub.id, cycle, &[metric.id.0])
+    let (total_quantity, events) = store::metering::totals(db, sub.id, cycle, &[metric.id.0])
         .await?
         .remove(&metric.id.0)
         .unwrap_or((0, 0));
-    let charges = store::usage::charges_in_period(db, sub.id, metric.id.0, cycle).await?;
-    let blocks_total = charges
-        .iter()
-        .try_fold(0i64, |acc, c| acc.checked_add(c.amount_minor))
-        .ok_or_else(|| Error::internal("block total overflow"))?;
+    let (blocks_count, blocks_total) =
+        store::metering::charged_in_period(db, sub.id, metric.id.0, cycle).await?;
     let fee =
-        match store::invoices::find_by_source(db, &format!("cycle:{}:{cycle}", sub.id)).await? {
+        match store::invoicing::find_by_source(db, &invoice_source::cycle(sub.id, cycle)).await? {
             Some(invoice) => invoice
                 .lines
                 .iter()
@@ -120,7 +118,7 @@ pub async fn usage_summary(
         _ => (None, String::new()),
     };
     let limit = super::limit_for(&plan, &metric.code);
-    let by_operation = store::usage::by_operation(db, sub.id, metric.id.0, cycle)
+    let by_operation = store::metering::by_operation(db, sub.id, metric.id.0, cycle)
         .await?
         .into_iter()
         .map(|(operation_type, quantity, events)| OperationUsage {
@@ -140,7 +138,7 @@ pub async fn usage_summary(
         included_units,
         current_tier,
         fixed_fee_charged: Money::new(fee, currency),
-        block_charges_count: i64::try_from(charges.len()).unwrap_or(i64::MAX),
+        block_charges_count: blocks_count,
         block_charges_total: Money::new(blocks_total, currency),
         total_charged: Money::new(
             fee.checked_add(blocks_total)
@@ -181,7 +179,7 @@ pub async fn estimate_cost(
     let plan = store::catalog::find_plan(&state.db, plan_code.as_str(), None)
         .await?
         .or_not_found("plan")?;
-    let metric = store::metrics::find_by_code(&state.db, metric_code.as_str())
+    let metric = store::catalog::metrics::find_by_code(&state.db, metric_code.as_str())
         .await?
         .or_not_found("metric")?;
     let fee = plan.monthly_price;

@@ -1,6 +1,6 @@
 //! Notifications. Rows are recorded now, in the transaction of the event that caused them;
 //! sending them by email comes with the mailer.
-use crate::accounts::Actor;
+use crate::auth::Actor;
 use crate::domain::{Notification, Page, PageRequest, TenantId};
 use crate::error::Result;
 use crate::state::AppState;
@@ -14,5 +14,5 @@ pub async fn list(
     page: PageRequest,
 ) -> Result<Page<Notification>> {
     let scope = actor.scope(tenant)?;
-    store::notifications::list(&state.db, scope, page).await
+    store::notify::list(&state.db, scope, page).await
 }

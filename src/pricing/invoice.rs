@@ -1,6 +1,6 @@
 //! Invoice arithmetic: line amounts, discounts, totals and recurring revenue.
 use super::div_round_half_away;
-use crate::domain::Discount;
+use crate::domain::{Discount, InvoiceTotals};
 
 /// `quantity * unit`, or `None` on overflow.
 pub fn line_amount(quantity: i64, unit_amount_minor: i64) -> Option<i64> {
@@ -21,15 +21,6 @@ pub fn discount_amount(discount: &Discount, subtotal: i64) -> i64 {
         }
         Discount::Amount(m) => m.amount_minor.clamp(0, subtotal),
     }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct InvoiceTotals {
-    pub subtotal: i64,
-    pub discount: i64,
-    pub total: i64,
-    /// What the customer owes: the total, or zero when the total is a credit.
-    pub amount_due: i64,
 }
 
 /// Totals of an invoice with these line amounts. `None` on overflow.

@@ -6,7 +6,7 @@ mod proration;
 mod usage;
 
 pub use credits::credits_for;
-pub use invoice::{InvoiceTotals, discount_amount, invoice_totals, line_amount, mrr};
+pub use invoice::{discount_amount, invoice_totals, line_amount, mrr};
 pub use proration::prorate;
 pub use usage::{blocks_due, short_units, tier_label, unit_charge, usage_charge};
 

@@ -1,4 +1,4 @@
-//! Database access with SeaORM, one file per aggregate. Functions that read tenant data take a
+//! Database access with SeaORM, one folder or file per area and one file per aggregate. Functions that read tenant data take a
 //! [`TenantScope`]; rows are turned into domain types before they leave this module.
 use std::time::Duration;
 
@@ -11,19 +11,14 @@ use sea_orm::{
 
 use crate::domain::{Page, PageRequest, TenantId};
 
-pub mod api_keys;
+pub mod accounts;
 pub mod catalog;
-pub mod coupons;
-pub mod invoices;
-pub mod metrics;
-pub mod notifications;
-pub mod pending;
+pub mod credits;
+pub mod invoicing;
+pub mod metering;
+pub mod notify;
+pub mod outbox;
 pub mod subscriptions;
-pub mod tenants;
-pub mod topups;
-pub mod usage;
-pub mod users;
-pub mod wallets;
 
 /// Which tenants' rows a query may see: one tenant, or all of them (operator only).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

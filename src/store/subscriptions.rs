@@ -11,7 +11,8 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{TenantScope, coupons, fetch_page};
+use super::catalog::coupons;
+use super::{TenantScope, fetch_page};
 use crate::domain::{
     Interval, Page, PageRequest, Subscription, SubscriptionDiscount, SubscriptionFilter,
     SubscriptionId, SubscriptionStatus, TenantId,

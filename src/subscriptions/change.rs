@@ -1,7 +1,9 @@
 //! Cancelling, resuming and changing plan.
 use super::renewal::{issue_closing_invoice, plan_of};
 use super::{MANAGERS, Outcome, begin_for, fee_for, finish, live};
-use crate::accounts::Actor;
+use crate::auth::Actor;
+use crate::domain::NewInvoice;
+use crate::domain::keys::invoice_source;
 use crate::domain::{
     BillingReason, Code, Discount, LineKind, Money, NewLine, Subscription, SubscriptionStatus,
     TenantId,
@@ -11,7 +13,6 @@ use crate::invoicing;
 use crate::pricing;
 use crate::state::AppState;
 use crate::store;
-use crate::store::invoices::NewInvoice;
 
 /// At the period end (undoable with [`resume`] until then), or now. Cancelling now refunds
 /// nothing: the period was invoiced in advance and stays paid for.
@@ -29,7 +30,7 @@ pub async fn cancel(
     if at_period_end {
         sub.cancel_at_period_end = true;
         sub.canceled_at = Some(now);
-        return finish(state, txn, sub, None, now).await;
+        return finish(txn, sub, None, now).await;
     }
     // Ending now: the period-end charges so far go on a closing invoice.
     let invoice = issue_closing_invoice(&txn, state, &sub, now, now).await?;
@@ -37,7 +38,7 @@ pub async fn cancel(
     sub.canceled_at = Some(now);
     sub.ended_at = Some(now);
     sub.scheduled_plan_id = None;
-    finish(state, txn, sub, invoice, now).await
+    finish(txn, sub, invoice, now).await
 }
 
 pub async fn resume(state: &AppState, actor: &Actor, tenant: Option<TenantId>) -> Result<Outcome> {
@@ -53,7 +54,7 @@ pub async fn resume(state: &AppState, actor: &Actor, tenant: Option<TenantId>) -
     }
     sub.cancel_at_period_end = false;
     sub.canceled_at = None;
-    finish(state, txn, sub, None, now).await
+    finish(txn, sub, None, now).await
 }
 
 /// Moves to another plan on the same interval. A dearer plan applies now, with a proration
@@ -80,7 +81,7 @@ pub async fn change_plan(
                 old.code
             )));
         }
-        return finish(state, txn, sub, None, now).await;
+        return finish(txn, sub, None, now).await;
     }
     let (Some(old_fee), Some(new_fee)) = (fee_for(&old, sub.interval), fee_for(&new, sub.interval))
     else {
@@ -111,7 +112,7 @@ pub async fn change_plan(
     } else {
         sub.scheduled_plan_id = Some(new.id);
     }
-    finish(state, txn, sub, invoice, now).await
+    finish(txn, sub, invoice, now).await
 }
 
 /// Credit for the unused part of the old fee and a charge for the rest of the period at the
@@ -161,7 +162,7 @@ fn proration_invoice(
             .map(|d| d.coupon_code.clone()),
         period_start: now,
         period_end: sub.current_period_end,
-        source_key: Some(format!("update:{}:{}", sub.id, sub.version + 1)),
+        source_key: Some(invoice_source::update(sub.id, sub.version + 1)),
         lines,
         now,
     })

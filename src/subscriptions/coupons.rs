@@ -5,14 +5,15 @@ use chrono::{DateTime, Utc};
 use sea_orm::ConnectionTrait;
 
 use super::{MANAGERS, Outcome, begin_for, finish, live};
-use crate::accounts::Actor;
+use crate::auth::Actor;
+use crate::domain::NewRedemption;
 use crate::domain::{
     Coupon, CouponCode, CouponDuration, Discount, Plan, Subscription, SubscriptionDiscount,
     SubscriptionStatus, TenantId,
 };
 use crate::error::{Error, OptionExt, Result};
 use crate::state::AppState;
-use crate::store::{self, coupons::NewRedemption};
+use crate::store;
 
 /// Finds the coupon and checks what does not depend on other redemptions: its validity
 /// window, its plan restriction and its currency. `field` names the input field.
@@ -23,7 +24,7 @@ pub(crate) async fn usable_coupon(
     now: DateTime<Utc>,
     field: &str,
 ) -> Result<Coupon> {
-    let coupon = store::coupons::find_by_code(db, code.as_str())
+    let coupon = store::catalog::coupons::find_by_code(db, code.as_str())
         .await?
         .or_not_found("coupon")?;
     if coupon.valid_from.is_some_and(|from| now < from) {
@@ -76,7 +77,7 @@ pub(crate) async fn redeem(
         CouponDuration::Forever => None,
     };
     let coupon_id = coupon.id;
-    let discount = store::coupons::insert_redemption(
+    let discount = store::catalog::coupons::insert_redemption(
         db,
         NewRedemption {
             coupon,
@@ -88,7 +89,7 @@ pub(crate) async fn redeem(
         },
     )
     .await?;
-    if !store::coupons::take_redemption(db, coupon_id).await? {
+    if !store::catalog::coupons::take_redemption(db, coupon_id).await? {
         return Err(Error::Conflict(
             "this coupon has reached its maximum number of redemptions".into(),
         ));
@@ -119,5 +120,5 @@ pub async fn apply_coupon(
         sub.cycle + 1
     };
     sub.discount = Some(redeem(&txn, coupon, &sub, first_cycle, now).await?);
-    finish(state, txn, sub, None, now).await
+    finish(txn, sub, None, now).await
 }

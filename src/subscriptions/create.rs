@@ -2,13 +2,13 @@ use chrono::TimeDelta;
 
 use super::coupons::{redeem, usable_coupon};
 use super::renewal::{enter_cycle, issue_cycle_invoice};
-use super::{MANAGERS, NewSubscription, Outcome, begin_for, fee_for, view};
-use crate::accounts::Actor;
+use super::{MANAGERS, Outcome, begin_for, fee_for, view};
+use crate::auth::Actor;
+use crate::domain::NewSubscription;
 use crate::domain::{
     BillingReason, Subscription, SubscriptionId, SubscriptionStatus, TenantStatus,
 };
 use crate::error::{Error, OptionExt, Result};
-use crate::invoicing;
 use crate::state::AppState;
 use crate::store;
 
@@ -26,7 +26,7 @@ pub async fn create(state: &AppState, actor: &Actor, new: NewSubscription) -> Re
             format!("must be between 0 and {MAX_TRIAL_DAYS}"),
         ));
     }
-    let tenant = store::tenants::find(&state.db, tenant_id)
+    let tenant = store::accounts::tenants::find(&state.db, tenant_id)
         .await?
         .or_not_found("tenant")?;
     if tenant.status == TenantStatus::Suspended {
@@ -101,8 +101,5 @@ pub async fn create(state: &AppState, actor: &Actor, new: NewSubscription) -> Re
     };
     let view = view(&txn, sub).await?;
     txn.commit().await?;
-    if let Some(invoice) = &invoice {
-        invoicing::collect(state, invoice).await;
-    }
     Ok(Outcome { view, invoice })
 }

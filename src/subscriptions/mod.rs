@@ -6,10 +6,10 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
 
-use crate::accounts::Actor;
+use crate::auth::Actor;
 use crate::domain::{
-    Code, CouponCode, Interval, Invoice, Money, Page, PageRequest, Plan, PlanId, Role,
-    Subscription, SubscriptionFilter, TenantId,
+    Interval, Invoice, Money, Page, PageRequest, Plan, PlanId, Role, Subscription,
+    SubscriptionFilter, TenantId,
 };
 use crate::error::{Error, OptionExt, Result};
 use crate::state::AppState;
@@ -44,14 +44,6 @@ pub struct SubscriptionView {
 pub struct Outcome {
     pub view: SubscriptionView,
     pub invoice: Option<Invoice>,
-}
-
-pub struct NewSubscription {
-    pub tenant: Option<TenantId>,
-    pub plan_code: Code,
-    pub interval: Interval,
-    pub trial_days: Option<i32>,
-    pub coupon_code: Option<CouponCode>,
 }
 
 /// The plan's fee for one period of `interval`, if the plan offers that interval.
@@ -100,7 +92,7 @@ pub(crate) async fn begin_for(
     tenant: TenantId,
 ) -> Result<(DatabaseTransaction, Option<Subscription>)> {
     let txn = state.db.begin().await?;
-    store::tenants::lock(&txn, tenant).await?;
+    store::accounts::tenants::lock(&txn, tenant).await?;
     let live = store::subscriptions::find_live(&txn, tenant).await?;
     Ok((txn, live))
 }
@@ -121,9 +113,8 @@ pub(crate) async fn save(
     }
 }
 
-/// Saves `sub`, commits, and collects the invoice the change issued, if any.
+/// Saves `sub` and commits, with the invoice the change issued, if any.
 pub(crate) async fn finish(
-    state: &AppState,
     txn: DatabaseTransaction,
     mut sub: Subscription,
     invoice: Option<Invoice>,
@@ -132,9 +123,6 @@ pub(crate) async fn finish(
     save(&txn, &mut sub, now).await?;
     let view = view(&txn, sub).await?;
     txn.commit().await?;
-    if let Some(invoice) = &invoice {
-        crate::invoicing::collect(state, invoice).await;
-    }
     Ok(Outcome { view, invoice })
 }
 

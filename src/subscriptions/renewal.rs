@@ -5,16 +5,17 @@ use chrono::{DateTime, Utc};
 use sea_orm::ConnectionTrait;
 
 use super::{fee_for, save};
+use crate::domain::NewInvoice;
+use crate::domain::keys::invoice_source;
 use crate::domain::{
     BillingReason, Interval, Invoice, LineKind, NewLine, Plan, Subscription, SubscriptionId,
     SubscriptionStatus, cycle_bounds,
 };
 use crate::error::{Error, OptionExt, Result};
+use crate::invoicing;
 use crate::pricing;
 use crate::state::AppState;
-use crate::store::invoices::NewInvoice;
 use crate::store::{self, TenantScope};
-use crate::{invoicing, metering};
 
 /// What one renewal step did.
 #[derive(Clone, Debug)]
@@ -79,7 +80,7 @@ pub(crate) fn cycle_invoice(
             .map(|d| d.coupon_code.clone()),
         period_start: sub.current_period_start,
         period_end: sub.current_period_end,
-        source_key: Some(format!("cycle:{}:{}", sub.id, sub.cycle)),
+        source_key: Some(invoice_source::cycle(sub.id, sub.cycle)),
         lines,
         now,
     })
@@ -124,7 +125,7 @@ pub(crate) async fn issue_closing_invoice(
     now: DateTime<Utc>,
 ) -> Result<Option<Invoice>> {
     let plan = plan_of(db, sub).await?;
-    let lines = metering::arrears_lines(db, sub, &plan, end).await?;
+    let lines = invoicing::arrears_lines(db, sub, &plan, end).await?;
     if lines.is_empty() {
         return Ok(None);
     }
@@ -141,7 +142,7 @@ pub(crate) async fn issue_closing_invoice(
         coupon_code: None,
         period_start: sub.current_period_start,
         period_end: end,
-        source_key: Some(format!("close:{}:{}", sub.id, sub.cycle)),
+        source_key: Some(invoice_source::close(sub.id, sub.cycle)),
         lines,
         now,
     };
@@ -184,7 +185,7 @@ pub async fn renew_one(state: &AppState, id: SubscriptionId, now: DateTime<Utc>)
         Step::TrialEnded(invoice)
     } else {
         let closing_plan = plan_of(&txn, &sub).await?;
-        let arrears = metering::arrears_lines(&txn, &sub, &closing_plan, boundary).await?;
+        let arrears = invoicing::arrears_lines(&txn, &sub, &closing_plan, boundary).await?;
         let plan_changed = match sub.scheduled_plan_id.take() {
             Some(next) => {
                 sub.plan_id = next;
@@ -215,15 +216,6 @@ pub async fn renew_one(state: &AppState, id: SubscriptionId, now: DateTime<Utc>)
         }
     };
     txn.commit().await?;
-    match &step {
-        Step::TrialEnded(Some(invoice))
-        | Step::Canceled(Some(invoice))
-        | Step::Renewed {
-            invoice: Some(invoice),
-            ..
-        } => invoicing::collect(state, invoice).await,
-        _ => {}
-    }
     Ok(step)
 }
 

@@ -1,7 +1,7 @@
 //! Revenue figures for the operator: MRR per currency and subscription counts.
 use std::collections::{BTreeMap, HashMap};
 
-use crate::accounts::Actor;
+use crate::auth::Actor;
 use crate::domain::{Currency, Interval, Money, PlanId, SubscriptionStatus};
 use crate::error::{Error, Result};
 use crate::pricing;

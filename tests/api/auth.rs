@@ -1,4 +1,4 @@
-use billing::accounts::Claims;
+use billing::auth::Claims;
 use billing::domain::Role;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use sea_orm::EntityTrait;

@@ -110,8 +110,8 @@ fn token_mints_a_jwt_that_the_configured_secret_verifies() {
         String::from_utf8_lossy(&out.stderr)
     );
     let token = String::from_utf8(out.stdout).expect("utf8");
-    let keys = billing::accounts::AuthKeys::from_config(&billing::config::Config::default())
-        .expect("keys");
+    let keys =
+        billing::auth::AuthKeys::from_config(&billing::config::Config::default()).expect("keys");
     let actor = keys.verify(token.trim()).expect("valid token");
     assert_eq!(actor.role, billing::domain::Role::Owner);
     assert_eq!(actor.tenant.map(|t| t.to_string()), Some(tenant));

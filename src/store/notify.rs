@@ -1,31 +1,23 @@
 //! Notification rows: one per event, deduplicated by key. A later sender delivers them.
-use chrono::{DateTime, Utc};
 use entity::notifications::{ActiveModel, Column, Entity, Model};
 use sea_orm::{ConnectionTrait, EntityTrait, Set, TryInsertResult};
 
 use super::{TenantScope, fetch_page};
-use crate::domain::{Notification, NotificationId, Page, PageRequest, TenantId};
-use crate::error::Result;
+use crate::domain::{
+    NewNotification, Notification, NotificationId, NotificationKind, Page, PageRequest,
+};
+use crate::error::{Error, Result};
 
-fn to_domain(m: Model) -> Notification {
-    Notification {
+fn to_domain(m: Model) -> Result<Notification> {
+    Ok(Notification {
+        kind: NotificationKind::from_db(&m.kind)
+            .ok_or_else(|| Error::internal(format!("notification {} has an unknown kind", m.id)))?,
         id: m.id.into(),
         tenant_id: m.tenant_id.into(),
-        kind: m.kind,
         reference: m.reference,
         message: m.message,
         created_at: m.created_at,
-    }
-}
-
-pub struct NewNotification {
-    pub tenant: TenantId,
-    pub kind: &'static str,
-    pub reference: Option<String>,
-    pub message: String,
-    /// The same key is recorded once, however often the event is seen.
-    pub dedupe_key: String,
-    pub now: DateTime<Utc>,
+    })
 }
 
 /// Records the notification unless its key was recorded before; `true` if it is new.
@@ -33,7 +25,7 @@ pub async fn record_once(db: &impl ConnectionTrait, new: NewNotification) -> Res
     let row = ActiveModel {
         id: Set(NotificationId::new().0),
         tenant_id: Set(new.tenant.0),
-        kind: Set(new.kind.to_owned()),
+        kind: Set(new.kind.as_str().to_owned()),
         reference: Set(new.reference),
         message: Set(new.message),
         dedupe_key: Set(new.dedupe_key),
@@ -53,7 +45,13 @@ pub async fn list(
     page: PageRequest,
 ) -> Result<Page<Notification>> {
     let select = scope.filter(Entity::find(), Column::TenantId);
-    Ok(fetch_page(db, select, Column::Id, page)
-        .await?
-        .map(to_domain))
+    let page = fetch_page(db, select, Column::Id, page).await?;
+    Ok(Page {
+        items: page
+            .items
+            .into_iter()
+            .map(to_domain)
+            .collect::<Result<_>>()?,
+        has_next: page.has_next,
+    })
 }

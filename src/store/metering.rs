@@ -2,7 +2,6 @@
 //! in one transaction that holds the tenant's lock.
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
 use entity::{block_charges, usage_events, usage_totals};
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
@@ -11,8 +10,12 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::domain::{Aggregation, SubscriptionId, TenantId, UsageEventId};
-use crate::error::Result;
+use super::catalog::metrics::codes_by_id;
+use crate::domain::{
+    Aggregation, BlockCharge, Currency, Money, NewUsageEvent, SubscriptionId, TenantId,
+    UsageEventId, UsageTotalChange,
+};
+use crate::error::{Error, Result};
 
 /// Rows per multi-row INSERT: well under both backends' bind-parameter limits.
 const INSERT_CHUNK: usize = 500;
@@ -67,21 +70,7 @@ pub async fn find_keys(
     Ok(found)
 }
 
-pub struct NewEvent {
-    pub id: UsageEventId,
-    pub tenant: TenantId,
-    pub subscription: SubscriptionId,
-    pub metric: Uuid,
-    pub cycle: i32,
-    pub quantity: i64,
-    pub operation_type: String,
-    pub idempotency_key: String,
-    pub occurred_at: DateTime<Utc>,
-    pub recorded_at: DateTime<Utc>,
-    pub metadata: Option<serde_json::Value>,
-}
-
-pub async fn insert_events(db: &impl ConnectionTrait, events: Vec<NewEvent>) -> Result<()> {
+pub async fn insert_events(db: &impl ConnectionTrait, events: Vec<NewUsageEvent>) -> Result<()> {
     let mut rows = events.into_iter().map(|e| usage_events::ActiveModel {
         id: Set(e.id.0),
         tenant_id: Set(e.tenant.0),
@@ -123,23 +112,9 @@ pub async fn totals(
         .collect())
 }
 
-pub struct TotalChange {
-    pub tenant: TenantId,
-    pub subscription: SubscriptionId,
-    pub metric: Uuid,
-    pub cycle: i32,
-    pub period_start: DateTime<Utc>,
-    pub period_end: DateTime<Utc>,
-    pub aggregation: Aggregation,
-    /// Sum: the quantities added. Max: the largest quantity seen. Count: the events.
-    pub value: i64,
-    pub events: i64,
-    pub now: DateTime<Utc>,
-}
-
 /// Folds accepted events into the period's aggregate with one conditional expression, never
 /// a value computed from an earlier read.
-pub async fn bump_total(db: &impl ConnectionTrait, c: TotalChange) -> Result<()> {
+pub async fn bump_total(db: &impl ConnectionTrait, c: UsageTotalChange) -> Result<()> {
     let seed = usage_totals::ActiveModel {
         id: Set(Uuid::now_v7()),
         tenant_id: Set(c.tenant.0),
@@ -185,45 +160,93 @@ pub async fn bump_total(db: &impl ConnectionTrait, c: TotalChange) -> Result<()>
     Ok(())
 }
 
+/// Stores new block charges, each with the id of its metric.
 pub async fn insert_charges(
     db: &impl ConnectionTrait,
-    charges: Vec<block_charges::ActiveModel>,
+    tenant: TenantId,
+    charges: &[(Uuid, BlockCharge)],
 ) -> Result<()> {
-    if !charges.is_empty() {
-        block_charges::Entity::insert_many(charges).exec(db).await?;
+    let rows: Vec<_> = charges
+        .iter()
+        .map(|(metric, c)| block_charges::ActiveModel {
+            id: Set(c.id.0),
+            tenant_id: Set(tenant.0),
+            subscription_id: Set(c.subscription_id.0),
+            metric_id: Set(*metric),
+            cycle: Set(c.cycle),
+            block_index: Set(c.block_index),
+            tier: Set(c.tier.clone()),
+            amount_minor: Set(c.amount.amount_minor),
+            currency: Set(c.amount.currency.code().to_owned()),
+            event_id: Set(c.event_id.0),
+            invoice_id: Set(c.invoice_id.0),
+            created_at: Set(c.created_at),
+        })
+        .collect();
+    if !rows.is_empty() {
+        block_charges::Entity::insert_many(rows).exec(db).await?;
     }
     Ok(())
 }
 
-/// Block charges made by these events.
+fn charge_to_domain(m: block_charges::Model, codes: &HashMap<Uuid, String>) -> Result<BlockCharge> {
+    Ok(BlockCharge {
+        id: m.id.into(),
+        subscription_id: m.subscription_id.into(),
+        metric_code: codes
+            .get(&m.metric_id)
+            .cloned()
+            .ok_or_else(|| Error::internal(format!("block charge {} has no metric", m.id)))?,
+        cycle: m.cycle,
+        block_index: m.block_index,
+        tier: m.tier,
+        amount: Money::new(m.amount_minor, Currency::parse("currency", &m.currency)?),
+        event_id: UsageEventId(m.event_id),
+        invoice_id: m.invoice_id.into(),
+        created_at: m.created_at,
+    })
+}
+
+/// Block charges made by these events, in block order.
 pub async fn charges_of_events(
     db: &impl ConnectionTrait,
     events: &[Uuid],
-) -> Result<Vec<block_charges::Model>> {
+) -> Result<Vec<BlockCharge>> {
     if events.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(block_charges::Entity::find()
+    let rows = block_charges::Entity::find()
         .filter(block_charges::Column::EventId.is_in(events.iter().copied()))
         .order_by_asc(block_charges::Column::BlockIndex)
         .all(db)
-        .await?)
+        .await?;
+    let codes = codes_by_id(db, rows.iter().map(|r| r.metric_id).collect()).await?;
+    rows.into_iter()
+        .map(|r| charge_to_domain(r, &codes))
+        .collect()
 }
 
-/// Block charges of one metric in one period, in block order.
-pub async fn charges_in_period(
+/// How many blocks of one metric were charged in one period, and their total amount.
+pub async fn charged_in_period(
     db: &impl ConnectionTrait,
     subscription: SubscriptionId,
     metric: Uuid,
     cycle: i32,
-) -> Result<Vec<block_charges::Model>> {
-    Ok(block_charges::Entity::find()
+) -> Result<(i64, i64)> {
+    let amounts: Vec<i64> = block_charges::Entity::find()
+        .select_only()
+        .column(block_charges::Column::AmountMinor)
         .filter(block_charges::Column::SubscriptionId.eq(subscription.0))
         .filter(block_charges::Column::MetricId.eq(metric))
         .filter(block_charges::Column::Cycle.eq(cycle))
-        .order_by_asc(block_charges::Column::BlockIndex)
+        .into_tuple()
         .all(db)
-        .await?)
+        .await?;
+    let total = amounts
+        .iter()
+        .try_fold(0i64, |acc, a| acc.checked_add(*a))
+        .ok_or_else(|| Error::internal("block total overflow"))?;
+    Ok((i64::try_from(amounts.len()).unwrap_or(i64::MAX), total))
 }
 
 /// (operation type, quantity, events) of one metric in one period.

@@ -1,5 +1,9 @@
-//! Plans and credit packs. Both are versioned by code: publishing a change inserts version
+//! The catalog: plans and credit packs here, coupons and billable metrics beside. Plans and
+//! packs are versioned by code: publishing a change inserts version
 //! n+1 and marks it current; rows already bought keep pointing at their own version.
+pub mod coupons;
+pub mod metrics;
+
 use std::collections::HashMap;
 use std::str::FromStr;
 
@@ -13,13 +17,13 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{fetch_page, metrics};
 use crate::domain::{
     ChargeModel, ChargeTiming, CreditPack, CreditPackId, CreditRounding, Credits, Currency,
     Enforcement, Money, NewCreditPack, NewPlan, Page, PageRequest, Plan, PlanCharge, PlanId,
     PlanLimit,
 };
 use crate::error::{Error, Result, conflict_on_unique};
+use crate::store::fetch_page;
 
 const CONCURRENT: &str = "another version of this code was published at the same time; retry";
 

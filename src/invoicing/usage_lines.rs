@@ -28,9 +28,9 @@ pub async fn arrears_lines(
         return Ok(Vec::new());
     }
     let codes: Vec<String> = charges.iter().map(|c| c.metric_code.clone()).collect();
-    let metrics = store::metrics::by_codes(db, &codes).await?;
+    let metrics = store::catalog::metrics::by_codes(db, &codes).await?;
     let ids: Vec<_> = metrics.values().map(|m| m.id.0).collect();
-    let totals = store::usage::totals(db, sub.id, sub.cycle, &ids).await?;
+    let totals = store::metering::totals(db, sub.id, sub.cycle, &ids).await?;
     let mut lines = Vec::new();
     for charge in charges {
         let Some(metric) = metrics.get(&charge.metric_code) else {

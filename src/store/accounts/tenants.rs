@@ -4,12 +4,12 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set,
 };
 
-use super::{contains_ci, fetch_page};
 use crate::domain::{
     Currency, NewTenant, Page, PageRequest, Tenant, TenantFilter, TenantId, TenantPatch,
     TenantStatus,
 };
 use crate::error::{OptionExt, Result, conflict_on_unique};
+use crate::store::{contains_ci, fetch_page};
 
 const SLUG_TAKEN: &str = "a tenant with this slug already exists";
 

@@ -2,27 +2,19 @@ use chrono::{DateTime, Utc};
 use entity::api_keys::{ActiveModel, Column, Entity, Model};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
-use super::{TenantScope, fetch_page};
-use crate::domain::{ApiKey, ApiKeyId, Name, Page, PageRequest, TenantId};
+use crate::domain::{ApiKey, ApiKeyId, NewApiKey, Page, PageRequest};
 use crate::error::{OptionExt, Result};
+use crate::store::{TenantScope, fetch_page};
 
 fn to_domain(m: Model) -> ApiKey {
     ApiKey {
         id: m.id.into(),
-        tenant_id: m.tenant_id.map(TenantId),
+        tenant_id: m.tenant_id.map(crate::domain::TenantId),
         name: m.name,
         prefix: m.key_prefix,
         created_at: m.created_at,
         revoked_at: m.revoked_at,
     }
-}
-
-pub struct NewApiKey {
-    pub tenant_id: Option<TenantId>,
-    pub name: Name,
-    pub prefix: String,
-    pub hash: String,
-    pub created_by: String,
 }
 
 pub async fn insert(

@@ -4,9 +4,9 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set,
 };
 
-use super::{TenantScope, fetch_page};
 use crate::domain::{NewUser, Page, PageRequest, Role, TenantId, User, UserId};
 use crate::error::{OptionExt, Result, conflict_on_unique};
+use crate::store::{TenantScope, fetch_page};
 
 fn to_domain(m: Model) -> User {
     User {

@@ -10,12 +10,12 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::fetch_page;
 use crate::domain::{
-    Coupon, CouponDuration, CouponId, Currency, Discount, Money, NewCoupon, Page, PageRequest,
-    RedemptionId, SubscriptionDiscount, SubscriptionId, TenantId,
+    Coupon, CouponDuration, CouponId, Currency, Discount, Money, NewCoupon, NewRedemption, Page,
+    PageRequest, RedemptionId, SubscriptionDiscount,
 };
 use crate::error::{Error, Result, conflict_on_unique};
+use crate::store::fetch_page;
 
 fn to_domain(m: Model) -> Result<Coupon> {
     let discount = match (m.percent_off, m.amount_off_minor, m.currency.as_deref()) {
@@ -146,15 +146,6 @@ pub async fn take_redemption(db: &impl ConnectionTrait, id: CouponId) -> Result<
         .exec(db)
         .await?;
     Ok(result.rows_affected == 1)
-}
-
-pub struct NewRedemption {
-    pub coupon: Coupon,
-    pub tenant: TenantId,
-    pub subscription: SubscriptionId,
-    pub first_cycle: i32,
-    pub last_cycle: Option<i32>,
-    pub now: DateTime<Utc>,
 }
 
 /// Records that the tenant redeemed the coupon; a second redemption by the same tenant is a

@@ -4,11 +4,11 @@ use entity::credit_topups::{ActiveModel, Column, Entity, Model};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
-use super::{TenantScope, fetch_page};
 use crate::domain::{
     CreditTopup, Credits, Currency, InvoiceId, Money, Page, PageRequest, TopupSource, TopupStatus,
 };
 use crate::error::{Error, Result};
+use crate::store::{TenantScope, fetch_page};
 
 fn to_domain(m: Model) -> Result<CreditTopup> {
     let corrupt = |what: &str| Error::internal(format!("top-up {}: bad {what}", m.id));

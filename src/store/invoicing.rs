@@ -16,8 +16,8 @@ use crate::domain::{
     BillingReason, Currency, Invoice, InvoiceFilter, InvoiceId, InvoiceLine, InvoiceLineId,
     InvoiceStatus, LineKind, Money, NewLine, Page, PageRequest, SubscriptionId, TenantId,
 };
+use crate::domain::{InvoiceTotals, NewInvoice};
 use crate::error::{Error, Result};
-use crate::pricing::InvoiceTotals;
 
 fn line_to_domain(m: invoice_lines::Model, currency: Currency) -> Result<InvoiceLine> {
     Ok(InvoiceLine {
@@ -87,21 +87,6 @@ async fn with_lines(db: &impl ConnectionTrait, rows: Vec<Model>) -> Result<Vec<I
             to_domain(r, l)
         })
         .collect()
-}
-
-pub struct NewInvoice {
-    pub tenant: TenantId,
-    pub subscription: Option<SubscriptionId>,
-    pub billing_reason: BillingReason,
-    pub cycle: Option<i32>,
-    pub currency: Currency,
-    pub totals: InvoiceTotals,
-    pub coupon_code: Option<String>,
-    pub period_start: DateTime<Utc>,
-    pub period_end: DateTime<Utc>,
-    pub source_key: Option<String>,
-    pub lines: Vec<NewLine>,
-    pub now: DateTime<Utc>,
 }
 
 async fn insert_line(

@@ -1,3 +1,4 @@
+//! Tenants, users and API keys, as the services see them.
 use chrono::{DateTime, Utc};
 
 use super::{
@@ -133,4 +134,13 @@ pub struct ApiKey {
     pub prefix: String,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// An API key before it is stored: only the hash of its secret is kept.
+pub struct NewApiKey {
+    pub tenant_id: Option<TenantId>,
+    pub name: Name,
+    pub prefix: String,
+    pub hash: String,
+    pub created_by: String,
 }

@@ -5,9 +5,9 @@ use entity::billable_metrics::{ActiveModel, Column, Entity, Model};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
 
-use super::fetch_page;
 use crate::domain::{Aggregation, BillableMetric, MetricId, NewBillableMetric, Page, PageRequest};
 use crate::error::{Result, conflict_on_unique};
+use crate::store::fetch_page;
 
 fn to_domain(m: Model) -> BillableMetric {
     BillableMetric {

@@ -1,24 +1,7 @@
-//! Subscriptions, discounts and invoices as the services see them.
+//! Invoices, their lines and totals, as the services see them.
 use chrono::{DateTime, Utc};
 
-use super::{
-    CouponId, Currency, Discount, Interval, InvoiceId, InvoiceLineId, Money, NotificationId,
-    ParseError, PlanId, RedemptionId, SubscriptionId, TenantId,
-};
-
-str_enum!(SubscriptionStatus {
-    Trialing = "trialing",
-    Active = "active",
-    PastDue = "past_due",
-    Canceled = "canceled",
-});
-
-impl SubscriptionStatus {
-    /// Live subscriptions bill; a tenant has at most one.
-    pub fn is_live(self) -> bool {
-        !matches!(self, SubscriptionStatus::Canceled)
-    }
-}
+use super::{Currency, InvoiceId, InvoiceLineId, Money, ParseError, SubscriptionId, TenantId};
 
 str_enum!(InvoiceStatus {
     Draft = "draft",
@@ -55,56 +38,6 @@ str_enum!(LineKind {
     Usage = "usage",
     Manual = "manual",
 });
-
-/// A coupon attached to a subscription, covering cycles `first_cycle..=last_cycle`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SubscriptionDiscount {
-    pub id: RedemptionId,
-    pub coupon_id: CouponId,
-    pub coupon_code: String,
-    pub discount: Discount,
-    pub first_cycle: i32,
-    /// `None`: forever.
-    pub last_cycle: Option<i32>,
-}
-
-impl SubscriptionDiscount {
-    pub fn covers(&self, cycle: i32) -> bool {
-        cycle >= self.first_cycle && self.last_cycle.is_none_or(|last| cycle <= last)
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct Subscription {
-    pub id: SubscriptionId,
-    pub tenant_id: TenantId,
-    pub plan_id: PlanId,
-    pub interval: Interval,
-    pub status: SubscriptionStatus,
-    /// 0 while trialing; paid cycles count from 1.
-    pub cycle: i32,
-    /// Start of cycle 1; `None` while the trial runs.
-    pub anchor: Option<DateTime<Utc>>,
-    pub current_period_start: DateTime<Utc>,
-    pub current_period_end: DateTime<Utc>,
-    pub trial_start: Option<DateTime<Utc>>,
-    pub trial_end: Option<DateTime<Utc>>,
-    pub cancel_at_period_end: bool,
-    pub canceled_at: Option<DateTime<Utc>>,
-    pub ended_at: Option<DateTime<Utc>>,
-    pub scheduled_plan_id: Option<PlanId>,
-    pub discount: Option<SubscriptionDiscount>,
-    /// Optimistic lock: a change is written only over the version it was computed from.
-    pub version: i32,
-    pub created_at: DateTime<Utc>,
-}
-
-#[derive(Clone, Debug, Default)]
-pub struct SubscriptionFilter {
-    pub status: Option<SubscriptionStatus>,
-    pub plan_code: Option<String>,
-}
-
 #[derive(Clone, Debug, PartialEq)]
 pub struct InvoiceLine {
     pub id: InvoiceLineId,
@@ -218,14 +151,30 @@ impl ManualLine {
     }
 }
 
-#[derive(Clone, Debug)]
-pub struct Notification {
-    pub id: NotificationId,
-    pub tenant_id: TenantId,
-    pub kind: String,
-    pub reference: Option<String>,
-    pub message: String,
-    pub created_at: DateTime<Utc>,
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InvoiceTotals {
+    pub subtotal: i64,
+    pub discount: i64,
+    pub total: i64,
+    /// What the customer owes: the total, or zero when the total is a credit.
+    pub amount_due: i64,
+}
+
+/// An invoice before it is stored. `source_key` (see `keys`) makes a system-made invoice
+/// happen once however often its job runs.
+pub struct NewInvoice {
+    pub tenant: TenantId,
+    pub subscription: Option<SubscriptionId>,
+    pub billing_reason: BillingReason,
+    pub cycle: Option<i32>,
+    pub currency: Currency,
+    pub totals: InvoiceTotals,
+    pub coupon_code: Option<String>,
+    pub period_start: DateTime<Utc>,
+    pub period_end: DateTime<Utc>,
+    pub source_key: Option<String>,
+    pub lines: Vec<NewLine>,
+    pub now: DateTime<Utc>,
 }
 
 #[cfg(test)]

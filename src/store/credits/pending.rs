@@ -8,9 +8,9 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::TenantScope;
 use crate::domain::{Credits, PendingStatus, PendingUsage, PendingUsageId};
 use crate::error::{Error, Result};
+use crate::store::TenantScope;
 
 fn to_domain(m: Model) -> Result<PendingUsage> {
     Ok(PendingUsage {

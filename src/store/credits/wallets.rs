@@ -8,12 +8,12 @@ use sea_orm::{
     QuerySelect, Set,
 };
 
-use super::{TenantScope, fetch_page};
 use crate::domain::{
     CreditHold, Credits, HoldId, HoldStatus, LedgerEntry, LedgerEntryId, LedgerKind, Page,
     PageRequest, TenantId, Wallet,
 };
 use crate::error::{Error, Result};
+use crate::store::{TenantScope, fetch_page};
 
 /// Creates the tenant's wallet if it has none. Also the first write of the transaction, so
 /// on SQLite it takes the write lock before anything is read.

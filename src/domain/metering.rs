@@ -1,7 +1,11 @@
 //! Usage reports as the metering service sees them.
 use chrono::{DateTime, Utc};
 
-use super::{BlockChargeId, Currency, InvoiceId, Money, SubscriptionId, UsageEventId};
+use uuid::Uuid;
+
+use super::{
+    Aggregation, BlockChargeId, Currency, InvoiceId, Money, SubscriptionId, TenantId, UsageEventId,
+};
 
 str_enum!(RejectCode {
     InvalidQuantity = "INVALID_QUANTITY",
@@ -130,6 +134,36 @@ impl BlockCharge {
     pub fn currency(&self) -> Currency {
         self.amount.currency
     }
+}
+
+/// An accepted usage event before it is stored.
+pub struct NewUsageEvent {
+    pub id: UsageEventId,
+    pub tenant: TenantId,
+    pub subscription: SubscriptionId,
+    pub metric: Uuid,
+    pub cycle: i32,
+    pub quantity: i64,
+    pub operation_type: String,
+    pub idempotency_key: String,
+    pub occurred_at: DateTime<Utc>,
+    pub recorded_at: DateTime<Utc>,
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// Accepted events folded into one metric's aggregate for the subscription's current period.
+pub struct UsageTotalChange {
+    pub tenant: TenantId,
+    pub subscription: SubscriptionId,
+    pub metric: Uuid,
+    pub cycle: i32,
+    pub period_start: DateTime<Utc>,
+    pub period_end: DateTime<Utc>,
+    pub aggregation: Aggregation,
+    /// Sum: the quantities added. Max: the largest quantity seen. Count: the events.
+    pub value: i64,
+    pub events: i64,
+    pub now: DateTime<Utc>,
 }
 
 #[cfg(test)]

@@ -1,0 +1,54 @@
+//! The outbox: what must happen outside the database after a change commits. A message is
+//! written in the change's own transaction, keyed so that it exists once, and carried out by
+//! one worker afterwards (`jobs::outbox`).
+use chrono::{DateTime, Utc};
+
+use super::{InvoiceId, OutboxMessageId, TenantId};
+
+// `CollectInvoice`: ask the payment provider to collect a finalized invoice with an amount due.
+str_enum!(OutboxKind {
+    CollectInvoice = "collect_invoice",
+});
+
+// `Dead`: given up after the configured number of attempts; an operator looks at it.
+str_enum!(OutboxStatus {
+    Pending = "pending",
+    Done = "done",
+    Dead = "dead",
+});
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutboxMessage {
+    pub id: OutboxMessageId,
+    pub tenant_id: Option<TenantId>,
+    pub kind: OutboxKind,
+    /// The public id of what the message is about (an invoice id for a collection).
+    pub reference: String,
+    pub dedupe_key: String,
+    pub status: OutboxStatus,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A message before it is stored. Built only through the constructors, which own the keys.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewOutboxMessage {
+    pub tenant: Option<TenantId>,
+    pub kind: OutboxKind,
+    pub reference: String,
+    pub dedupe_key: String,
+}
+
+impl NewOutboxMessage {
+    /// An invoice is finalized once, so it is collected from here once.
+    pub fn collect_invoice(tenant: TenantId, invoice: InvoiceId) -> Self {
+        Self {
+            tenant: Some(tenant),
+            kind: OutboxKind::CollectInvoice,
+            reference: invoice.to_string(),
+            dedupe_key: format!("collect_invoice:{invoice}"),
+        }
+    }
+}

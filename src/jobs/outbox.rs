@@ -1,0 +1,110 @@
+//! The outbox worker: the one component that carries out what a committed change asked for.
+//! It claims each due message with a lease, so replicas never carry out one message at once,
+//! and a crash between commit and send loses nothing: the row stays due and is sent next run.
+use chrono::TimeDelta;
+use rand::Rng;
+
+use crate::domain::{InvoiceId, OutboxKind, OutboxMessage, OutboxStatus};
+use crate::error::Result;
+use crate::invoicing;
+use crate::state::AppState;
+use crate::store;
+
+/// Messages read per query.
+const BATCH: u64 = 100;
+/// How long one attempt may hold a message before another worker may take it over.
+const LEASE: TimeDelta = TimeDelta::minutes(5);
+/// Back-off after the first failed attempt; it doubles with each attempt, up to `MAX_BACKOFF`.
+const FIRST_BACKOFF: TimeDelta = TimeDelta::seconds(30);
+const MAX_BACKOFF: TimeDelta = TimeDelta::hours(6);
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OutboxReport {
+    pub sent: i32,
+    pub retried: i32,
+    pub dead: i32,
+}
+
+/// Carries out every message due at the clock's time.
+pub async fn deliver_due(state: &AppState) -> Result<OutboxReport> {
+    let mut report = OutboxReport::default();
+    loop {
+        let now = state.clock.now();
+        let due = store::outbox::due(&state.db, now, BATCH).await?;
+        let full = due.len() as u64 == BATCH;
+        for msg in due {
+            if store::outbox::claim(&state.db, &msg, now + LEASE, now).await? {
+                attempt(state, &msg, &mut report).await?;
+            }
+        }
+        if !full {
+            return Ok(report);
+        }
+    }
+}
+
+async fn attempt(state: &AppState, msg: &OutboxMessage, report: &mut OutboxReport) -> Result<()> {
+    let outcome = carry_out(state, msg).await;
+    let now = state.clock.now();
+    let attempts = msg.attempts + 1;
+    match outcome {
+        Ok(()) => {
+            report.sent += 1;
+            store::outbox::finish(&state.db, msg.id, OutboxStatus::Done, None, None, now).await
+        }
+        Err(e) if attempts >= state.config.outbox_max_attempts => {
+            tracing::error!(message = %msg.id, kind = msg.kind.as_str(), attempts, error = %e, "outbox message is dead");
+            report.dead += 1;
+            let error = Some(e.to_string());
+            store::outbox::finish(&state.db, msg.id, OutboxStatus::Dead, None, error, now).await
+        }
+        Err(e) => {
+            let retry_at = now + backoff(attempts);
+            tracing::warn!(message = %msg.id, kind = msg.kind.as_str(), attempts, %retry_at, error = %e, "outbox message failed; will retry");
+            report.retried += 1;
+            let error = Some(e.to_string());
+            store::outbox::finish(
+                &state.db,
+                msg.id,
+                OutboxStatus::Pending,
+                Some(retry_at),
+                error,
+                now,
+            )
+            .await
+        }
+    }
+}
+
+/// Exponential back-off with up to 10% jitter, so retries of many messages spread out.
+fn backoff(attempts: i32) -> TimeDelta {
+    let doublings = attempts.clamp(1, 20) - 1;
+    let base = FIRST_BACKOFF
+        .checked_mul(1 << doublings)
+        .map_or(MAX_BACKOFF, |d| d.min(MAX_BACKOFF));
+    let jitter_ms = rand::thread_rng().gen_range(0..=base.num_milliseconds() / 10);
+    base + TimeDelta::milliseconds(jitter_ms)
+}
+
+async fn carry_out(state: &AppState, msg: &OutboxMessage) -> Result<()> {
+    match msg.kind {
+        OutboxKind::CollectInvoice => {
+            let invoice = InvoiceId::parse("reference", &msg.reference)?;
+            invoicing::collect(state, invoice).await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn back_off_doubles_from_thirty_seconds_up_to_six_hours_with_small_jitter() {
+        for (attempts, base) in [(1, 30), (2, 60), (3, 120), (10, 15_360), (20, 21_600)] {
+            let d = backoff(attempts).num_seconds();
+            let most = base + base / 10;
+            assert!(d >= base && d <= most, "attempt {attempts}: {d}s");
+        }
+    }
+}

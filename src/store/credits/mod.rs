@@ -1,0 +1,4 @@
+//! Credits: wallets and their ledger, holds, top-ups and deferred (pending) usage.
+pub mod pending;
+pub mod topups;
+pub mod wallets;
