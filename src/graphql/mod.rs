@@ -24,23 +24,14 @@ macro_rules! gql_enum {
 }
 
 mod accounts;
-mod accounts_inputs;
-mod accounts_types;
 mod catalog;
-mod catalog_inputs;
-mod catalog_types;
 mod credits;
-mod credits_types;
-mod deferred;
-mod invoices;
-mod invoices_types;
+mod invoicing;
 mod metering;
-mod metering_types;
+mod notify;
 mod observe;
 mod scalars;
 mod subscriptions;
-mod subscriptions_inputs;
-mod subscriptions_types;
 
 pub use observe::RootField;
 pub use scalars::RequestTenant;
@@ -50,10 +41,11 @@ pub struct Query(
     accounts::AccountsQuery,
     catalog::CatalogQuery,
     subscriptions::SubscriptionsQuery,
-    invoices::InvoicesQuery,
+    invoicing::InvoicesQuery,
+    notify::NotifyQuery,
     metering::MeteringQuery,
     credits::CreditsQuery,
-    deferred::DeferredQuery,
+    credits::deferred::DeferredQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -61,10 +53,10 @@ pub struct Mutation(
     accounts::AccountsMutation,
     catalog::CatalogMutation,
     subscriptions::SubscriptionsMutation,
-    invoices::InvoicesMutation,
+    invoicing::InvoicesMutation,
     metering::MeteringMutation,
     credits::CreditsMutation,
-    deferred::DeferredMutation,
+    credits::deferred::DeferredMutation,
 );
 
 pub type BillingSchema = Schema<Query, Mutation, EmptySubscription>;

@@ -2,11 +2,11 @@
 use async_graphql::{Context, Enum, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use super::{CtxExt, GqlResult};
 use crate::accounts;
 use crate::auth::Actor;
 use crate::domain::{ApiKey, Role, Tenant, TenantStatus, User};
 use crate::error::Error;
+use crate::graphql::{CtxExt, GqlResult};
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 #[graphql(name = "Role")]
 pub enum RoleGql {
@@ -152,7 +152,7 @@ impl Me {
         self.0.tenant.map(|t| ID(t.to_string()))
     }
     async fn tenant(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<TenantOut>> {
-        Ok(super::scalars::caller_tenant(ctx)
+        Ok(crate::graphql::scalars::caller_tenant(ctx)
             .await?
             .cloned()
             .map(TenantOut))

@@ -1,18 +1,21 @@
 //! Prepaid credits: the wallet and its ledger, spending, holds and adjustments.
+pub(crate) mod deferred;
+pub(crate) mod types;
+
 use async_graphql::{Context, ID, Object};
 
-use super::accounts_inputs::opt_tenant_id;
+use crate::graphql::accounts::inputs::opt_tenant_id;
 use async_graphql::connection::Connection;
 
-use super::credits_types::{
+use crate::credits;
+use crate::domain::{Code, HoldId, Name, TopupId};
+use crate::graphql::credits::types::{
     AdjustCreditsInput, ConsumeCreditsInput, CreditTopupOut, CreditsPayload, HoldPayload,
     PurchaseCreditPackInput, PurchaseCreditPackPayload, ReserveCreditsInput, SettleCreditsInput,
     WalletOut,
 };
-use super::scalars::{connection, page_request};
-use super::{CtxExt, GqlResult};
-use crate::credits;
-use crate::domain::{Code, HoldId, Name, TopupId};
+use crate::graphql::scalars::{connection, page_request};
+use crate::graphql::{CtxExt, GqlResult};
 
 #[derive(Default)]
 pub struct CreditsQuery;

@@ -1,14 +1,13 @@
-//! Inputs of subscriptions, invoices and the clock, and their parsing into domain types.
+//! Inputs of subscriptions and the clock, and their parsing into domain types.
 use async_graphql::{ID, InputObject};
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::accounts_inputs::opt_tenant_id;
-use super::invoices_types::InvoiceStatusGql;
-use super::scalars::BigInt;
-use super::subscriptions_types::IntervalGql;
 use crate::domain::NewSubscription;
-use crate::domain::{Code, CouponCode, Currency, InvoiceFilter, ManualLine};
+use crate::domain::{Code, CouponCode};
 use crate::error::{Error, Result};
+use crate::graphql::accounts::inputs::opt_tenant_id;
+use crate::graphql::scalars::BigInt;
+use crate::graphql::subscriptions::types::IntervalGql;
 use crate::jobs::ClockMove;
 
 #[derive(InputObject)]
@@ -61,54 +60,6 @@ pub struct ApplyCouponInput {
 }
 
 #[derive(InputObject)]
-pub struct InvoiceLineInput {
-    /// 1 to 500 characters.
-    pub description: String,
-    /// 1 to 1,000,000,000.
-    pub quantity: BigInt,
-    /// Minor units, -10^12 to 10^12; negative for a credit.
-    pub unit_amount_minor: BigInt,
-}
-
-impl InvoiceLineInput {
-    pub fn parse(&self, field: &str) -> Result<ManualLine> {
-        Ok(ManualLine::parse(
-            field,
-            &self.description,
-            self.quantity.0,
-            self.unit_amount_minor.0,
-        )?)
-    }
-}
-
-#[derive(InputObject)]
-pub struct CreateInvoiceInput {
-    pub tenant_id: ID,
-    /// ISO 4217; the tenant's currency when omitted.
-    pub currency: Option<String>,
-    /// 1 to 100 lines.
-    pub lines: Vec<InvoiceLineInput>,
-}
-
-impl CreateInvoiceInput {
-    pub fn currency(&self) -> Result<Option<Currency>> {
-        Ok(self
-            .currency
-            .as_deref()
-            .map(|c| Currency::parse("currency", c))
-            .transpose()?)
-    }
-
-    pub fn lines(&self) -> Result<Vec<ManualLine>> {
-        self.lines
-            .iter()
-            .enumerate()
-            .map(|(i, l)| l.parse(&format!("lines[{i}]")))
-            .collect()
-    }
-}
-
-#[derive(InputObject)]
 pub struct AdvanceClockInput {
     pub days: Option<i32>,
     pub hours: Option<i32>,
@@ -153,22 +104,4 @@ impl AdvanceClockInput {
             }
         }
     }
-}
-
-/// The `invoices` filters.
-pub fn invoice_filter(
-    status: Option<InvoiceStatusGql>,
-    period_from: Option<DateTime<Utc>>,
-    period_to: Option<DateTime<Utc>>,
-) -> Result<InvoiceFilter> {
-    if let (Some(from), Some(to)) = (period_from, period_to)
-        && to <= from
-    {
-        return Err(Error::validation("periodTo", "must be after periodFrom"));
-    }
-    Ok(InvoiceFilter {
-        status: status.map(Into::into),
-        period_from,
-        period_to,
-    })
 }

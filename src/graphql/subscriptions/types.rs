@@ -2,10 +2,10 @@
 use async_graphql::{Enum, ID, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use super::catalog_types::PlanOut;
-use super::invoices_types::InvoiceOut;
-use super::scalars::MoneyOut;
 use crate::domain::{Discount, Interval, SubscriptionDiscount, SubscriptionStatus};
+use crate::graphql::catalog::types::PlanOut;
+use crate::graphql::invoicing::types::InvoiceOut;
+use crate::graphql::scalars::MoneyOut;
 use crate::jobs::JobReport;
 use crate::subscriptions::{Outcome, RevenueSummary, StatusCount, SubscriptionView};
 

@@ -1,15 +1,18 @@
-//! Invoices and notifications.
+//! Invoices.
+pub(crate) mod inputs;
+pub(crate) mod types;
+
 use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 
-use super::accounts_inputs::{opt_tenant_id, tenant_id};
-use super::invoices_types::{InvoiceOut, InvoiceStatusGql, NotificationOut};
-use super::scalars::{connection, page_request};
-use super::subscriptions_inputs::{CreateInvoiceInput, InvoiceLineInput, invoice_filter};
-use super::{CtxExt, GqlResult};
 use crate::domain::InvoiceId;
-use crate::{invoicing, notify};
+use crate::graphql::accounts::inputs::{opt_tenant_id, tenant_id};
+use crate::graphql::scalars::{connection, page_request};
+use crate::graphql::{CtxExt, GqlResult};
+use crate::invoicing;
+use inputs::{CreateInvoiceInput, InvoiceLineInput, invoice_filter};
+use types::{InvoiceOut, InvoiceStatusGql};
 
 fn invoice_id(field: &str, id: &ID) -> async_graphql::Result<InvoiceId> {
     InvoiceId::parse(field, id).gql()
@@ -48,25 +51,6 @@ impl InvoicesQuery {
         let (state, actor) = (ctx.state()?, ctx.actor()?);
         let id = invoice_id("id", &id)?;
         invoicing::get(state, actor, id).await.map(Into::into).gql()
-    }
-
-    /// Notifications recorded for the caller's tenant, or for every tenant for the admin.
-    async fn notifications(
-        &self,
-        ctx: &Context<'_>,
-        tenant_id: Option<ID>,
-        first: Option<i32>,
-        after: Option<String>,
-    ) -> async_graphql::Result<Connection<String, NotificationOut>> {
-        let (state, actor) = (ctx.state()?, ctx.actor()?);
-        let tenant = opt_tenant_id("tenantId", tenant_id.as_ref()).gql()?;
-        let page = page_request(first, after).gql()?;
-        let found = notify::list(state, actor, tenant, page).await.gql()?;
-        Ok(connection(
-            found,
-            |n| n.id.to_string(),
-            NotificationOut::from,
-        ))
     }
 }
 

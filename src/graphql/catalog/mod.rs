@@ -1,14 +1,17 @@
+pub(crate) mod inputs;
+pub(crate) mod types;
+
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Object, SimpleObject};
 
-use super::catalog_inputs::{
-    CreateBillableMetricInput, CreateCouponInput, CreditPackInput, PlanInput,
-};
-use super::catalog_types::{CouponOut, MetricOut, PackOut, PlanOut};
-use super::scalars::{connection, page_request};
-use super::{CtxExt, GqlResult};
 use crate::catalog;
 use crate::domain::{Code, CouponCode, NewBillableMetric, NewCoupon, NewCreditPack, NewPlan};
+use crate::graphql::catalog::inputs::{
+    CreateBillableMetricInput, CreateCouponInput, CreditPackInput, PlanInput,
+};
+use crate::graphql::catalog::types::{CouponOut, MetricOut, PackOut, PlanOut};
+use crate::graphql::scalars::{connection, page_request};
+use crate::graphql::{CtxExt, GqlResult};
 
 #[derive(Default)]
 pub struct CatalogQuery;

@@ -2,15 +2,15 @@
 use async_graphql::{ID, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use super::catalog_inputs::{
-    AggregationGql, ChargeModelGql, ChargeTimingGql, CouponDurationGql, CreditRoundingGql,
-    EnforcementGql,
-};
-use super::scalars::{BigInt, MoneyOut};
 use crate::domain::{
     BillableMetric, ChargeModel, Coupon, CouponDuration, CreditPack, Currency, Discount, Money,
     Plan, PlanCharge, PlanLimit,
 };
+use crate::graphql::catalog::inputs::{
+    AggregationGql, ChargeModelGql, ChargeTimingGql, CouponDurationGql, CreditRoundingGql,
+    EnforcementGql,
+};
+use crate::graphql::scalars::{BigInt, MoneyOut};
 
 #[derive(SimpleObject)]
 #[graphql(name = "BillableMetric")]

@@ -1,13 +1,15 @@
 //! Usage metering: reports, summaries and estimates.
+pub(crate) mod types;
+
 use async_graphql::{Context, ID, Object};
 
-use super::accounts_inputs::opt_tenant_id;
-use super::metering_types::{
+use crate::domain::{Code, SubscriptionId};
+use crate::graphql::accounts::inputs::opt_tenant_id;
+use crate::graphql::metering::types::{
     CostEstimateOut, RecordUsageInput, RecordUsagePayload, UsageSummaryOut,
 };
-use super::scalars::BigInt;
-use super::{CtxExt, GqlResult};
-use crate::domain::{Code, SubscriptionId};
+use crate::graphql::scalars::BigInt;
+use crate::graphql::{CtxExt, GqlResult};
 use crate::metering;
 
 #[derive(Default)]

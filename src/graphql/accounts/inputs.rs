@@ -2,17 +2,17 @@
 use async_graphql::{ID, InputObject, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use super::accounts_types::{ApiKeyOut, RoleGql, TenantOut, UserOut};
 use crate::domain::{
     Currency, Email, Locale, Name, NewTenant, NewUser, Password, Slug, TenantId, TenantPatch,
     UserId,
 };
 use crate::error::Error;
-pub(super) fn tenant_id(field: &str, id: &ID) -> Result<TenantId, Error> {
+use crate::graphql::accounts::types::{ApiKeyOut, RoleGql, TenantOut, UserOut};
+pub(crate) fn tenant_id(field: &str, id: &ID) -> Result<TenantId, Error> {
     Ok(TenantId::parse(field, id)?)
 }
 
-pub(super) fn opt_tenant_id(field: &str, id: Option<&ID>) -> Result<Option<TenantId>, Error> {
+pub(crate) fn opt_tenant_id(field: &str, id: Option<&ID>) -> Result<Option<TenantId>, Error> {
     id.map(|i| tenant_id(field, i)).transpose()
 }
 
@@ -107,7 +107,7 @@ pub struct ApiKeyPayload {
     pub api_key: ApiKeyOut,
 }
 
-pub(super) fn parse_new_tenant(i: CreateTenantInput) -> Result<NewTenant, Error> {
+pub(crate) fn parse_new_tenant(i: CreateTenantInput) -> Result<NewTenant, Error> {
     Ok(NewTenant {
         name: Name::parse("name", &i.name, 200)?,
         slug: Slug::parse("slug", &i.slug)?,
@@ -120,7 +120,7 @@ pub(super) fn parse_new_tenant(i: CreateTenantInput) -> Result<NewTenant, Error>
     })
 }
 
-pub(super) fn parse_patch(i: &UpdateTenantInput) -> Result<TenantPatch, Error> {
+pub(crate) fn parse_patch(i: &UpdateTenantInput) -> Result<TenantPatch, Error> {
     Ok(TenantPatch {
         name: i
             .name
@@ -150,7 +150,7 @@ pub(super) fn parse_patch(i: &UpdateTenantInput) -> Result<TenantPatch, Error> {
     })
 }
 
-pub(super) fn parse_new_user(i: CreateUserInput) -> Result<NewUser, Error> {
+pub(crate) fn parse_new_user(i: CreateUserInput) -> Result<NewUser, Error> {
     Ok(NewUser {
         tenant_id: opt_tenant_id("tenantId", i.tenant_id.as_ref())?,
         email: Email::parse("email", &i.email)?,
@@ -160,6 +160,6 @@ pub(super) fn parse_new_user(i: CreateUserInput) -> Result<NewUser, Error> {
     })
 }
 
-pub(super) fn user_id(id: &ID) -> Result<UserId, Error> {
+pub(crate) fn user_id(id: &ID) -> Result<UserId, Error> {
     Ok(UserId::parse("userId", id)?)
 }

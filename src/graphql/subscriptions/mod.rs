@@ -1,19 +1,22 @@
 //! Subscriptions, revenue and the billing clock.
+pub(crate) mod inputs;
+pub(crate) mod types;
+
 use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, Object};
 
-use super::accounts_inputs::opt_tenant_id;
-use super::scalars::{connection, page_request};
-use super::subscriptions_inputs::{
+use crate::domain::{Code, CouponCode, SubscriptionFilter};
+use crate::graphql::accounts::inputs::opt_tenant_id;
+use crate::graphql::scalars::{connection, page_request};
+use crate::graphql::subscriptions::inputs::{
     AdvanceClockInput, ApplyCouponInput, CancelSubscriptionInput, ChangePlanInput,
     CreateSubscriptionInput,
 };
-use super::subscriptions_types::{
+use crate::graphql::subscriptions::types::{
     AdvanceClockPayload, JobReportOut, RevenueOut, SubscriptionOut, SubscriptionPayload,
     SubscriptionStatusGql,
 };
-use super::{CtxExt, GqlResult};
-use crate::domain::{Code, CouponCode, SubscriptionFilter};
+use crate::graphql::{CtxExt, GqlResult};
 use crate::{jobs, subscriptions};
 
 #[derive(Default)]

@@ -2,15 +2,15 @@
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use super::accounts_inputs::opt_tenant_id;
-use super::scalars::BigInt;
-use super::{CtxExt, GqlResult};
 use crate::credits::{
     self, DeferredEvent, DeferredResult, ProcessReport, Selection, StatusStat, TenantStats,
     UsageStats,
 };
 use crate::domain::{PendingStatus, PendingUsage, PendingUsageId};
 use crate::error::Result;
+use crate::graphql::accounts::inputs::opt_tenant_id;
+use crate::graphql::scalars::BigInt;
+use crate::graphql::{CtxExt, GqlResult};
 
 gql_enum!(PendingStatusGql as "PendingUsageStatus" => PendingStatus { Pending, Charged, Failed });
 

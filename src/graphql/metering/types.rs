@@ -2,10 +2,10 @@
 use async_graphql::{Enum, ID, InputObject, Json, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use super::catalog_inputs::EnforcementGql;
-use super::invoices_types::InvoiceOut;
-use super::scalars::{BigInt, MoneyOut};
 use crate::domain::BlockCharge;
+use crate::graphql::catalog::inputs::EnforcementGql;
+use crate::graphql::invoicing::types::InvoiceOut;
+use crate::graphql::scalars::{BigInt, MoneyOut};
 use crate::metering::{
     CostEstimate, EventOutcome, EventResult, OperationUsage, RawEvent, RecordOutcome, UsageSummary,
 };

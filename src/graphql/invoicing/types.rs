@@ -1,9 +1,9 @@
-//! Output types of invoices and notifications.
+//! Output types of invoices.
 use async_graphql::{ID, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use super::scalars::{BigInt, MoneyOut};
-use crate::domain::{BillingReason, Invoice, InvoiceLine, InvoiceStatus, Notification};
+use crate::domain::{BillingReason, Invoice, InvoiceLine, InvoiceStatus};
+use crate::graphql::scalars::{BigInt, MoneyOut};
 
 gql_enum!(InvoiceStatusGql as "InvoiceStatus" => InvoiceStatus {
     Draft, Open, Paid, Void, Uncollectible
@@ -101,32 +101,6 @@ impl From<Invoice> for InvoiceOut {
             payment_reference: i.payment_reference,
             created_at: i.created_at,
             lines: i.lines.into_iter().map(Into::into).collect(),
-        }
-    }
-}
-
-#[derive(SimpleObject)]
-#[graphql(name = "Notification")]
-pub struct NotificationOut {
-    id: ID,
-    tenant_id: ID,
-    /// `invoice_overdue`, `trial_ending`, ...
-    kind: String,
-    /// The id of what it is about (an invoice, a subscription).
-    reference: Option<String>,
-    message: String,
-    created_at: DateTime<Utc>,
-}
-
-impl From<Notification> for NotificationOut {
-    fn from(n: Notification) -> Self {
-        Self {
-            id: ID(n.id.to_string()),
-            tenant_id: ID(n.tenant_id.to_string()),
-            kind: n.kind.as_str().to_owned(),
-            reference: n.reference,
-            message: n.message,
-            created_at: n.created_at,
         }
     }
 }

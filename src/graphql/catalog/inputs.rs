@@ -6,12 +6,12 @@ use async_graphql::{Enum, InputObject};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use super::scalars::BigInt;
 use crate::domain::{
     Aggregation, ChargeModel, ChargeTiming, Code, CouponCode, CouponDuration, CreditRounding,
     Credits, Currency, Discount, Enforcement, Money, Name, NewBillableMetric, NewCoupon,
     NewCreditPack, NewPlan, ParseError, PlanCharge, PlanLimit,
 };
+use crate::graphql::scalars::BigInt;
 
 /// Largest quantity a plan setting may hold (10^15 units).
 const MAX_UNITS: i64 = 1_000_000_000_000_000;

@@ -1,13 +1,16 @@
+pub(crate) mod inputs;
+pub(crate) mod types;
+
 use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, Object};
 
-use super::accounts_inputs::*;
-use super::accounts_types::{ApiKeyOut, Me, TenantOut, TenantStatusGql, UserOut};
-use super::scalars::{connection, page_request};
-use super::{CtxExt, GqlResult};
 use crate::accounts;
 use crate::domain::{ApiKeyId, Name, TenantFilter, TenantStatus};
 use crate::error::Error;
+use crate::graphql::accounts::inputs::*;
+use crate::graphql::accounts::types::{ApiKeyOut, Me, TenantOut, TenantStatusGql, UserOut};
+use crate::graphql::scalars::{connection, page_request};
+use crate::graphql::{CtxExt, GqlResult};
 #[derive(Default)]
 pub struct AccountsQuery;
 

@@ -3,16 +3,16 @@ use async_graphql::connection::Connection;
 use async_graphql::{ComplexObject, Context, ID, InputObject, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use super::invoices_types::InvoiceOut;
-use super::scalars::MoneyOut;
-use super::scalars::{BigInt, connection, page_request};
-use super::{CtxExt, GqlResult};
 use crate::credits::{self, HoldOutcome, SpendRequest, Spent};
 use crate::domain::{
     Code, CreditHold, CreditTopup, HoldStatus, Invoice, LedgerEntry, LedgerKind, Name, TenantId,
     TopupSource, TopupStatus, Wallet, parse_operation, parse_usage_key,
 };
 use crate::error::{Error, Result};
+use crate::graphql::invoicing::types::InvoiceOut;
+use crate::graphql::scalars::MoneyOut;
+use crate::graphql::scalars::{BigInt, connection, page_request};
+use crate::graphql::{CtxExt, GqlResult};
 
 gql_enum!(LedgerKindGql as "LedgerKind" => LedgerKind {
     Topup, Grant, Revoke, Consume, Hold, Settle, Release, Refund, Expire
@@ -113,7 +113,7 @@ fn spend(
     key: &str,
 ) -> Result<SpendRequest> {
     Ok(SpendRequest {
-        tenant: super::accounts_inputs::opt_tenant_id("tenantId", tenant)?,
+        tenant: crate::graphql::accounts::inputs::opt_tenant_id("tenantId", tenant)?,
         metric_code: Code::parse("metricCode", metric)?,
         quantity,
         operation_type: parse_operation(operation)
@@ -167,7 +167,7 @@ pub struct AdjustCreditsInput {
 impl AdjustCreditsInput {
     pub fn parse(&self) -> Result<(TenantId, crate::domain::Credits, String, Option<String>)> {
         Ok((
-            super::accounts_inputs::tenant_id("tenantId", &self.tenant_id)?,
+            crate::graphql::accounts::inputs::tenant_id("tenantId", &self.tenant_id)?,
             crate::domain::Credits::parse("credits", &self.credits)?,
             Name::parse("reason", &self.reason, 200)?.into_inner(),
             self.idempotency_key
