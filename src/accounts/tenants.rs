@@ -4,7 +4,7 @@ use crate::auth::Actor;
 use crate::domain::{
     NewTenant, Page, PageRequest, Tenant, TenantFilter, TenantId, TenantPatch, TenantStatus,
 };
-use crate::error::{OptionExt, Result};
+use crate::error::{Error, OptionExt, Result};
 use crate::state::AppState;
 use crate::store;
 
@@ -40,6 +40,18 @@ pub async fn get(state: &AppState, actor: &Actor, id: TenantId) -> Result<Tenant
     store::accounts::tenants::find(&state.db, id)
         .await?
         .or_not_found("tenant")
+}
+
+/// The tenant, which must exist and not be suspended: what every spend, usage report and
+/// new subscription checks first.
+pub async fn active(state: &AppState, id: TenantId) -> Result<Tenant> {
+    let tenant = store::accounts::tenants::find(&state.db, id)
+        .await?
+        .or_not_found("tenant")?;
+    if tenant.status == TenantStatus::Suspended {
+        return Err(Error::Forbidden("the tenant is suspended".into()));
+    }
+    Ok(tenant)
 }
 
 /// The caller's own tenant, if its credential is bound to one that still exists.

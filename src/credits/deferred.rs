@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::wallet::spending_tenant;
 use super::{CreditRule, Move, begin, entry, move_balance, rule_for};
 use crate::auth::Actor;
+use crate::domain::MAX_BATCH_EVENTS;
 use crate::domain::keys::ledger_key;
 use crate::domain::{
     Code, Credits, LedgerKind, PendingStatus, PendingUsage, PendingUsageId, RejectCode, Rejection,
@@ -18,9 +19,6 @@ use crate::domain::{
 use crate::error::{Error, Result};
 use crate::state::AppState;
 use crate::store::{self, TenantScope};
-
-/// Most records in one call or one processing run.
-const MAX_BATCH: usize = 1000;
 
 #[derive(Clone, Debug)]
 pub struct DeferredEvent {
@@ -46,10 +44,10 @@ pub async fn record_deferred_usage(
     events: Vec<DeferredEvent>,
 ) -> Result<Vec<DeferredResult>> {
     let tenant = spending_tenant(state, actor, tenant).await?;
-    if events.is_empty() || events.len() > MAX_BATCH {
+    if events.is_empty() || events.len() > MAX_BATCH_EVENTS {
         return Err(Error::validation(
             "events",
-            format!("a batch holds 1 to {MAX_BATCH} events"),
+            format!("a batch holds 1 to {MAX_BATCH_EVENTS} events"),
         ));
     }
     let now = state.clock.now();
@@ -214,7 +212,10 @@ async fn charge_one(
 /// Charges the selected pending records, oldest first.
 pub(crate) async fn process(state: &AppState, sel: &Selection) -> Result<ProcessReport> {
     let scope = sel.tenant.map_or(TenantScope::Any, TenantScope::Only);
-    let limit = sel.limit.unwrap_or(MAX_BATCH).clamp(1, 10 * MAX_BATCH);
+    let limit = sel
+        .limit
+        .unwrap_or(MAX_BATCH_EVENTS)
+        .clamp(1, 10 * MAX_BATCH_EVENTS);
     let records = store::credits::pending::select(
         &state.db,
         PendingStatus::Pending,
@@ -249,17 +250,20 @@ fn check(sel: &Selection) -> Result<()> {
     if sel
         .ids
         .as_ref()
-        .is_some_and(|ids| ids.is_empty() || ids.len() > MAX_BATCH)
+        .is_some_and(|ids| ids.is_empty() || ids.len() > MAX_BATCH_EVENTS)
     {
         return Err(Error::validation(
             "ids",
-            format!("give 1 to {MAX_BATCH} ids"),
+            format!("give 1 to {MAX_BATCH_EVENTS} ids"),
         ));
     }
-    if sel.limit.is_some_and(|l| l == 0 || l > 10 * MAX_BATCH) {
+    if sel
+        .limit
+        .is_some_and(|l| l == 0 || l > 10 * MAX_BATCH_EVENTS)
+    {
         return Err(Error::validation(
             "limit",
-            format!("must be 1 to {}", 10 * MAX_BATCH),
+            format!("must be 1 to {}", 10 * MAX_BATCH_EVENTS),
         ));
     }
     Ok(())
@@ -272,7 +276,7 @@ pub async fn process_due(state: &AppState) -> Result<ProcessReport> {
         let r = process(
             state,
             &Selection {
-                limit: Some(MAX_BATCH),
+                limit: Some(MAX_BATCH_EVENTS),
                 ..Selection::default()
             },
         )
@@ -298,7 +302,7 @@ pub async fn reprocess_failed_usage(
     actor.require_operator()?;
     check(&sel)?;
     let scope = sel.tenant.map_or(TenantScope::Any, TenantScope::Only);
-    let limit = sel.limit.unwrap_or(MAX_BATCH) as u64;
+    let limit = sel.limit.unwrap_or(MAX_BATCH_EVENTS) as u64;
     let failed = store::credits::pending::select(
         &state.db,
         PendingStatus::Failed,

@@ -103,11 +103,7 @@ pub async fn reserve_credits(
                 replayed: false,
             })
         }
-        Move::Insufficient => {
-            txn.rollback().await?;
-            let wallet = store::credits::wallets::find(&state.db, tenant).await?;
-            Err(insufficient(wallet.balance, cost))
-        }
+        Move::Insufficient => Err(insufficient(state, txn, tenant, cost).await),
         Move::Duplicate => {
             txn.rollback().await?;
             Err(Error::internal("a new hold's entry key already exists"))
@@ -150,11 +146,7 @@ async fn close(
             txn.commit().await?;
             Ok(Some(entry))
         }
-        Move::Insufficient => {
-            txn.rollback().await?;
-            let wallet = store::credits::wallets::find(&state.db, tenant).await?;
-            Err(insufficient(wallet.balance, Credits(-back)))
-        }
+        Move::Insufficient => Err(insufficient(state, txn, tenant, Credits(-back)).await),
         Move::Duplicate => {
             txn.rollback().await?;
             Ok(None)

@@ -176,8 +176,24 @@ pub(crate) async fn begin(state: &AppState, tenant: TenantId) -> Result<Database
     Ok(txn)
 }
 
-pub(crate) fn insufficient(balance: Credits, required: Credits) -> Error {
-    Error::InsufficientCredits { balance, required }
+/// Rolls back a move that found too few credits, and the `INSUFFICIENT_CREDITS` error with
+/// the balance as it stands after the rollback.
+pub(crate) async fn insufficient(
+    state: &AppState,
+    txn: DatabaseTransaction,
+    tenant: TenantId,
+    required: Credits,
+) -> Error {
+    if let Err(e) = txn.rollback().await {
+        return e.into();
+    }
+    match store::credits::wallets::find(&state.db, tenant).await {
+        Ok(wallet) => Error::InsufficientCredits {
+            balance: wallet.balance,
+            required,
+        },
+        Err(e) => e,
+    }
 }
 
 pub(crate) fn entry(

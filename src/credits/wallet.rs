@@ -1,14 +1,16 @@
 //! Spending and granting credits, and reading the wallet.
+use sea_orm::DatabaseTransaction;
+
 use super::{Move, begin, cost_of, entry, insufficient, move_balance};
 use crate::auth::Actor;
 use crate::domain::keys::ledger_key;
 use crate::domain::{
-    Code, CreditTopup, Credits, LedgerEntry, LedgerKind, Page, PageRequest, TenantId, TenantStatus,
-    TopupId, TopupSource, TopupStatus, Wallet,
+    Code, CreditTopup, Credits, LedgerEntry, LedgerKind, Page, PageRequest, TenantId, TopupId,
+    TopupSource, TopupStatus, Wallet,
 };
 use crate::error::{Error, OptionExt, Result};
 use crate::state::AppState;
-use crate::store;
+use crate::{accounts, store};
 
 /// A one-shot or held spend, its input already parsed.
 #[derive(Clone, Debug)]
@@ -35,12 +37,7 @@ pub(crate) async fn spending_tenant(
     tenant: Option<TenantId>,
 ) -> Result<TenantId> {
     let tenant = actor.tenant_for(tenant)?;
-    let found = store::accounts::tenants::find(&state.db, tenant)
-        .await?
-        .or_not_found("tenant")?;
-    if found.status == TenantStatus::Suspended {
-        return Err(Error::Forbidden("the tenant is suspended".into()));
-    }
+    accounts::tenants::active(state, tenant).await?;
     Ok(tenant)
 }
 
@@ -90,19 +87,8 @@ pub async fn consume_credits(state: &AppState, actor: &Actor, req: SpendRequest)
     e.operation_type = Some(req.operation_type.clone());
     e.quantity = Some(req.quantity);
     match move_balance(&txn, state, e, 0, cost.micro()).await? {
-        Move::Done(entry) => {
-            txn.commit().await?;
-            Ok(Spent {
-                entry,
-                wallet: store::credits::wallets::find(&state.db, tenant).await?,
-                replayed: false,
-            })
-        }
-        Move::Insufficient => {
-            txn.rollback().await?;
-            let wallet = store::credits::wallets::find(&state.db, tenant).await?;
-            Err(insufficient(wallet.balance, cost))
-        }
+        Move::Done(entry) => spent(state, txn, tenant, entry).await,
+        Move::Insufficient => Err(insufficient(state, txn, tenant, cost).await),
         Move::Duplicate => {
             txn.rollback().await?;
             replay(state, tenant, &key, Some(&req))
@@ -110,6 +96,21 @@ pub async fn consume_credits(state: &AppState, actor: &Actor, req: SpendRequest)
                 .ok_or_else(|| Error::internal("a duplicate key has no entry"))
         }
     }
+}
+
+/// Commits a move that happened, and answers with its entry and the wallet after it.
+async fn spent(
+    state: &AppState,
+    txn: DatabaseTransaction,
+    tenant: TenantId,
+    entry: LedgerEntry,
+) -> Result<Spent> {
+    txn.commit().await?;
+    Ok(Spent {
+        entry,
+        wallet: store::credits::wallets::find(&state.db, tenant).await?,
+        replayed: false,
+    })
 }
 
 /// The admin adds (`grant`) or removes (`revoke`) credits, with a reason. A revoke never takes
@@ -168,18 +169,9 @@ async fn adjust(
                 )
                 .await?;
             }
-            txn.commit().await?;
-            Ok(Spent {
-                entry,
-                wallet: store::credits::wallets::find(&state.db, tenant).await?,
-                replayed: false,
-            })
+            spent(state, txn, tenant, entry).await
         }
-        Move::Insufficient => {
-            txn.rollback().await?;
-            let wallet = store::credits::wallets::find(&state.db, tenant).await?;
-            Err(insufficient(wallet.balance, credits))
-        }
+        Move::Insufficient => Err(insufficient(state, txn, tenant, credits).await),
         Move::Duplicate => {
             txn.rollback().await?;
             let key = key.ok_or_else(|| Error::internal("duplicate without a key"))?;

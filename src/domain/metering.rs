@@ -19,6 +19,9 @@ str_enum!(RejectCode {
     LimitExceeded = "LIMIT_EXCEEDED",
 });
 
+/// Most events in one usage or deferred-usage batch.
+pub const MAX_BATCH_EVENTS: usize = 1000;
+
 /// Largest quantity one event may carry (10^15 units).
 pub const MAX_EVENT_QUANTITY: i64 = 1_000_000_000_000_000;
 /// Largest metadata object, serialized.

@@ -9,16 +9,14 @@ use uuid::Uuid;
 use super::batch::{BatchInput, BatchPlan, Decision, decide};
 use super::write::Batch;
 use crate::auth::Actor;
+use crate::domain::MAX_BATCH_EVENTS;
 use crate::domain::{
-    BlockCharge, Invoice, Rejection, Subscription, TenantId, TenantStatus, UsageEventId,
-    UsageReport, parse_metadata, parse_operation, parse_quantity, parse_usage_key,
+    BlockCharge, Invoice, Rejection, Subscription, TenantId, UsageEventId, UsageReport,
+    parse_metadata, parse_operation, parse_quantity, parse_usage_key,
 };
-use crate::error::{Error, OptionExt, Result};
+use crate::error::{Error, Result};
 use crate::state::AppState;
-use crate::{store, subscriptions};
-
-/// Most events in one call.
-pub const MAX_BATCH: usize = 1000;
+use crate::{accounts, store, subscriptions};
 
 /// An event as it arrived; checked here so that a bad event is refused alone.
 #[derive(Clone, Debug)]
@@ -88,18 +86,13 @@ pub async fn record_usage(
     events: Vec<RawEvent>,
 ) -> Result<RecordOutcome> {
     let tenant = actor.tenant_for(tenant)?;
-    if events.is_empty() || events.len() > MAX_BATCH {
+    if events.is_empty() || events.len() > MAX_BATCH_EVENTS {
         return Err(Error::validation(
             "events",
-            format!("a batch holds 1 to {MAX_BATCH} events"),
+            format!("a batch holds 1 to {MAX_BATCH_EVENTS} events"),
         ));
     }
-    let found = store::accounts::tenants::find(&state.db, tenant)
-        .await?
-        .or_not_found("tenant")?;
-    if found.status == TenantStatus::Suspended {
-        return Err(Error::Forbidden("the tenant is suspended".into()));
-    }
+    accounts::tenants::active(state, tenant).await?;
     let now = state.clock.now();
     let reports: Vec<(Option<String>, Result<UsageReport, Rejection>)> =
         events.iter().map(parse).collect();

@@ -5,12 +5,10 @@ use super::renewal::{enter_cycle, issue_cycle_invoice};
 use super::{MANAGERS, Outcome, begin_for, fee_for, view};
 use crate::auth::Actor;
 use crate::domain::NewSubscription;
-use crate::domain::{
-    BillingReason, Subscription, SubscriptionId, SubscriptionStatus, TenantStatus,
-};
+use crate::domain::{BillingReason, Subscription, SubscriptionId, SubscriptionStatus};
 use crate::error::{Error, OptionExt, Result};
 use crate::state::AppState;
-use crate::store;
+use crate::{accounts, store};
 
 const MAX_TRIAL_DAYS: i32 = 730;
 
@@ -26,12 +24,7 @@ pub async fn create(state: &AppState, actor: &Actor, new: NewSubscription) -> Re
             format!("must be between 0 and {MAX_TRIAL_DAYS}"),
         ));
     }
-    let tenant = store::accounts::tenants::find(&state.db, tenant_id)
-        .await?
-        .or_not_found("tenant")?;
-    if tenant.status == TenantStatus::Suspended {
-        return Err(Error::Forbidden("the tenant is suspended".into()));
-    }
+    accounts::tenants::active(state, tenant_id).await?;
     let plan = store::catalog::find_plan(&state.db, new.plan_code.as_str(), None)
         .await?
         .or_not_found("plan")?;
