@@ -13,6 +13,8 @@ pub mod graphql;
 pub mod http;
 pub mod invoicing;
 pub mod jobs;
+#[cfg(test)]
+mod layering;
 pub mod metering;
 pub mod metrics;
 pub mod notify;
