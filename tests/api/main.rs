@@ -13,6 +13,7 @@ mod credits;
 mod deferred;
 mod http;
 mod invoices;
+mod outbox;
 mod schema;
 mod security;
 mod subscriptions;
