@@ -37,6 +37,7 @@ pub enum DeferredResult {
 }
 
 /// Stores each event `pending` with its cost computed now by the tenant's credit rule.
+#[tracing::instrument(skip_all)]
 pub async fn record_deferred_usage(
     state: &AppState,
     actor: &Actor,
@@ -235,6 +236,7 @@ pub(crate) async fn process(state: &AppState, sel: &Selection) -> Result<Process
 /// Processing on demand: one record, a batch of ids, all pending, or all pending of a tenant.
 /// Operators only (the admin or an operator key); the scheduler and the cron trigger run the
 /// same code.
+#[tracing::instrument(skip_all)]
 pub async fn process_pending_usage(
     state: &AppState,
     actor: &Actor,
@@ -270,6 +272,7 @@ fn check(sel: &Selection) -> Result<()> {
 }
 
 /// Every pending record, for the scheduler and `POST /jobs/process-billing`.
+#[tracing::instrument(skip_all)]
 pub async fn process_due(state: &AppState) -> Result<ProcessReport> {
     let mut total = ProcessReport::default();
     loop {
@@ -294,6 +297,7 @@ pub async fn process_due(state: &AppState) -> Result<ProcessReport> {
 
 /// Puts failed records back to pending (all of a tenant's, or the given ids) and processes
 /// them, e.g. after a top-up.
+#[tracing::instrument(skip_all)]
 pub async fn reprocess_failed_usage(
     state: &AppState,
     actor: &Actor,

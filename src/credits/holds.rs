@@ -41,6 +41,7 @@ async fn outcome(
 }
 
 /// Sets aside the credits `quantity` units would cost, for `ttl_seconds` (1 to 86,400).
+#[tracing::instrument(skip_all)]
 pub async fn reserve_credits(
     state: &AppState,
     actor: &Actor,
@@ -156,6 +157,7 @@ async fn close(
 
 /// Charges the real cost of a held request and frees the rest. Settling again returns the
 /// first result.
+#[tracing::instrument(skip_all, fields(hold = %id))]
 pub async fn settle_credits(
     state: &AppState,
     actor: &Actor,
@@ -197,6 +199,7 @@ pub async fn settle_credits(
 }
 
 /// Cancels a hold and gives its credits back.
+#[tracing::instrument(skip_all, fields(hold = %id))]
 pub async fn release_credits(state: &AppState, actor: &Actor, id: HoldId) -> Result<HoldOutcome> {
     let hold = open_hold(state, actor, id).await?;
     let key = ledger_key::closing(LedgerKind::Release, hold.id);

@@ -22,6 +22,7 @@ use crate::{invoicing, pricing};
 
 /// Creates a pending top-up for the current version of a pack and its invoice, and asks the
 /// payment provider for payment. With the manual provider the admin confirms it.
+#[tracing::instrument(skip_all, fields(pack = pack_code.as_str()))]
 pub async fn purchase_credit_pack(
     state: &AppState,
     actor: &Actor,
@@ -169,6 +170,7 @@ async fn on_invoice_moved(
 }
 
 /// The admin confirms a manual payment. Confirming a completed top-up again changes nothing.
+#[tracing::instrument(skip_all, fields(topup = %id))]
 pub async fn confirm_credit_topup(
     state: &AppState,
     actor: &Actor,

@@ -68,6 +68,7 @@ async fn replay(
 
 /// Deducts the credits `quantity` units cost, at once, or refuses with `INSUFFICIENT_CREDITS`
 /// and changes nothing. A replayed key returns the first result.
+#[tracing::instrument(skip_all)]
 pub async fn consume_credits(state: &AppState, actor: &Actor, req: SpendRequest) -> Result<Spent> {
     let tenant = spending_tenant(state, actor, req.tenant).await?;
     let key = ledger_key::client(LedgerKind::Consume, &req.idempotency_key);
@@ -182,6 +183,7 @@ async fn adjust(
     }
 }
 
+#[tracing::instrument(skip_all, fields(tenant = %tenant))]
 pub async fn grant_credits(
     state: &AppState,
     actor: &Actor,
@@ -202,6 +204,7 @@ pub async fn grant_credits(
     .await
 }
 
+#[tracing::instrument(skip_all, fields(tenant = %tenant))]
 pub async fn revoke_credits(
     state: &AppState,
     actor: &Actor,

@@ -47,6 +47,7 @@ pub async fn get(state: &AppState, actor: &Actor, id: InvoiceId) -> Result<Invoi
 }
 
 /// A draft invoice for one-off charges or corrections (billing reason `manual`).
+#[tracing::instrument(skip_all, fields(tenant = %tenant))]
 pub async fn create_invoice(
     state: &AppState,
     actor: &Actor,
@@ -97,6 +98,7 @@ pub async fn create_invoice(
 
 /// Adds a line to a draft. An open invoice is immutable: correct it by voiding it and issuing
 /// a new one.
+#[tracing::instrument(skip_all, fields(invoice = %id))]
 pub async fn add_line(
     state: &AppState,
     actor: &Actor,
@@ -146,6 +148,7 @@ fn not_draft(status: InvoiceStatus) -> Error {
     ))
 }
 
+#[tracing::instrument(skip_all, fields(invoice = %id))]
 pub async fn finalize_invoice(state: &AppState, actor: &Actor, id: InvoiceId) -> Result<Invoice> {
     actor.require_admin()?;
     let current = store::invoicing::find(&state.db, TenantScope::Any, id)
@@ -216,6 +219,7 @@ pub(crate) async fn settle(
     transition(state, id, InvoiceStatus::Paid, reference).await
 }
 
+#[tracing::instrument(skip_all, fields(invoice = %id))]
 pub async fn mark_paid(
     state: &AppState,
     actor: &Actor,
@@ -226,11 +230,13 @@ pub async fn mark_paid(
     transition(state, id, InvoiceStatus::Paid, reference).await
 }
 
+#[tracing::instrument(name = "void_invoice", skip_all, fields(invoice = %id))]
 pub async fn void(state: &AppState, actor: &Actor, id: InvoiceId) -> Result<Invoice> {
     actor.require_admin()?;
     transition(state, id, InvoiceStatus::Void, None).await
 }
 
+#[tracing::instrument(skip_all, fields(invoice = %id))]
 pub async fn mark_uncollectible(state: &AppState, actor: &Actor, id: InvoiceId) -> Result<Invoice> {
     actor.require_admin()?;
     transition(state, id, InvoiceStatus::Uncollectible, None).await

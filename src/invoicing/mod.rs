@@ -86,6 +86,7 @@ pub(crate) async fn issue(
 /// An invoice paid or voided in the meantime needs nothing. A provider that settles at once
 /// has the invoice marked paid; a declined payment leaves it open for the past-due rules. An
 /// error means the request did not get through, and the worker tries again.
+#[tracing::instrument(name = "collect_invoice", skip_all, fields(invoice = %id))]
 pub async fn collect(state: &AppState, id: InvoiceId) -> Result<()> {
     let invoice = admin::get_any(state, id).await?;
     if invoice.status != InvoiceStatus::Open || invoice.amount_due <= 0 {

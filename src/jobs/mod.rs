@@ -40,6 +40,7 @@ pub struct JobReport {
 }
 
 /// Runs every billing job for the clock's current time.
+#[tracing::instrument(name = "billing_jobs", skip_all)]
 pub async fn run(state: &AppState) -> Result<JobReport> {
     let now = state.clock.now();
     let mut report = JobReport {
@@ -199,6 +200,7 @@ pub enum ClockMove {
 
 /// Moves the development/test clock forward (at most five years at once), then runs the jobs.
 /// Production refuses.
+#[tracing::instrument(skip_all)]
 pub async fn advance_clock(
     state: &AppState,
     actor: &Actor,

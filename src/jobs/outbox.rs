@@ -26,6 +26,7 @@ pub struct OutboxReport {
 }
 
 /// Carries out every message due at the clock's time.
+#[tracing::instrument(name = "outbox", skip_all)]
 pub async fn deliver_due(state: &AppState) -> Result<OutboxReport> {
     let mut report = OutboxReport::default();
     loop {

@@ -79,6 +79,7 @@ fn parse_rest(raw: &RawEvent, idempotency_key: String) -> Result<UsageReport, Re
 
 /// Records a batch of usage for one tenant. A service key or the admin names the tenant; a
 /// tenant credential reports for its own.
+#[tracing::instrument(skip_all, fields(events = events.len()))]
 pub async fn record_usage(
     state: &AppState,
     actor: &Actor,

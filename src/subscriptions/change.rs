@@ -16,6 +16,7 @@ use crate::store;
 
 /// At the period end (undoable with [`resume`] until then), or now. Cancelling now refunds
 /// nothing: the period was invoiced in advance and stays paid for.
+#[tracing::instrument(skip_all)]
 pub async fn cancel(
     state: &AppState,
     actor: &Actor,
@@ -41,6 +42,7 @@ pub async fn cancel(
     finish(txn, sub, invoice, now).await
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn resume(state: &AppState, actor: &Actor, tenant: Option<TenantId>) -> Result<Outcome> {
     actor.require_role(MANAGERS)?;
     let tenant = actor.tenant_for(tenant)?;
@@ -59,6 +61,7 @@ pub async fn resume(state: &AppState, actor: &Actor, tenant: Option<TenantId>) -
 
 /// Moves to another plan on the same interval. A dearer plan applies now, with a proration
 /// invoice; a cheaper one waits for the period end; during a trial any change applies now.
+#[tracing::instrument(skip_all)]
 pub async fn change_plan(
     state: &AppState,
     actor: &Actor,

@@ -99,6 +99,7 @@ pub(crate) async fn redeem(
 
 /// Applies a coupon to the live subscription. During a trial it covers the first paid cycle;
 /// on a paid subscription it starts with the next cycle, since the current invoice is issued.
+#[tracing::instrument(skip_all)]
 pub async fn apply_coupon(
     state: &AppState,
     actor: &Actor,

@@ -14,6 +14,7 @@ const MAX_TRIAL_DAYS: i32 = 730;
 
 /// Subscribes a tenant to the current version of a plan. With a trial, nothing is invoiced
 /// until the trial ends; without one, the first period's fee is invoiced at once.
+#[tracing::instrument(name = "create_subscription", skip_all, fields(plan = new.plan_code.as_str()))]
 pub async fn create(state: &AppState, actor: &Actor, new: NewSubscription) -> Result<Outcome> {
     actor.require_role(MANAGERS)?;
     let tenant_id = actor.tenant_for(new.tenant)?;

@@ -150,6 +150,7 @@ pub(crate) async fn issue_closing_invoice(
 }
 
 /// Takes the one step due for `id` at `now`, if it is still due.
+#[tracing::instrument(skip_all, fields(subscription = %id))]
 pub async fn renew_one(state: &AppState, id: SubscriptionId, now: DateTime<Utc>) -> Result<Step> {
     let Some(peek) = store::subscriptions::find(&state.db, TenantScope::Any, id).await? else {
         return Ok(Step::NothingDue);
