@@ -10,7 +10,7 @@ use crate::domain::{
     BillingReason, Code, CreditTopup, Invoice, InvoiceStatus, LedgerKind, LineKind, NewLine, Page,
     PageRequest, Role, TenantId, TopupId, TopupSource, TopupStatus,
 };
-use crate::error::{Error, OptionExt, Result};
+use crate::error::{ConflictReason, Error, OptionExt, Result};
 use crate::state::AppState;
 use crate::store;
 use crate::store::invoices::NewInvoice;
@@ -159,9 +159,12 @@ pub async fn confirm_credit_topup(
     if topup.status == TopupStatus::Completed {
         return Ok(topup);
     }
-    let invoice = topup
-        .invoice_id
-        .ok_or_else(|| Error::Conflict("this top-up has no invoice to pay".into()))?;
+    let invoice = topup.invoice_id.ok_or_else(|| {
+        Error::conflict(
+            ConflictReason::TopupWithoutInvoice,
+            "this top-up has no invoice to pay",
+        )
+    })?;
     invoicing::mark_paid(state, actor, invoice, payment_reference).await?;
     store::topups::find(&state.db, id)
         .await?

@@ -99,8 +99,9 @@ pub fn sdl() -> String {
     build_schema(None, 16, 2000).sdl()
 }
 
-/// Maps a service error to a GraphQL error with its stable `extensions.code`. Internal causes
-/// are logged here and replaced by an opaque message.
+/// Maps a service error to a GraphQL error with its stable `extensions.code` (and, for a
+/// `CONFLICT`, its `extensions.reason`). Internal causes are logged here and replaced by an
+/// opaque message.
 pub fn to_gql(err: Error) -> async_graphql::Error {
     let code = err.code();
     let message = match &err {
@@ -121,6 +122,9 @@ pub fn to_gql(err: Error) -> async_graphql::Error {
         ext.set("code", code);
         if let Error::Validation { field, .. } = &err {
             ext.set("field", field.as_str());
+        }
+        if let Error::Conflict { reason, .. } = &err {
+            ext.set("reason", reason.as_str());
         }
         if let Error::InsufficientCredits { balance, required } = &err {
             ext.set("balance", balance.to_string());

@@ -6,7 +6,7 @@ use crate::domain::{
     BillingReason, Currency, Invoice, InvoiceFilter, InvoiceId, InvoiceStatus, LineKind,
     ManualLine, NewLine, Page, PageRequest, TenantId,
 };
-use crate::error::{Error, OptionExt, Result};
+use crate::error::{ConflictReason, Error, OptionExt, Result};
 use crate::pricing;
 use crate::state::AppState;
 use crate::store::invoices::NewInvoice;
@@ -128,8 +128,9 @@ pub async fn add_line(
         .ok_or_else(|| Error::validation("line", TOO_LARGE))?;
     let txn = state.db.begin().await?;
     if !store::invoices::append_line(&txn, &invoice, line, totals, now).await? {
-        return Err(Error::Conflict(
-            "the invoice changed at the same time or is no longer a draft".into(),
+        return Err(Error::conflict(
+            ConflictReason::ConcurrentUpdate,
+            "the invoice changed at the same time or is no longer a draft",
         ));
     }
     let updated = store::invoices::find(&txn, TenantScope::Any, id)
@@ -140,10 +141,13 @@ pub async fn add_line(
 }
 
 fn not_draft(status: InvoiceStatus) -> Error {
-    Error::Conflict(format!(
-        "the invoice is {}; only a draft can change",
-        status.as_str()
-    ))
+    Error::conflict(
+        ConflictReason::InvoiceNotDraft,
+        format!(
+            "the invoice is {}; only a draft can change",
+            status.as_str()
+        ),
+    )
 }
 
 pub async fn finalize_invoice(state: &AppState, actor: &Actor, id: InvoiceId) -> Result<Invoice> {
@@ -163,11 +167,14 @@ pub async fn finalize_invoice(state: &AppState, actor: &Actor, id: InvoiceId) ->
 }
 
 fn illegal(from: InvoiceStatus, to: InvoiceStatus) -> Error {
-    Error::Conflict(format!(
-        "an invoice cannot go from {} to {}",
-        from.as_str(),
-        to.as_str()
-    ))
+    Error::conflict(
+        ConflictReason::IllegalTransition,
+        format!(
+            "an invoice cannot go from {} to {}",
+            from.as_str(),
+            to.as_str()
+        ),
+    )
 }
 
 async fn get_any(state: &AppState, id: InvoiceId) -> Result<Invoice> {
@@ -192,8 +199,9 @@ async fn transition(
     let txn: DatabaseTransaction = state.db.begin().await?;
     store::tenants::lock(&txn, current.tenant_id).await?;
     if !store::invoices::move_status(&txn, id, current.status, to, reference, now).await? {
-        return Err(Error::Conflict(
-            "the invoice changed at the same time; read it again".into(),
+        return Err(Error::conflict(
+            ConflictReason::ConcurrentUpdate,
+            "the invoice changed at the same time; read it again",
         ));
     }
     let moved = store::invoices::find(&txn, TenantScope::Any, id)

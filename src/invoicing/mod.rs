@@ -5,7 +5,7 @@ use chrono::{DateTime, Datelike, TimeDelta, Utc};
 use sea_orm::ConnectionTrait;
 
 use crate::domain::{Invoice, InvoiceId, InvoiceStatus, SubscriptionStatus};
-use crate::error::{Error, OptionExt, Result};
+use crate::error::{ConflictReason, Error, OptionExt, Result};
 use crate::payments::Collection;
 use crate::state::AppState;
 use crate::store::invoices::NewInvoice;
@@ -37,8 +37,9 @@ pub(crate) async fn finalize_in(
     );
     let due = at + TimeDelta::days(i64::from(due_days));
     if !store::invoices::finalize(db, id, &number, at, due, now).await? {
-        return Err(Error::Conflict(
-            "only a draft invoice can be finalized".into(),
+        return Err(Error::conflict(
+            ConflictReason::IllegalTransition,
+            "only a draft invoice can be finalized",
         ));
     }
     let invoice = store::invoices::find(db, TenantScope::Any, id)
@@ -117,8 +118,9 @@ pub(crate) async fn recheck_past_due(
     sub.status = SubscriptionStatus::Active;
     sub.version += 1;
     if !store::subscriptions::save_over(db, &sub, now).await? {
-        return Err(Error::Conflict(
-            "the subscription changed at the same time; retry".into(),
+        return Err(Error::conflict(
+            ConflictReason::ConcurrentUpdate,
+            "the subscription changed at the same time; retry",
         ));
     }
     Ok(())

@@ -19,7 +19,7 @@ use crate::domain::{
     Enforcement, Money, NewCreditPack, NewPlan, Page, PageRequest, Plan, PlanCharge, PlanId,
     PlanLimit,
 };
-use crate::error::{Error, Result, conflict_on_unique};
+use crate::error::{ConflictReason, Error, Result, conflict_on_unique};
 
 const CONCURRENT: &str = "another version of this code was published at the same time; retry";
 
@@ -70,7 +70,7 @@ pub async fn insert_plan_version(
     let model = row
         .insert(db)
         .await
-        .map_err(|e| conflict_on_unique(e, CONCURRENT))?;
+        .map_err(|e| conflict_on_unique(e, ConflictReason::ConcurrentUpdate, CONCURRENT))?;
     for (position, charge) in new.charges.iter().enumerate() {
         let metric_id = *metric_ids
             .get(&charge.metric_code)
@@ -320,7 +320,7 @@ pub async fn insert_pack_version(
     pack_to_domain(
         row.insert(db)
             .await
-            .map_err(|e| conflict_on_unique(e, CONCURRENT))?,
+            .map_err(|e| conflict_on_unique(e, ConflictReason::ConcurrentUpdate, CONCURRENT))?,
     )
 }
 

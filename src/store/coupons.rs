@@ -15,7 +15,7 @@ use crate::domain::{
     Coupon, CouponDuration, CouponId, Currency, Discount, Money, NewCoupon, Page, PageRequest,
     RedemptionId, SubscriptionDiscount, SubscriptionId, TenantId,
 };
-use crate::error::{Error, Result, conflict_on_unique};
+use crate::error::{ConflictReason, Error, Result, conflict_on_unique};
 
 fn to_domain(m: Model) -> Result<Coupon> {
     let discount = match (m.percent_off, m.amount_off_minor, m.currency.as_deref()) {
@@ -100,10 +100,13 @@ pub async fn insert(
         plan_codes: Set(plan_codes),
         created_at: Set(now),
     };
-    let model = row
-        .insert(db)
-        .await
-        .map_err(|e| conflict_on_unique(e, "a coupon with this code already exists"))?;
+    let model = row.insert(db).await.map_err(|e| {
+        conflict_on_unique(
+            e,
+            ConflictReason::CodeTaken,
+            "a coupon with this code already exists",
+        )
+    })?;
     to_domain(model)
 }
 
@@ -175,7 +178,13 @@ pub async fn insert_redemption(
     }
     .insert(db)
     .await
-    .map_err(|e| conflict_on_unique(e, "this tenant has already redeemed this coupon"))?;
+    .map_err(|e| {
+        conflict_on_unique(
+            e,
+            ConflictReason::CouponAlreadyRedeemed,
+            "this tenant has already redeemed this coupon",
+        )
+    })?;
     Ok(SubscriptionDiscount {
         id,
         coupon_id: new.coupon.id,

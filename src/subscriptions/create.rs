@@ -7,7 +7,7 @@ use crate::accounts::Actor;
 use crate::domain::{
     BillingReason, Subscription, SubscriptionId, SubscriptionStatus, TenantStatus,
 };
-use crate::error::{Error, OptionExt, Result};
+use crate::error::{ConflictReason, Error, OptionExt, Result};
 use crate::invoicing;
 use crate::state::AppState;
 use crate::store;
@@ -77,8 +77,9 @@ pub async fn create(state: &AppState, actor: &Actor, new: NewSubscription) -> Re
 
     let (txn, live) = begin_for(state, tenant_id).await?;
     if live.is_some() {
-        return Err(Error::Conflict(
-            "this tenant already has a live subscription; change or cancel it".into(),
+        return Err(Error::conflict(
+            ConflictReason::SubscriptionAlreadyLive,
+            "this tenant already has a live subscription; change or cancel it",
         ));
     }
     store::subscriptions::insert(&txn, &sub).await?;
