@@ -1,6 +1,8 @@
 //! The one error type every service returns. Each variant maps to a stable `extensions.code`;
-//! a `CONFLICT` also carries a stable `extensions.reason`. Internal causes are logged, never
-//! shown to the client.
+//! a `CONFLICT` also carries a stable `extensions.reason`. Internal causes are logged, with the
+//! place in our code where they arose, and never shown to the client.
+use std::panic::Location;
+
 use crate::domain::ParseError;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -99,8 +101,13 @@ pub enum Error {
         balance: crate::domain::Credits,
         required: crate::domain::Credits,
     },
+    /// A fault on our side: the cause, and where in our code it became an `Error`.
     #[error("internal error")]
-    Internal(#[source] BoxError),
+    Internal {
+        #[source]
+        source: BoxError,
+        location: &'static Location<'static>,
+    },
 }
 
 impl Error {
@@ -114,7 +121,7 @@ impl Error {
             Error::Conflict { .. } => "CONFLICT",
             Error::RateLimited(_) => "RATE_LIMITED",
             Error::InsufficientCredits { .. } => "INSUFFICIENT_CREDITS",
-            Error::Internal(_) => "INTERNAL",
+            Error::Internal { .. } => "INTERNAL",
         }
     }
 
@@ -136,8 +143,39 @@ impl Error {
         Error::Forbidden("not allowed for this credential".into())
     }
 
+    /// An internal error, remembering the caller's location. Call it directly or from a
+    /// closure (`.map_err(|e| Error::internal(e))`): passed as a function
+    /// (`.map_err(Error::internal)`) it would record a place inside the standard library.
+    #[track_caller]
     pub fn internal(err: impl Into<BoxError>) -> Self {
-        Error::Internal(err.into())
+        Error::Internal {
+            source: err.into(),
+            location: Location::caller(),
+        }
+    }
+
+    /// An internal error's causes, outermost first (`db: connection refused: ...`), for the
+    /// log; other errors give their message.
+    pub fn cause_chain(&self) -> String {
+        let Error::Internal { source, .. } = self else {
+            return self.to_string();
+        };
+        let mut chain = source.to_string();
+        let mut next = source.source();
+        while let Some(cause) = next {
+            chain.push_str(": ");
+            chain.push_str(&cause.to_string());
+            next = cause.source();
+        }
+        chain
+    }
+
+    /// Where in our code an internal error arose.
+    pub fn location(&self) -> Option<&'static Location<'static>> {
+        match self {
+            Error::Internal { location, .. } => Some(location),
+            _ => None,
+        }
     }
 }
 
@@ -151,12 +189,15 @@ impl From<ParseError> for Error {
 }
 
 impl From<sea_orm::DbErr> for Error {
+    /// `?` on a database error records the place of the `?`.
+    #[track_caller]
     fn from(e: sea_orm::DbErr) -> Self {
-        Error::Internal(Box::new(e))
+        Error::internal(e)
     }
 }
 
 /// Turns a unique-key violation into a `CONFLICT` with a reason and a message for the user.
+#[track_caller]
 pub fn conflict_on_unique(
     err: sea_orm::DbErr,
     reason: ConflictReason,
@@ -164,7 +205,7 @@ pub fn conflict_on_unique(
 ) -> Error {
     match err.sql_err() {
         Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => Error::conflict(reason, message),
-        _ => err.into(),
+        _ => Error::from(err),
     }
 }
 
@@ -213,5 +254,42 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn internal_errors_keep_their_chain_and_where_they_arose() {
+        let here = |err: &Error| err.location().map(|l| (l.file(), l.line()));
+
+        let line = line!() + 1;
+        let err = Error::internal(Outer(std::io::Error::other("disk on fire")));
+        assert_eq!(err.to_string(), "internal error");
+        assert_eq!(err.cause_chain(), "outer: disk on fire");
+        assert_eq!(here(&err), Some(("src/error.rs", line)));
+
+        // `?` on a database error records the `?`.
+        let line = line!() + 2;
+        let query = || -> Result<()> {
+            Err(sea_orm::DbErr::Custom("no such table".into()))?;
+            Ok(())
+        };
+        let err = query().expect_err("fails");
+        assert!(err.cause_chain().contains("no such table"), "{err:?}");
+        assert_eq!(here(&err), Some(("src/error.rs", line)));
+
+        // So does a closure passed to `map_err`.
+        let line = line!() + 1;
+        let parsed: Result<u8> = u8::try_from(300_i32).map_err(|e| Error::internal(e));
+        assert_eq!(
+            here(&parsed.expect_err("overflows")),
+            Some(("src/error.rs", line))
+        );
+
+        let conflict = Error::conflict(ConflictReason::SlugTaken, "taken");
+        assert_eq!(conflict.cause_chain(), "taken");
+        assert_eq!(conflict.location(), None);
     }
 }

@@ -100,20 +100,13 @@ pub fn sdl() -> String {
 }
 
 /// Maps a service error to a GraphQL error with its stable `extensions.code` (and, for a
-/// `CONFLICT`, its `extensions.reason`). Internal causes are logged here and replaced by an
-/// opaque message.
+/// `CONFLICT`, its `extensions.reason`). Internal errors are logged here, once, with their
+/// cause chain and the place they arose, and replaced by an opaque message.
 pub fn to_gql(err: Error) -> async_graphql::Error {
     let code = err.code();
     let message = match &err {
-        Error::Internal(cause) => {
-            let mut chain = cause.to_string();
-            let mut source = cause.source();
-            while let Some(s) = source {
-                chain.push_str(": ");
-                chain.push_str(&s.to_string());
-                source = s.source();
-            }
-            tracing::error!(error = %chain, "internal error");
+        Error::Internal { location, .. } => {
+            tracing::error!(error = %err.cause_chain(), %location, "internal error");
             "internal error".to_owned()
         }
         other => other.to_string(),
@@ -138,8 +131,13 @@ pub(crate) trait GqlResult<T> {
 }
 
 impl<T, E: Into<Error>> GqlResult<T> for Result<T, E> {
+    /// A foreign error (a `DbErr`) becoming an internal one here records this call's place.
+    #[track_caller]
     fn gql(self) -> async_graphql::Result<T> {
-        self.map_err(|e| to_gql(e.into()))
+        match self {
+            Ok(v) => Ok(v),
+            Err(e) => Err(to_gql(e.into())),
+        }
     }
 }
 

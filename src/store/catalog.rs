@@ -206,7 +206,8 @@ async fn load_plans(db: &impl ConnectionTrait, rows: Vec<plans::Model>) -> Resul
     let mut plans = Vec::with_capacity(rows.len());
     for r in rows {
         let currency = Currency::parse("currency", &r.currency)?;
-        let features = serde_json::from_value(r.features.clone()).map_err(Error::internal)?;
+        let features =
+            serde_json::from_value(r.features.clone()).map_err(|e| Error::internal(e))?;
         let plan_charges = charges
             .iter()
             .filter(|c| c.plan_id == r.id)

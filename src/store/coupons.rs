@@ -19,7 +19,7 @@ use crate::error::{ConflictReason, Error, Result, conflict_on_unique};
 
 fn to_domain(m: Model) -> Result<Coupon> {
     let discount = match (m.percent_off, m.amount_off_minor, m.currency.as_deref()) {
-        (Some(p), _, _) => Discount::Percent(u8::try_from(p).map_err(Error::internal)?),
+        (Some(p), _, _) => Discount::Percent(u8::try_from(p).map_err(|e| Error::internal(e))?),
         (None, Some(a), Some(c)) => {
             Discount::Amount(Money::new(a, Currency::parse("currency", c)?))
         }
@@ -34,7 +34,7 @@ fn to_domain(m: Model) -> Result<Coupon> {
         ("once", _) => CouponDuration::Once,
         ("forever", _) => CouponDuration::Forever,
         ("repeating", Some(n)) => {
-            CouponDuration::Repeating(u16::try_from(n).map_err(Error::internal)?)
+            CouponDuration::Repeating(u16::try_from(n).map_err(|e| Error::internal(e))?)
         }
         (other, _) => return Err(Error::internal(format!("coupon duration '{other}'"))),
     };
@@ -42,7 +42,7 @@ fn to_domain(m: Model) -> Result<Coupon> {
         .plan_codes
         .map(serde_json::from_value::<Vec<String>>)
         .transpose()
-        .map_err(Error::internal)?;
+        .map_err(|e| Error::internal(e))?;
     Ok(Coupon {
         id: m.id.into(),
         code: m.code,
