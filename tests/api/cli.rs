@@ -191,3 +191,39 @@ fn demo_prints_a_password_that_logs_the_owner_in() {
     let _ = std::fs::remove_dir_all(dir);
     assert!(ok);
 }
+
+#[test]
+fn an_invalid_billing_log_stops_start_up_naming_it_and_the_parse_error() {
+    let (dir, url) = temp_db();
+    let bad = "info,sqlx=loudest";
+    let parse_error = tracing_subscriber::EnvFilter::try_new(bad)
+        .expect_err("not a filter")
+        .to_string();
+    let out = billing(&["migrate"], &url)
+        .env("BILLING_LOG", bad)
+        .output()
+        .expect("run");
+    let _ = std::fs::remove_dir_all(dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "started with BILLING_LOG={bad}");
+    assert!(stderr.contains("BILLING_LOG"), "{stderr}");
+    assert!(stderr.contains(bad), "{stderr}");
+    assert!(
+        stderr.contains(&parse_error),
+        "{parse_error:?} not in {stderr}"
+    );
+}
+
+#[test]
+fn an_unknown_log_format_stops_start_up_naming_it() {
+    let (dir, url) = temp_db();
+    let out = billing(&["migrate"], &url)
+        .env("BILLING_LOG_FORMAT", "xml")
+        .output()
+        .expect("run");
+    let _ = std::fs::remove_dir_all(dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "started with BILLING_LOG_FORMAT=xml");
+    assert!(stderr.contains("BILLING_LOG_FORMAT"), "{stderr}");
+    assert!(stderr.contains("xml"), "{stderr}");
+}
