@@ -18,6 +18,45 @@ pub enum Environment {
     Production,
 }
 
+/// How log lines are written: `text` for people (the default), `json` for one JSON object per
+/// line, for log collectors.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl LogFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
+}
+
+impl TryFrom<String> for LogFormat {
+    type Error = String;
+
+    fn try_from(raw: String) -> Result<Self, String> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err(format!(
+                "BILLING_LOG_FORMAT must be \"text\" or \"json\", not {raw:?}"
+            )),
+        }
+    }
+}
+
+impl From<LogFormat> for String {
+    fn from(f: LogFormat) -> String {
+        f.as_str().to_owned()
+    }
+}
+
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(transparent)]
 pub struct Secret(String);
@@ -65,7 +104,9 @@ pub struct Config {
     pub login_max_failures: i64,
     pub login_window_seconds: u64,
     pub max_query_complexity: usize,
+    /// Log filter, in `tracing_subscriber::EnvFilter` syntax; checked at start-up.
     pub log: String,
+    pub log_format: LogFormat,
     /// Dev/test only: the clock starts here and stands still, moving only by `advanceClock`.
     pub clock_start: Option<DateTime<Utc>>,
     /// How often the billing jobs run in the background; 0 turns the scheduler off.
@@ -111,6 +152,7 @@ impl Default for Config {
             login_window_seconds: 900,
             max_query_complexity: 2000,
             log: "info,sqlx=warn,sea_orm=warn".into(),
+            log_format: LogFormat::Text,
             clock_start: None,
             jobs_interval_seconds: 60,
             invoice_due_days: 7,
@@ -174,6 +216,12 @@ impl Config {
         if self.env == Environment::Production && self.clock_start.is_some() {
             return invalid("BILLING_CLOCK_START is for development and tests only");
         }
+        if let Err(e) = self.log_filter() {
+            return Err(ConfigError::Invalid(format!(
+                "BILLING_LOG is not a valid log filter ({:?}): {e}",
+                self.log
+            )));
+        }
         if self.invoice_due_days > 365 || self.past_due_after_days > 365 {
             return invalid(
                 "BILLING_INVOICE_DUE_DAYS and BILLING_PAST_DUE_AFTER_DAYS must be at most 365",
@@ -183,6 +231,13 @@ impl Config {
             return invalid("BILLING_OUTBOX_MAX_ATTEMPTS must be between 1 and 100");
         }
         Ok(())
+    }
+
+    /// The log filter `log` describes (`BILLING_LOG`).
+    pub fn log_filter(
+        &self,
+    ) -> Result<tracing_subscriber::EnvFilter, tracing_subscriber::filter::ParseError> {
+        tracing_subscriber::EnvFilter::try_new(&self.log)
     }
 
     pub fn uses_dev_secret(&self) -> bool {
@@ -242,6 +297,29 @@ mod tests {
             ..Config::default()
         };
         assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn an_invalid_log_filter_is_refused_naming_billing_log() {
+        assert!(Config::default().validate().is_ok());
+        let config = Config {
+            log: "info,sqlx=loud".into(),
+            ..Config::default()
+        };
+        let err = config.validate().expect_err("refused").to_string();
+        assert!(err.contains("BILLING_LOG"), "{err}");
+        assert!(err.contains("info,sqlx=loud"), "{err}");
+    }
+
+    #[test]
+    fn the_log_format_is_text_or_json() {
+        assert_eq!(Config::default().log_format, LogFormat::Text);
+        assert_eq!(LogFormat::try_from("json".to_owned()), Ok(LogFormat::Json));
+        assert_eq!(LogFormat::try_from("JSON".to_owned()), Ok(LogFormat::Json));
+        assert_eq!(LogFormat::try_from("text".to_owned()), Ok(LogFormat::Text));
+        let err = LogFormat::try_from("xml".to_owned()).expect_err("refused");
+        assert!(err.contains("BILLING_LOG_FORMAT"), "{err}");
+        assert!(err.contains("xml"), "{err}");
     }
 
     #[test]

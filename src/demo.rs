@@ -34,7 +34,7 @@ fn operator() -> Actor {
 /// Runs a create; an existing row (`CONFLICT`) counts as done.
 fn existing_is_fine<T>(r: Result<T>) -> Result<()> {
     match r {
-        Ok(_) | Err(Error::Conflict(_)) => Ok(()),
+        Ok(_) | Err(Error::Conflict { .. }) => Ok(()),
         Err(e) => Err(e),
     }
 }

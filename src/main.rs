@@ -1,6 +1,6 @@
 //! The `billing` command line: serve (default), migrate, schema, token, demo.
 use anyhow::{Context, bail};
-use billing::config::{Config, Environment};
+use billing::config::{Config, Environment, LogFormat};
 use billing::domain::{Role, TenantId};
 use billing::startup::{App, build_state};
 use clap::{Parser, Subcommand};
@@ -46,9 +46,7 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let config = Config::load().context("loading configuration")?;
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&config.log).unwrap_or_default())
-        .init();
+    init_logging(&config)?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
         Command::Migrate => {
@@ -93,6 +91,20 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
+/// Logs go to stdout, filtered by `BILLING_LOG`, as text or as one JSON object per line
+/// (`BILLING_LOG_FORMAT`). `Config::load` has already refused a filter that does not parse.
+fn init_logging(config: &Config) -> anyhow::Result<()> {
+    let filter = config
+        .log_filter()
+        .with_context(|| format!("BILLING_LOG is not a valid log filter ({:?})", config.log))?;
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    match config.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
+    Ok(())
+}
+
 async fn serve(config: Config) -> anyhow::Result<()> {
     if config.uses_dev_secret() {
         tracing::warn!(
@@ -130,26 +142,33 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         jobs = %jobs,
         "billing listening on http://{addr}"
     );
-    println!("billing is running on http://{addr}");
-    println!("  database: {database} (migrated)");
-    println!("  cache:    {}", state.cache.backend());
-    println!("  payments: {}", state.payments.name());
-    println!("  clock:    {clock}; billing jobs {jobs}");
+    // With JSON logs stdout carries only JSON lines, so the banner for people goes to stderr.
+    let json_logs = state.config.log_format == LogFormat::Json;
+    macro_rules! say {
+        ($($arg:tt)*) => {
+            if json_logs { eprintln!($($arg)*) } else { println!($($arg)*) }
+        };
+    }
+    say!("billing is running on http://{addr}");
+    say!("  database: {database} (migrated)");
+    say!("  cache:    {}", state.cache.backend());
+    say!("  payments: {}", state.payments.name());
+    say!("  clock:    {clock}; billing jobs {jobs}");
     if env != Environment::Production {
         let (token, expires) =
             state
                 .auth
                 .mint("bootstrap-admin", Role::Admin, None, chrono::Utc::now())?;
-        println!("  GraphiQL: http://{addr}/graphql");
-        println!();
-        println!("Admin token (valid until {expires}):");
-        println!("  export TOKEN={token}");
-        println!();
-        println!("Try it:");
-        println!(
+        say!("  GraphiQL: http://{addr}/graphql");
+        say!();
+        say!("Admin token (valid until {expires}):");
+        say!("  export TOKEN={token}");
+        say!();
+        say!("Try it:");
+        say!(
             "  curl -s http://{addr}/graphql -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' \\\n    -d '{{\"query\":\"{{ me {{ role }} plans {{ edges {{ node {{ code name monthlyPrice {{ formatted }} }} }} }} }}\"}}'"
         );
-        println!("Load the demo catalog and tenant: cargo run -- demo");
+        say!("Load the demo catalog and tenant: cargo run -- demo");
     }
     app.run().await.context("server failed")
 }

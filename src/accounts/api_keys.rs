@@ -92,7 +92,7 @@ pub async fn revoke(state: &AppState, actor: &Actor, id: ApiKeyId) -> Result<Api
         .cache
         .set(&cache_key(&hash), REVOKED, TOMBSTONE_TTL)
         .await
-        .map_err(Error::internal)?;
+        .map_err(|e| Error::internal(e))?;
     Ok(key)
 }
 

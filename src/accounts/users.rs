@@ -4,7 +4,7 @@ use sea_orm::{DatabaseTransaction, TransactionTrait};
 
 use crate::auth::{Actor, hash_password, verify_password};
 use crate::domain::{Email, NewUser, Page, PageRequest, Password, Role, TenantId, User, UserId};
-use crate::error::{Error, OptionExt, Result};
+use crate::error::{ConflictReason, Error, OptionExt, Result};
 use crate::state::AppState;
 use crate::store;
 
@@ -206,8 +206,9 @@ async fn ensure_not_last_owner(
         return Ok(());
     }
     if store::accounts::users::count_with_role(db, tenant, Role::Owner).await? <= 1 {
-        return Err(Error::Conflict(
-            "a tenant must keep at least one owner".into(),
+        return Err(Error::conflict(
+            ConflictReason::LastOwner,
+            "a tenant must keep at least one owner",
         ));
     }
     Ok(())

@@ -78,7 +78,7 @@ impl AuthKeys {
             aud: self.audience.clone(),
         };
         let token = encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(Error::internal)?;
+            .map_err(|e| Error::internal(e))?;
         Ok((token, expires))
     }
 

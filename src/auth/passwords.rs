@@ -15,7 +15,7 @@ pub async fn hash_password(password: String) -> Result<String> {
             .map_err(|e| Error::internal(e.to_string()))
     })
     .await
-    .map_err(Error::internal)?
+    .map_err(|e| Error::internal(e))?
 }
 
 /// True when `password` matches. With no stored hash, a dummy hash is checked anyway so that
@@ -37,7 +37,7 @@ pub async fn verify_password(password: String, stored: Option<String>) -> Result
         Ok(ok && stored.is_some())
     })
     .await
-    .map_err(Error::internal)?
+    .map_err(|e| Error::internal(e))?
 }
 
 fn dummy_hash() -> String {

@@ -6,7 +6,7 @@ use sea_orm::TransactionTrait;
 
 use crate::auth::Actor;
 use crate::domain::{CreditPack, NewCreditPack, NewPlan, Page, PageRequest, Plan};
-use crate::error::{Error, OptionExt, Result};
+use crate::error::{ConflictReason, Error, OptionExt, Result};
 use crate::state::AppState;
 use crate::store;
 
@@ -67,13 +67,17 @@ async fn save_plan(
 fn next_version(latest: Option<i32>, publishing: bool, what: &'static str) -> Result<i32> {
     match (latest, publishing) {
         (None, false) => Ok(1),
-        (Some(_), false) => Err(Error::Conflict(format!(
-            "a {what} with this code already exists"
-        ))),
+        (Some(_), false) => Err(Error::conflict(
+            ConflictReason::CodeTaken,
+            format!("a {what} with this code already exists"),
+        )),
         (None, true) => Err(Error::NotFound(what)),
-        (Some(v), true) => v
-            .checked_add(1)
-            .ok_or_else(|| Error::Conflict(format!("{what} has too many versions"))),
+        (Some(v), true) => v.checked_add(1).ok_or_else(|| {
+            Error::conflict(
+                ConflictReason::TooManyVersions,
+                format!("{what} has too many versions"),
+            )
+        }),
     }
 }
 

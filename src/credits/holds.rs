@@ -10,7 +10,7 @@ use crate::domain::keys::ledger_key;
 use crate::domain::{
     Code, CreditHold, Credits, HoldId, HoldStatus, LedgerEntry, LedgerKind, TenantId, Wallet,
 };
-use crate::error::{Error, OptionExt, Result};
+use crate::error::{ConflictReason, Error, OptionExt, Result};
 use crate::state::AppState;
 use crate::store;
 
@@ -170,10 +170,13 @@ pub async fn settle_credits(
         HoldStatus::Held => {}
         HoldStatus::Settled => return outcome(state, hold, Some(settle_key), true).await,
         other => {
-            return Err(Error::Conflict(format!(
-                "the hold is {}; only an open hold can be settled",
-                other.as_str()
-            )));
+            return Err(Error::conflict(
+                ConflictReason::HoldNotOpen,
+                format!(
+                    "the hold is {}; only an open hold can be settled",
+                    other.as_str()
+                ),
+            ));
         }
     }
     let metric = Code::parse("metricCode", &hold.metric_code)?;
@@ -190,10 +193,13 @@ pub async fn settle_credits(
     .await?;
     let fresh = open_hold(state, actor, id).await?;
     if entry.is_none() && fresh.status != HoldStatus::Settled {
-        return Err(Error::Conflict(format!(
-            "the hold is {}; only an open hold can be settled",
-            fresh.status.as_str()
-        )));
+        return Err(Error::conflict(
+            ConflictReason::HoldNotOpen,
+            format!(
+                "the hold is {}; only an open hold can be settled",
+                fresh.status.as_str()
+            ),
+        ));
     }
     outcome(state, fresh, Some(settle_key), entry.is_none()).await
 }
@@ -207,10 +213,13 @@ pub async fn release_credits(state: &AppState, actor: &Actor, id: HoldId) -> Res
         HoldStatus::Held => {}
         HoldStatus::Released => return outcome(state, hold, Some(key), true).await,
         other => {
-            return Err(Error::Conflict(format!(
-                "the hold is {}; only an open hold can be released",
-                other.as_str()
-            )));
+            return Err(Error::conflict(
+                ConflictReason::HoldNotOpen,
+                format!(
+                    "the hold is {}; only an open hold can be released",
+                    other.as_str()
+                ),
+            ));
         }
     }
     let now = state.clock.now();
@@ -225,10 +234,13 @@ pub async fn release_credits(state: &AppState, actor: &Actor, id: HoldId) -> Res
     .await?;
     let fresh = open_hold(state, actor, id).await?;
     if entry.is_none() && fresh.status != HoldStatus::Released {
-        return Err(Error::Conflict(format!(
-            "the hold is {}; only an open hold can be released",
-            fresh.status.as_str()
-        )));
+        return Err(Error::conflict(
+            ConflictReason::HoldNotOpen,
+            format!(
+                "the hold is {}; only an open hold can be released",
+                fresh.status.as_str()
+            ),
+        ));
     }
     outcome(state, fresh, Some(key), entry.is_none()).await
 }

@@ -15,7 +15,7 @@ use crate::domain::{
     BillingReason, Code, CreditTopup, Invoice, InvoiceStatus, LedgerKind, LineKind, NewLine, Page,
     PageRequest, Role, TenantId, TopupId, TopupSource, TopupStatus,
 };
-use crate::error::{Error, OptionExt, Result};
+use crate::error::{ConflictReason, Error, OptionExt, Result};
 use crate::state::{AppState, InvoiceHook, InvoiceHooks};
 use crate::store;
 use crate::{invoicing, pricing};
@@ -184,9 +184,12 @@ pub async fn confirm_credit_topup(
     if topup.status == TopupStatus::Completed {
         return Ok(topup);
     }
-    let invoice = topup
-        .invoice_id
-        .ok_or_else(|| Error::Conflict("this top-up has no invoice to pay".into()))?;
+    let invoice = topup.invoice_id.ok_or_else(|| {
+        Error::conflict(
+            ConflictReason::TopupWithoutInvoice,
+            "this top-up has no invoice to pay",
+        )
+    })?;
     invoicing::mark_paid(state, actor, invoice, payment_reference).await?;
     store::credits::topups::find(&state.db, id)
         .await?

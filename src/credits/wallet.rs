@@ -8,7 +8,7 @@ use crate::domain::{
     Code, CreditTopup, Credits, LedgerEntry, LedgerKind, Page, PageRequest, TenantId, TopupId,
     TopupSource, TopupStatus, Wallet,
 };
-use crate::error::{Error, OptionExt, Result};
+use crate::error::{ConflictReason, Error, OptionExt, Result};
 use crate::state::AppState;
 use crate::{accounts, store};
 
@@ -55,8 +55,9 @@ async fn replay(
             || first.quantity != Some(req.quantity)
             || first.operation_type.as_deref() != Some(req.operation_type.as_str()))
     {
-        return Err(Error::Conflict(
-            "this idempotency key was used for a different request".into(),
+        return Err(Error::conflict(
+            ConflictReason::IdempotencyKeyReused,
+            "this idempotency key was used for a different request",
         ));
     }
     Ok(Some(Spent {

@@ -91,20 +91,14 @@ pub fn sdl() -> String {
     build_schema(None, 16, 2000).sdl()
 }
 
-/// Maps a service error to a GraphQL error with its stable `extensions.code`. Internal causes
-/// are logged here and replaced by an opaque message.
+/// Maps a service error to a GraphQL error with its stable `extensions.code` (and, for a
+/// `CONFLICT`, its `extensions.reason`). Internal errors are logged here, once, with their
+/// cause chain and the place they arose, and replaced by an opaque message.
 pub fn to_gql(err: Error) -> async_graphql::Error {
     let code = err.code();
     let message = match &err {
-        Error::Internal(cause) => {
-            let mut chain = cause.to_string();
-            let mut source = cause.source();
-            while let Some(s) = source {
-                chain.push_str(": ");
-                chain.push_str(&s.to_string());
-                source = s.source();
-            }
-            tracing::error!(error = %chain, "internal error");
+        Error::Internal { location, .. } => {
+            tracing::error!(error = %err.cause_chain(), %location, "internal error");
             "internal error".to_owned()
         }
         other => other.to_string(),
@@ -113,6 +107,9 @@ pub fn to_gql(err: Error) -> async_graphql::Error {
         ext.set("code", code);
         if let Error::Validation { field, .. } = &err {
             ext.set("field", field.as_str());
+        }
+        if let Error::Conflict { reason, .. } = &err {
+            ext.set("reason", reason.as_str());
         }
         if let Error::InsufficientCredits { balance, required } = &err {
             ext.set("balance", balance.to_string());
@@ -126,8 +123,13 @@ pub(crate) trait GqlResult<T> {
 }
 
 impl<T, E: Into<Error>> GqlResult<T> for Result<T, E> {
+    /// A foreign error (a `DbErr`) becoming an internal one here records this call's place.
+    #[track_caller]
     fn gql(self) -> async_graphql::Result<T> {
-        self.map_err(|e| to_gql(e.into()))
+        match self {
+            Ok(v) => Ok(v),
+            Err(e) => Err(to_gql(e.into())),
+        }
     }
 }
 

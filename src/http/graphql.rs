@@ -55,7 +55,7 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Credential {
         Ok(actor) => Credential::Valid(actor),
         Err(crate::error::Error::Unauthenticated(why)) => Credential::Invalid(why),
         Err(e) => {
-            tracing::error!(error = %e, "authentication failed unexpectedly");
+            tracing::error!(error = %e.cause_chain(), location = ?e.location(), "authentication failed unexpectedly");
             Credential::Invalid("credential could not be checked".into())
         }
     }

@@ -8,7 +8,9 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -44,7 +46,7 @@ pub fn router(app: AppState, schema: BillingSchema) -> Router {
             state.clone(),
             count_requests,
         ))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid));
     let origins: Vec<HeaderValue> = config
@@ -65,6 +67,24 @@ pub fn router(app: AppState, schema: BillingSchema) -> Router {
         );
     }
     router.with_state(state)
+}
+
+/// The span every request runs in. It carries the request id (the caller's `x-request-id`, or
+/// a fresh UUID), so whatever is logged while serving the request, in this span or one nested
+/// in it, can be traced back to the response that carried the same header.
+fn request_span(req: &Request) -> tracing::Span {
+    let request_id = req
+        .extensions()
+        .get::<RequestId>()
+        .and_then(|id| id.header_value().to_str().ok())
+        .unwrap_or("");
+    tracing::info_span!(
+        "request",
+        method = %req.method(),
+        uri = %req.uri(),
+        version = ?req.version(),
+        request_id,
+    )
 }
 
 async fn count_requests(State(state): State<HttpState>, req: Request, next: Next) -> Response {

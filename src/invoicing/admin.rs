@@ -7,7 +7,7 @@ use crate::domain::{
     BillingReason, Currency, Invoice, InvoiceFilter, InvoiceId, InvoiceStatus, LineKind,
     ManualLine, NewLine, Page, PageRequest, TenantId,
 };
-use crate::error::{Error, OptionExt, Result};
+use crate::error::{ConflictReason, Error, OptionExt, Result};
 use crate::pricing;
 use crate::state::AppState;
 use crate::store::{self, TenantScope};
@@ -130,8 +130,9 @@ pub async fn add_line(
         .ok_or_else(|| Error::validation("line", TOO_LARGE))?;
     let txn = state.db.begin().await?;
     if !store::invoicing::append_line(&txn, &invoice, line, totals, now).await? {
-        return Err(Error::Conflict(
-            "the invoice changed at the same time or is no longer a draft".into(),
+        return Err(Error::conflict(
+            ConflictReason::ConcurrentUpdate,
+            "the invoice changed at the same time or is no longer a draft",
         ));
     }
     let updated = store::invoicing::find(&txn, TenantScope::Any, id)
@@ -142,10 +143,13 @@ pub async fn add_line(
 }
 
 fn not_draft(status: InvoiceStatus) -> Error {
-    Error::Conflict(format!(
-        "the invoice is {}; only a draft can change",
-        status.as_str()
-    ))
+    Error::conflict(
+        ConflictReason::InvoiceNotDraft,
+        format!(
+            "the invoice is {}; only a draft can change",
+            status.as_str()
+        ),
+    )
 }
 
 #[tracing::instrument(skip_all, fields(invoice = %id))]
@@ -165,11 +169,14 @@ pub async fn finalize_invoice(state: &AppState, actor: &Actor, id: InvoiceId) ->
 }
 
 fn illegal(from: InvoiceStatus, to: InvoiceStatus) -> Error {
-    Error::Conflict(format!(
-        "an invoice cannot go from {} to {}",
-        from.as_str(),
-        to.as_str()
-    ))
+    Error::conflict(
+        ConflictReason::IllegalTransition,
+        format!(
+            "an invoice cannot go from {} to {}",
+            from.as_str(),
+            to.as_str()
+        ),
+    )
 }
 
 pub(super) async fn get_any(state: &AppState, id: InvoiceId) -> Result<Invoice> {
@@ -194,8 +201,9 @@ async fn transition(
     let txn: DatabaseTransaction = state.db.begin().await?;
     store::accounts::tenants::lock(&txn, current.tenant_id).await?;
     if !store::invoicing::move_status(&txn, id, current.status, to, reference, now).await? {
-        return Err(Error::Conflict(
-            "the invoice changed at the same time; read it again".into(),
+        return Err(Error::conflict(
+            ConflictReason::ConcurrentUpdate,
+            "the invoice changed at the same time; read it again",
         ));
     }
     let moved = store::invoicing::find(&txn, TenantScope::Any, id)

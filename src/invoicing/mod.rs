@@ -7,7 +7,7 @@ use sea_orm::ConnectionTrait;
 use crate::domain::{
     Invoice, InvoiceId, InvoiceStatus, NewInvoice, NewOutboxMessage, SubscriptionStatus,
 };
-use crate::error::{Error, OptionExt, Result};
+use crate::error::{ConflictReason, Error, OptionExt, Result};
 use crate::payments::Collection;
 use crate::state::AppState;
 use crate::store::{self, TenantScope};
@@ -42,8 +42,9 @@ pub(crate) async fn finalize_in(
     );
     let due = at + TimeDelta::days(i64::from(due_days));
     if !store::invoicing::finalize(db, id, &number, at, due, now).await? {
-        return Err(Error::Conflict(
-            "only a draft invoice can be finalized".into(),
+        return Err(Error::conflict(
+            ConflictReason::IllegalTransition,
+            "only a draft invoice can be finalized",
         ));
     }
     let invoice = store::invoicing::find(db, TenantScope::Any, id)
@@ -127,8 +128,9 @@ pub(crate) async fn recheck_past_due(
     sub.status = SubscriptionStatus::Active;
     sub.version += 1;
     if !store::subscriptions::save_over(db, &sub, now).await? {
-        return Err(Error::Conflict(
-            "the subscription changed at the same time; retry".into(),
+        return Err(Error::conflict(
+            ConflictReason::ConcurrentUpdate,
+            "the subscription changed at the same time; retry",
         ));
     }
     Ok(())

@@ -151,7 +151,13 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewInvoice) -> Result<Option
         return Ok(None);
     }
     for (i, line) in new.lines.into_iter().enumerate() {
-        insert_line(db, id.0, i32::try_from(i).map_err(Error::internal)?, line).await?;
+        insert_line(
+            db,
+            id.0,
+            i32::try_from(i).map_err(|e| Error::internal(e))?,
+            line,
+        )
+        .await?;
     }
     Ok(Some(id))
 }
@@ -214,7 +220,7 @@ pub async fn append_line(
     if updated.rows_affected != 1 {
         return Ok(false);
     }
-    let position = i32::try_from(invoice.lines.len()).map_err(Error::internal)?;
+    let position = i32::try_from(invoice.lines.len()).map_err(|e| Error::internal(e))?;
     insert_line(db, invoice.id.0, position, line).await?;
     Ok(true)
 }

@@ -38,7 +38,8 @@ pub async fn find_keys(
         let sql = "SELECT k.key, e.id FROM json_array_elements_text($2::json) AS k(key) \
                    CROSS JOIN LATERAL (SELECT id FROM usage_events \
                    WHERE tenant_id = $1 AND idempotency_key = k.key) e";
-        let keys_json = serde_json::to_string(keys).map_err(crate::error::Error::internal)?;
+        let keys_json =
+            serde_json::to_string(keys).map_err(|e| crate::error::Error::internal(e))?;
         let rows = db
             .query_all_raw(Statement::from_sql_and_values(
                 DbBackend::Postgres,

@@ -17,7 +17,7 @@ use crate::domain::{
     Interval, Page, PageRequest, Subscription, SubscriptionDiscount, SubscriptionFilter,
     SubscriptionId, SubscriptionStatus, TenantId,
 };
-use crate::error::{Error, Result, conflict_on_unique};
+use crate::error::{ConflictReason, Error, Result, conflict_on_unique};
 
 const ALREADY_LIVE: &str = "this tenant already has a live subscription; change or cancel it";
 
@@ -82,10 +82,9 @@ fn columns(s: &Subscription, now: DateTime<Utc>) -> ActiveModel {
 }
 
 pub async fn insert(db: &impl ConnectionTrait, s: &Subscription) -> Result<()> {
-    columns(s, s.created_at)
-        .insert(db)
-        .await
-        .map_err(|e| conflict_on_unique(e, ALREADY_LIVE))?;
+    columns(s, s.created_at).insert(db).await.map_err(|e| {
+        conflict_on_unique(e, ConflictReason::SubscriptionAlreadyLive, ALREADY_LIVE)
+    })?;
     Ok(())
 }
 
@@ -106,7 +105,9 @@ pub async fn save_over(
         .filter(Column::Version.eq(next.version - 1))
         .exec(db)
         .await
-        .map_err(|e| conflict_on_unique(e, ALREADY_LIVE))?;
+        .map_err(|e| {
+            conflict_on_unique(e, ConflictReason::SubscriptionAlreadyLive, ALREADY_LIVE)
+        })?;
     Ok(result.rows_affected == 1)
 }
 

@@ -8,7 +8,7 @@ use crate::domain::{
     BillingReason, Code, Discount, LineKind, Money, NewLine, Subscription, SubscriptionStatus,
     TenantId,
 };
-use crate::error::{Error, OptionExt, Result};
+use crate::error::{ConflictReason, Error, OptionExt, Result};
 use crate::invoicing;
 use crate::pricing;
 use crate::state::AppState;
@@ -50,8 +50,9 @@ pub async fn resume(state: &AppState, actor: &Actor, tenant: Option<TenantId>) -
     let (txn, current) = begin_for(state, tenant).await?;
     let mut sub = live(current)?;
     if !sub.cancel_at_period_end {
-        return Err(Error::Conflict(
-            "the subscription has no cancellation to undo".into(),
+        return Err(Error::conflict(
+            ConflictReason::NotCanceling,
+            "the subscription has no cancellation to undo",
         ));
     }
     sub.cancel_at_period_end = false;
@@ -79,10 +80,10 @@ pub async fn change_plan(
         .or_not_found("plan")?;
     if new.code == old.code {
         if sub.scheduled_plan_id.take().is_none() {
-            return Err(Error::Conflict(format!(
-                "the subscription is already on '{}'",
-                old.code
-            )));
+            return Err(Error::conflict(
+                ConflictReason::AlreadyOnPlan,
+                format!("the subscription is already on '{}'", old.code),
+            ));
         }
         return finish(txn, sub, None, now).await;
     }

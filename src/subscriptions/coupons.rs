@@ -11,7 +11,7 @@ use crate::domain::{
     Coupon, CouponCode, CouponDuration, Discount, Plan, Subscription, SubscriptionDiscount,
     SubscriptionStatus, TenantId,
 };
-use crate::error::{Error, OptionExt, Result};
+use crate::error::{ConflictReason, Error, OptionExt, Result};
 use crate::state::AppState;
 use crate::store;
 
@@ -66,10 +66,13 @@ pub(crate) async fn redeem(
     if let Some(d) = &sub.discount
         && d.last_cycle.is_none_or(|last| last >= sub.cycle)
     {
-        return Err(Error::Conflict(format!(
-            "the subscription already has the discount '{}'",
-            d.coupon_code
-        )));
+        return Err(Error::conflict(
+            ConflictReason::DiscountAlreadyActive,
+            format!(
+                "the subscription already has the discount '{}'",
+                d.coupon_code
+            ),
+        ));
     }
     let last_cycle = match coupon.duration {
         CouponDuration::Once => Some(first_cycle),
@@ -90,8 +93,9 @@ pub(crate) async fn redeem(
     )
     .await?;
     if !store::catalog::coupons::take_redemption(db, coupon_id).await? {
-        return Err(Error::Conflict(
-            "this coupon has reached its maximum number of redemptions".into(),
+        return Err(Error::conflict(
+            ConflictReason::CouponFullyRedeemed,
+            "this coupon has reached its maximum number of redemptions",
         ));
     }
     Ok(discount)

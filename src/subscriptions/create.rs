@@ -6,7 +6,7 @@ use super::{MANAGERS, Outcome, begin_for, fee_for, view};
 use crate::auth::Actor;
 use crate::domain::NewSubscription;
 use crate::domain::{BillingReason, Subscription, SubscriptionId, SubscriptionStatus};
-use crate::error::{Error, OptionExt, Result};
+use crate::error::{ConflictReason, Error, OptionExt, Result};
 use crate::state::AppState;
 use crate::{accounts, store};
 
@@ -71,8 +71,9 @@ pub async fn create(state: &AppState, actor: &Actor, new: NewSubscription) -> Re
 
     let (txn, live) = begin_for(state, tenant_id).await?;
     if live.is_some() {
-        return Err(Error::Conflict(
-            "this tenant already has a live subscription; change or cancel it".into(),
+        return Err(Error::conflict(
+            ConflictReason::SubscriptionAlreadyLive,
+            "this tenant already has a live subscription; change or cancel it",
         ));
     }
     store::subscriptions::insert(&txn, &sub).await?;

@@ -11,7 +11,7 @@ use crate::domain::{
     Interval, Invoice, Money, Page, PageRequest, Plan, PlanId, Role, Subscription,
     SubscriptionFilter, TenantId,
 };
-use crate::error::{Error, OptionExt, Result};
+use crate::error::{ConflictReason, Error, OptionExt, Result};
 use crate::state::AppState;
 use crate::store::{self, TenantScope};
 
@@ -107,8 +107,9 @@ pub(crate) async fn save(
     if store::subscriptions::save_over(db, next, now).await? {
         Ok(())
     } else {
-        Err(Error::Conflict(
-            "the subscription changed at the same time; retry".into(),
+        Err(Error::conflict(
+            ConflictReason::ConcurrentUpdate,
+            "the subscription changed at the same time; retry",
         ))
     }
 }

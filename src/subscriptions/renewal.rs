@@ -91,7 +91,7 @@ pub(crate) fn enter_cycle(sub: &mut Subscription, cycle: i32) -> Result<()> {
     let anchor = sub
         .anchor
         .ok_or_else(|| Error::internal(format!("subscription {} has no anchor", sub.id)))?;
-    let n = u32::try_from(cycle).map_err(Error::internal)?;
+    let n = u32::try_from(cycle).map_err(|e| Error::internal(e))?;
     let (start, end) = cycle_bounds(anchor, sub.interval, n)
         .ok_or_else(|| Error::internal("billing period beyond the calendar"))?;
     sub.cycle = cycle;

@@ -191,3 +191,146 @@ fn demo_prints_a_password_that_logs_the_owner_in() {
     let _ = std::fs::remove_dir_all(dir);
     assert!(ok);
 }
+
+#[test]
+fn an_invalid_billing_log_stops_start_up_naming_it_and_the_parse_error() {
+    let (dir, url) = temp_db();
+    let bad = "info,sqlx=loudest";
+    let parse_error = tracing_subscriber::EnvFilter::try_new(bad)
+        .expect_err("not a filter")
+        .to_string();
+    let out = billing(&["migrate"], &url)
+        .env("BILLING_LOG", bad)
+        .output()
+        .expect("run");
+    let _ = std::fs::remove_dir_all(dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "started with BILLING_LOG={bad}");
+    assert!(stderr.contains("BILLING_LOG"), "{stderr}");
+    assert!(stderr.contains(bad), "{stderr}");
+    assert!(
+        stderr.contains(&parse_error),
+        "{parse_error:?} not in {stderr}"
+    );
+}
+
+#[test]
+fn an_unknown_log_format_stops_start_up_naming_it() {
+    let (dir, url) = temp_db();
+    let out = billing(&["migrate"], &url)
+        .env("BILLING_LOG_FORMAT", "xml")
+        .output()
+        .expect("run");
+    let _ = std::fs::remove_dir_all(dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "started with BILLING_LOG_FORMAT=xml");
+    assert!(stderr.contains("BILLING_LOG_FORMAT"), "{stderr}");
+    assert!(stderr.contains("xml"), "{stderr}");
+}
+
+/// Sends each line of `reader` to the returned channel, from a thread of its own.
+fn lines_of(reader: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(reader).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line_and_carry_the_request_id() {
+    let (dir, url) = temp_db();
+    let mut child = billing(&[], &url)
+        .env("BILLING_LISTEN", "127.0.0.1:0")
+        .env("BILLING_LOG_FORMAT", "json")
+        // tower-http reports each response at debug level, inside the request's span.
+        .env("BILLING_LOG", "info,tower_http=debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start billing");
+    let stdout = lines_of(child.stdout.take().expect("stdout"));
+    let stderr = lines_of(child.stderr.take().expect("stderr"));
+    let mut logs: Vec<Value> = Vec::new();
+    let mut not_json: Vec<String> = Vec::new();
+    let mut read_logs = |until: &dyn Fn(&Value) -> bool| -> Option<Value> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(line) = stdout.recv_timeout(Duration::from_millis(200)) {
+                match serde_json::from_str::<Value>(&line) {
+                    Ok(event) if event.is_object() => {
+                        logs.push(event.clone());
+                        if until(&event) {
+                            return Some(event);
+                        }
+                    }
+                    _ => not_json.push(line),
+                }
+            }
+        }
+        None
+    };
+
+    // The start-up event is JSON, with the address in its message.
+    let started = read_logs(&|e| {
+        e["fields"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("billing listening on "))
+    });
+    let address = started.as_ref().and_then(|e| {
+        e["fields"]["message"]
+            .as_str()
+            .and_then(|m| m.strip_prefix("billing listening on "))
+            .map(str::to_owned)
+    });
+    let response = match &address {
+        Some(address) => reqwest::Client::new()
+            .post(format!("{address}/graphql"))
+            .header("x-request-id", "cli-json-req-1")
+            .json(&json!({ "query": "{ __typename }" }))
+            .send()
+            .await
+            .ok(),
+        None => None,
+    };
+    let echoed = response.as_ref().and_then(|r| {
+        r.headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    });
+    // The response event, logged inside the request's span.
+    let finished = read_logs(&|e| {
+        e["span"]["request_id"] == "cli-json-req-1"
+            && e["target"] == "tower_http::trace::on_response"
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let banner: Vec<String> = stderr.try_iter().collect();
+    let _ = std::fs::remove_dir_all(dir);
+
+    let started = started.unwrap_or_else(|| panic!("no start-up event in {logs:?} / {not_json:?}"));
+    assert_eq!(started["level"], "INFO", "{started}");
+    assert!(started["timestamp"].is_string(), "{started}");
+    assert_eq!(echoed.as_deref(), Some("cli-json-req-1"));
+    let finished =
+        finished.unwrap_or_else(|| panic!("no response event in {logs:?} / {not_json:?}"));
+    assert_eq!(finished["span"]["name"], "request", "{finished}");
+    assert_eq!(finished["span"]["uri"], "/graphql", "{finished}");
+    assert_eq!(finished["span"]["method"], "POST", "{finished}");
+    assert!(
+        not_json.is_empty(),
+        "stdout lines that are not JSON: {not_json:?}"
+    );
+    // The banner for people went to stderr, out of the JSON stream.
+    assert!(
+        banner
+            .iter()
+            .any(|l| l.starts_with("billing is running on ")),
+        "{banner:?}"
+    );
+}

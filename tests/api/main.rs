@@ -7,6 +7,7 @@ mod billing_checks;
 mod billing_security;
 mod catalog;
 mod cli;
+mod conflict_reasons;
 mod coupon_redemptions;
 mod credit_topups;
 mod credits;

@@ -8,7 +8,7 @@ use crate::domain::{
     Currency, NewTenant, Page, PageRequest, Tenant, TenantFilter, TenantId, TenantPatch,
     TenantStatus,
 };
-use crate::error::{OptionExt, Result, conflict_on_unique};
+use crate::error::{ConflictReason, OptionExt, Result, conflict_on_unique};
 use crate::store::{contains_ci, fetch_page};
 
 const SLUG_TAKEN: &str = "a tenant with this slug already exists";
@@ -48,7 +48,7 @@ pub async fn insert(
     let model = row
         .insert(db)
         .await
-        .map_err(|e| conflict_on_unique(e, SLUG_TAKEN))?;
+        .map_err(|e| conflict_on_unique(e, ConflictReason::SlugTaken, SLUG_TAKEN))?;
     Ok(to_domain(model))
 }
 
@@ -91,7 +91,7 @@ pub async fn update(
     let model = row
         .update(db)
         .await
-        .map_err(|e| conflict_on_unique(e, SLUG_TAKEN))?;
+        .map_err(|e| conflict_on_unique(e, ConflictReason::SlugTaken, SLUG_TAKEN))?;
     Ok(to_domain(model))
 }
 

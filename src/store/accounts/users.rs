@@ -5,7 +5,7 @@ use sea_orm::{
 };
 
 use crate::domain::{NewUser, Page, PageRequest, Role, TenantId, User, UserId};
-use crate::error::{OptionExt, Result, conflict_on_unique};
+use crate::error::{ConflictReason, OptionExt, Result, conflict_on_unique};
 use crate::store::{TenantScope, fetch_page};
 
 fn to_domain(m: Model) -> User {
@@ -35,10 +35,13 @@ pub async fn insert(
         created_at: Set(now),
         updated_at: Set(now),
     };
-    let model = row
-        .insert(db)
-        .await
-        .map_err(|e| conflict_on_unique(e, "a user with this email already exists"))?;
+    let model = row.insert(db).await.map_err(|e| {
+        conflict_on_unique(
+            e,
+            ConflictReason::EmailTaken,
+            "a user with this email already exists",
+        )
+    })?;
     Ok(to_domain(model))
 }
 

@@ -14,12 +14,12 @@ use crate::domain::{
     Coupon, CouponDuration, CouponId, Currency, Discount, Money, NewCoupon, NewRedemption, Page,
     PageRequest, RedemptionId, SubscriptionDiscount,
 };
-use crate::error::{Error, Result, conflict_on_unique};
+use crate::error::{ConflictReason, Error, Result, conflict_on_unique};
 use crate::store::fetch_page;
 
 fn to_domain(m: Model) -> Result<Coupon> {
     let discount = match (m.percent_off, m.amount_off_minor, m.currency.as_deref()) {
-        (Some(p), _, _) => Discount::Percent(u8::try_from(p).map_err(Error::internal)?),
+        (Some(p), _, _) => Discount::Percent(u8::try_from(p).map_err(|e| Error::internal(e))?),
         (None, Some(a), Some(c)) => {
             Discount::Amount(Money::new(a, Currency::parse("currency", c)?))
         }
@@ -34,7 +34,7 @@ fn to_domain(m: Model) -> Result<Coupon> {
         ("once", _) => CouponDuration::Once,
         ("forever", _) => CouponDuration::Forever,
         ("repeating", Some(n)) => {
-            CouponDuration::Repeating(u16::try_from(n).map_err(Error::internal)?)
+            CouponDuration::Repeating(u16::try_from(n).map_err(|e| Error::internal(e))?)
         }
         (other, _) => return Err(Error::internal(format!("coupon duration '{other}'"))),
     };
@@ -42,7 +42,7 @@ fn to_domain(m: Model) -> Result<Coupon> {
         .plan_codes
         .map(serde_json::from_value::<Vec<String>>)
         .transpose()
-        .map_err(Error::internal)?;
+        .map_err(|e| Error::internal(e))?;
     Ok(Coupon {
         id: m.id.into(),
         code: m.code,
@@ -100,10 +100,13 @@ pub async fn insert(
         plan_codes: Set(plan_codes),
         created_at: Set(now),
     };
-    let model = row
-        .insert(db)
-        .await
-        .map_err(|e| conflict_on_unique(e, "a coupon with this code already exists"))?;
+    let model = row.insert(db).await.map_err(|e| {
+        conflict_on_unique(
+            e,
+            ConflictReason::CodeTaken,
+            "a coupon with this code already exists",
+        )
+    })?;
     to_domain(model)
 }
 
@@ -166,7 +169,13 @@ pub async fn insert_redemption(
     }
     .insert(db)
     .await
-    .map_err(|e| conflict_on_unique(e, "this tenant has already redeemed this coupon"))?;
+    .map_err(|e| {
+        conflict_on_unique(
+            e,
+            ConflictReason::CouponAlreadyRedeemed,
+            "this tenant has already redeemed this coupon",
+        )
+    })?;
     Ok(SubscriptionDiscount {
         id,
         coupon_id: new.coupon.id,

@@ -6,7 +6,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, Query
 use uuid::Uuid;
 
 use crate::domain::{Aggregation, BillableMetric, MetricId, NewBillableMetric, Page, PageRequest};
-use crate::error::{Result, conflict_on_unique};
+use crate::error::{ConflictReason, Result, conflict_on_unique};
 use crate::store::fetch_page;
 
 fn to_domain(m: Model) -> BillableMetric {
@@ -33,10 +33,13 @@ pub async fn insert(
         aggregation: Set(new.aggregation.as_str().to_owned()),
         created_at: Set(now),
     };
-    let model = row
-        .insert(db)
-        .await
-        .map_err(|e| conflict_on_unique(e, "a metric with this code already exists"))?;
+    let model = row.insert(db).await.map_err(|e| {
+        conflict_on_unique(
+            e,
+            ConflictReason::CodeTaken,
+            "a metric with this code already exists",
+        )
+    })?;
     Ok(to_domain(model))
 }
 

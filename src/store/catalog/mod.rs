@@ -22,7 +22,7 @@ use crate::domain::{
     Enforcement, Money, NewCreditPack, NewPlan, Page, PageRequest, Plan, PlanCharge, PlanId,
     PlanLimit,
 };
-use crate::error::{Error, Result, conflict_on_unique};
+use crate::error::{ConflictReason, Error, Result, conflict_on_unique};
 use crate::store::fetch_page;
 
 const CONCURRENT: &str = "another version of this code was published at the same time; retry";
@@ -74,7 +74,7 @@ pub async fn insert_plan_version(
     let model = row
         .insert(db)
         .await
-        .map_err(|e| conflict_on_unique(e, CONCURRENT))?;
+        .map_err(|e| conflict_on_unique(e, ConflictReason::ConcurrentUpdate, CONCURRENT))?;
     for (position, charge) in new.charges.iter().enumerate() {
         let metric_id = *metric_ids
             .get(&charge.metric_code)
@@ -210,7 +210,8 @@ async fn load_plans(db: &impl ConnectionTrait, rows: Vec<plans::Model>) -> Resul
     let mut plans = Vec::with_capacity(rows.len());
     for r in rows {
         let currency = Currency::parse("currency", &r.currency)?;
-        let features = serde_json::from_value(r.features.clone()).map_err(Error::internal)?;
+        let features =
+            serde_json::from_value(r.features.clone()).map_err(|e| Error::internal(e))?;
         let plan_charges = charges
             .iter()
             .filter(|c| c.plan_id == r.id)
@@ -324,7 +325,7 @@ pub async fn insert_pack_version(
     pack_to_domain(
         row.insert(db)
             .await
-            .map_err(|e| conflict_on_unique(e, CONCURRENT))?,
+            .map_err(|e| conflict_on_unique(e, ConflictReason::ConcurrentUpdate, CONCURRENT))?,
     )
 }
 
