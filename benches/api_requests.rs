@@ -1,12 +1,14 @@
 //! Request throughput and latency of the GraphQL endpoint over real HTTP, printed, never
 //! asserted. Run: `cargo bench --bench api_requests` (SQLite in a temp dir), or with
 //! `BILLING_BENCH_DATABASE_URL=postgres://...` (and optionally `BILLING_BENCH_REDIS_URL`).
+#[path = "common/mod.rs"]
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use billing::config::{Config, Environment};
 use billing::domain::Role;
-use billing::startup::App;
+use common::{BenchApp, pct};
 use serde_json::{Value, json};
 
 const CLIENTS: usize = 32;
@@ -22,15 +24,12 @@ struct Figures {
 impl Figures {
     fn print(&mut self) {
         self.latencies.sort();
-        let pct = |p: usize| {
-            self.latencies[(self.latencies.len() * p / 100).min(self.latencies.len() - 1)]
-        };
         println!(
             "{:<34} {:>8.0} req/s   p50 {:>7.2} ms   p99 {:>7.2} ms   ({} requests, {} clients)",
             self.name,
             self.requests as f64 / self.elapsed.as_secs_f64(),
-            pct(50).as_secs_f64() * 1e3,
-            pct(99).as_secs_f64() * 1e3,
+            pct(&self.latencies, 50).as_secs_f64() * 1e3,
+            pct(&self.latencies, 99).as_secs_f64() * 1e3,
             self.requests,
             CLIENTS,
         );
@@ -87,61 +86,30 @@ async fn run(
 
 #[tokio::main]
 async fn main() {
-    let dir = std::env::temp_dir().join(format!("billing-bench-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let mut config = Config {
-        env: Environment::Test,
-        listen: "127.0.0.1:0".into(),
-        log: "error".into(),
-        database_url: format!("sqlite://{}/bench.db?mode=rwc", dir.display()),
-        ..Config::default()
-    };
-    if let Ok(url) = std::env::var("BILLING_BENCH_DATABASE_URL") {
-        config.database_url = url;
-    }
-    if let Ok(url) = std::env::var("BILLING_BENCH_REDIS_URL") {
-        config.redis_url = Some(url);
-        config.cache_prefix = format!("bench:{}:", uuid::Uuid::new_v4().simple());
-    }
-    let backend = if config.database_url.starts_with("postgres") {
+    let app = BenchApp::start().await;
+    let backend = if app.database_url.starts_with("postgres") {
         "PostgreSQL"
     } else {
         "SQLite"
     };
-    let app = App::build(config).await.expect("build app");
-    let url = Arc::new(format!("http://{}/graphql", app.addr));
-    let state = app.state.clone();
-    tokio::spawn(app.run_until_stopped());
-    let demo = billing::demo::load(&state).await.expect("demo catalog");
-    let owner = state
-        .auth
-        .mint(
-            "bench",
-            Role::Owner,
-            Some(demo.tenant_id),
-            chrono::Utc::now(),
+    let url = Arc::new(app.url.clone());
+    let demo = billing::demo::load(&app.state).await.expect("demo catalog");
+    let owner = app.token("bench", Role::Owner, Some(demo.tenant_id));
+    let created = app
+        .gql(
+            &owner,
+            "mutation { createApiKey(input: {name: \"bench\"}) { secret } }",
+            json!({}),
         )
-        .expect("token")
-        .0;
-    let client = reqwest::Client::new();
-    let created: Value = client
-        .post(url.as_str())
-        .bearer_auth(&owner)
-        .json(&json!({ "query": "mutation { createApiKey(input: {name: \"bench\"}) { secret } }" }))
-        .send()
-        .await
-        .expect("create key")
-        .json()
-        .await
-        .expect("json");
-    let key = created["data"]["createApiKey"]["secret"]
+        .await;
+    let key = created["createApiKey"]["secret"]
         .as_str()
         .expect("secret")
         .to_owned();
 
     println!(
         "billing API benchmark: {backend}, cache {}, {} cores",
-        state.cache.backend(),
+        app.state.cache.backend(),
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     let me = Arc::new(json!({ "query": "{ me { role tenantId } }" }));
@@ -165,5 +133,5 @@ async fn main() {
     )
     .await
     .print();
-    let _ = std::fs::remove_dir_all(dir);
+    app.finish().await;
 }

@@ -27,11 +27,8 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use billing::config::{Config, Environment};
-use billing::domain::Role;
-use billing::startup::App;
 use chrono::{DateTime, Utc};
-use common::{Path, ensure_database, pct, uuid_of};
+use common::{BenchApp, Path, pct, postgres_url, uuid_of};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -39,7 +36,6 @@ use uuid::Uuid;
 const CLIENTS: usize = 32;
 const DEFAULT_REQUESTS: usize = 1_000;
 const WARM_UP: usize = 20;
-const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/billing_bench";
 const CLOCK_START: &str = "2026-03-01T00:00:00Z";
 const METRIC: &str = "tokens";
 const OPERATION: &str = "default";
@@ -406,25 +402,15 @@ async fn check(bench: &Bench, tenants: &[Arc<Tenant>], spent: &[i64]) -> Vec<Str
 }
 
 /// A tenant with `GRANT_CREDITS` credits.
-async fn create_tenant(bench: &Bench, slug: &str) -> Tenant {
-    let data = admin_gql(
-        bench,
-        "mutation($i: CreateTenantInput!) { createTenant(input: $i) { tenant { id } } }",
-        json!({ "i": { "name": format!("Tenant {slug}"), "slug": slug,
-            "billingEmail": format!("billing@{slug}.example.com") } }),
-    )
-    .await;
-    let public_id = data["createTenant"]["tenant"]["id"]
-        .as_str()
-        .expect("tenant id")
-        .to_owned();
-    let data = admin_gql(
-        bench,
-        "mutation($i: AdjustCreditsInput!) { grantCredits(input: $i) { balance } }",
-        json!({ "i": { "tenantId": public_id, "credits": GRANT_CREDITS.to_string(),
-            "reason": "benchmark", "idempotencyKey": format!("grant-{slug}") } }),
-    )
-    .await;
+async fn create_tenant(app: &BenchApp, slug: &str) -> Tenant {
+    let public_id = app.create_tenant(slug).await;
+    let data = app
+        .admin_gql(
+            "mutation($i: AdjustCreditsInput!) { grantCredits(input: $i) { balance } }",
+            json!({ "i": { "tenantId": public_id, "credits": GRANT_CREDITS.to_string(),
+                "reason": "benchmark", "idempotencyKey": format!("grant-{slug}") } }),
+        )
+        .await;
     let balance = data["grantCredits"]["balance"].as_str().unwrap_or("?");
     assert!(
         balance.parse::<f64>().ok() == Some(GRANT_CREDITS as f64),
@@ -438,12 +424,7 @@ async fn create_tenant(bench: &Bench, slug: &str) -> Tenant {
 
 #[tokio::main]
 async fn main() {
-    let database_url = std::env::var("BILLING_BENCH_DATABASE_URL")
-        .unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_owned());
-    assert!(
-        database_url.starts_with("postgres"),
-        "this benchmark runs against PostgreSQL; BILLING_BENCH_DATABASE_URL is {database_url}"
-    );
+    let database_url = postgres_url();
     let requests: usize = std::env::var("BILLING_BENCH_CONSUME_REQUESTS")
         .ok()
         .map(|s| {
@@ -452,71 +433,28 @@ async fn main() {
         })
         .unwrap_or(DEFAULT_REQUESTS)
         .max(1);
-    ensure_database(&database_url).await;
-
-    let run = Uuid::new_v4().simple().to_string();
-    let schema = format!("bench_{run}");
-    let maintenance = sea_orm::Database::connect(database_url.as_str())
-        .await
-        .expect("connect to the benchmark database");
-    maintenance
-        .execute_unprepared(&format!("CREATE SCHEMA \"{schema}\""))
-        .await
-        .expect("create schema");
 
     let now: DateTime<Utc> = CLOCK_START.parse().expect("clock start");
-    let mut config = Config {
-        env: Environment::Test,
-        listen: "127.0.0.1:0".into(),
-        log: "error".into(),
-        database_url: database_url.clone(),
-        database_schema: Some(schema.clone()),
-        clock_start: Some(now),
-        jobs_interval_seconds: 0,
-        ..Config::default()
-    };
-    if let Ok(url) = std::env::var("BILLING_BENCH_REDIS_URL") {
-        config.redis_url = Some(url);
-        config.cache_prefix = format!("bench:{run}:");
-    }
-    let app = App::build(config).await.expect("build app");
-    let url = format!("http://{}/graphql", app.addr);
-    let state = app.state.clone();
-    tokio::spawn(app.run_until_stopped());
-    let admin = state
-        .auth
-        .mint("bench-admin", Role::Admin, None, Utc::now())
-        .expect("token")
-        .0;
-    // The same pool settings as the app's, on the same schema.
-    let sql = billing::store::connect(&database_url, Some(&schema))
-        .await
-        .expect("plain SQL pool");
+    let app = BenchApp::start_postgres(&database_url, now).await;
+    let sql = app.sql_pool().await;
     let bench = Bench {
-        url,
-        admin,
-        http: reqwest::Client::new(),
+        url: app.url.clone(),
+        admin: app.admin.clone(),
+        http: app.http.clone(),
         sql,
         now,
     };
 
-    admin_gql(
-        &bench,
-        "mutation($i: CreateBillableMetricInput!) { createBillableMetric(input: $i) { billableMetric { id } } }",
-        json!({ "i": { "code": METRIC, "name": "LLM tokens", "unit": "token", "aggregation": "SUM" } }),
-    )
-    .await;
+    app.create_token_metric(METRIC).await;
     let mut tenants = Vec::with_capacity(CLIENTS);
     for c in 0..CLIENTS {
-        tenants.push(Arc::new(
-            create_tenant(&bench, &format!("bench-c{c}")).await,
-        ));
+        tenants.push(Arc::new(create_tenant(&app, &format!("bench-c{c}")).await));
     }
     let bench = Arc::new(bench);
 
     println!(
         "credits consume benchmark: PostgreSQL, cache {}, {} cores, {CLIENTS} clients, {CLIENTS} tenants (one per client), clock frozen at {CLOCK_START}",
-        state.cache.backend(),
+        app.state.cache.backend(),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
     );
     println!(
@@ -567,14 +505,5 @@ async fn main() {
     if let Ok(pool) = pool {
         let _ = pool.close().await;
     }
-    maintenance
-        .execute_unprepared(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
-        .await
-        .expect("drop schema");
-    let _ = maintenance.close().await;
-}
-
-/// A GraphQL request for the set-up, which must succeed.
-async fn admin_gql(bench: &Bench, query: &str, variables: Value) -> Value {
-    common::admin_gql(&bench.http, &bench.url, &bench.admin, query, variables).await
+    app.finish().await;
 }

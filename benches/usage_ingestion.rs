@@ -32,17 +32,13 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use billing::config::{Config, Environment};
-use billing::domain::Role;
-use billing::startup::App;
 use chrono::{DateTime, Utc};
-use common::{Path, ensure_database, pct};
+use common::{BenchApp, Path, pct, postgres_url};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 const CLIENTS: usize = 8;
-const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/billing_bench";
 const CLOCK_START: &str = "2026-03-01T00:00:00Z";
 const METRIC: &str = "tokens";
 const PLAN: &str = "tokens-400";
@@ -460,25 +456,15 @@ fn time_of(v: &Value) -> DateTime<Utc> {
         .expect("an RFC 3339 time")
 }
 
-async fn create_tenant(bench: &Bench, slug: &str) -> Tenant {
-    let data = admin_gql(
-        bench,
-        "mutation($i: CreateTenantInput!) { createTenant(input: $i) { tenant { id } } }",
-        json!({ "i": { "name": format!("Tenant {slug}"), "slug": slug,
-            "billingEmail": format!("billing@{slug}.example.com") } }),
-    )
-    .await;
-    let public_id = data["createTenant"]["tenant"]["id"]
-        .as_str()
-        .expect("tenant id")
-        .to_owned();
-    let data = admin_gql(
-        bench,
-        "mutation($i: CreateSubscriptionInput!) { createSubscription(input: $i) { \
-         subscription { id status cycle currentPeriodStart currentPeriodEnd } } }",
-        json!({ "i": { "tenantId": public_id, "planCode": PLAN } }),
-    )
-    .await;
+async fn create_tenant(app: &BenchApp, slug: &str) -> Tenant {
+    let public_id = app.create_tenant(slug).await;
+    let data = app
+        .admin_gql(
+            "mutation($i: CreateSubscriptionInput!) { createSubscription(input: $i) { \
+             subscription { id status cycle currentPeriodStart currentPeriodEnd } } }",
+            json!({ "i": { "tenantId": public_id, "planCode": PLAN } }),
+        )
+        .await;
     let s = &data["createSubscription"]["subscription"];
     Tenant {
         id: uuid_of(&json!(public_id)),
@@ -495,74 +481,25 @@ async fn create_tenant(bench: &Bench, slug: &str) -> Tenant {
 
 #[tokio::main]
 async fn main() {
-    let database_url = std::env::var("BILLING_BENCH_DATABASE_URL")
-        .unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_owned());
-    assert!(
-        database_url.starts_with("postgres"),
-        "this benchmark runs against PostgreSQL; BILLING_BENCH_DATABASE_URL is {database_url}"
-    );
+    let database_url = postgres_url();
     let scale: f64 = std::env::var("BILLING_BENCH_EVENTS_SCALE")
         .ok()
         .map(|s| s.parse().expect("BILLING_BENCH_EVENTS_SCALE is a number"))
         .unwrap_or(1.0);
-    ensure_database(&database_url).await;
-
-    let run = Uuid::new_v4().simple().to_string();
-    let schema = format!("bench_{run}");
-    let maintenance = sea_orm::Database::connect(database_url.as_str())
-        .await
-        .expect("connect to the benchmark database");
-    maintenance
-        .execute_unprepared(&format!("CREATE SCHEMA \"{schema}\""))
-        .await
-        .expect("create schema");
 
     let now: DateTime<Utc> = CLOCK_START.parse().expect("clock start");
-    let mut config = Config {
-        env: Environment::Test,
-        listen: "127.0.0.1:0".into(),
-        log: "error".into(),
-        database_url: database_url.clone(),
-        database_schema: Some(schema.clone()),
-        clock_start: Some(now),
-        jobs_interval_seconds: 0,
-        ..Config::default()
-    };
-    if let Ok(url) = std::env::var("BILLING_BENCH_REDIS_URL") {
-        config.redis_url = Some(url);
-        config.cache_prefix = format!("bench:{run}:");
-    }
-    let app = App::build(config).await.expect("build app");
-    let url = format!("http://{}/graphql", app.addr);
-    let state = app.state.clone();
-    tokio::spawn(app.run_until_stopped());
-    let admin = state
-        .auth
-        .mint("bench-admin", Role::Admin, None, Utc::now())
-        .expect("token")
-        .0;
-    // The same pool settings as the app's, on the same schema.
-    let sql = billing::store::connect(&database_url, Some(&schema))
-        .await
-        .expect("plain SQL pool");
-    let mut bench = Bench {
-        url,
-        admin,
-        http: reqwest::Client::new(),
+    let app = BenchApp::start_postgres(&database_url, now).await;
+    let sql = app.sql_pool().await;
+    let metric = app.create_token_metric(METRIC).await;
+    let bench = Bench {
+        url: app.url.clone(),
+        admin: app.admin.clone(),
+        http: app.http.clone(),
         sql,
-        metric: Uuid::nil(),
+        metric: common::uuid_of(&metric),
         now,
     };
-
-    let data = admin_gql(
-        &bench,
-        "mutation($i: CreateBillableMetricInput!) { createBillableMetric(input: $i) { billableMetric { id } } }",
-        json!({ "i": { "code": METRIC, "name": "LLM tokens", "unit": "token", "aggregation": "SUM" } }),
-    )
-    .await;
-    bench.metric = uuid_of(&data["createBillableMetric"]["billableMetric"]["id"]);
-    admin_gql(
-        &bench,
+    app.admin_gql(
         "mutation($i: PlanInput!) { createPlan(input: $i) { plan { id } } }",
         json!({ "i": {
             "code": PLAN, "name": "Tokens 400", "monthlyPriceMinor": FEE_MINOR, "trialDays": 0,
@@ -575,7 +512,7 @@ async fn main() {
 
     println!(
         "usage ingestion benchmark: PostgreSQL, cache {}, {} cores, {CLIENTS} clients (one tenant each), clock frozen at {CLOCK_START}",
-        state.cache.backend(),
+        app.state.cache.backend(),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
     );
     println!(
@@ -596,7 +533,7 @@ async fn main() {
         let mut tenants = Vec::with_capacity(CLIENTS);
         for c in 0..CLIENTS {
             tenants.push(Arc::new(
-                create_tenant(&bench, &format!("bench-b{batch}-c{c}")).await,
+                create_tenant(&app, &format!("bench-b{batch}-c{c}")).await,
             ));
         }
         let mut tallies = vec![Tally::default(); CLIENTS];
@@ -663,19 +600,10 @@ async fn main() {
     if let Ok(pool) = pool {
         let _ = pool.close().await;
     }
-    maintenance
-        .execute_unprepared(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
-        .await
-        .expect("drop schema");
-    let _ = maintenance.close().await;
+    app.finish().await;
 }
 
 /// The UUID inside a public id held in a response.
 fn uuid_of(public: &Value) -> Uuid {
     common::uuid_of(public.as_str().expect("an id"))
-}
-
-/// A GraphQL request for the set-up, which must succeed.
-async fn admin_gql(bench: &Bench, query: &str, variables: Value) -> Value {
-    common::admin_gql(&bench.http, &bench.url, &bench.admin, query, variables).await
 }

@@ -1,37 +1,8 @@
-//! Checks and readers shared by the billing tests: response values as numbers and times,
-//! invoice arithmetic, and refusals.
-use chrono::{DateTime, Utc};
+//! Checks shared by the billing tests: invoice arithmetic and refusals. The readers of
+//! response values they use live in the harness (`helpers`).
 use serde_json::Value;
 
-use crate::helpers::Gql;
-
-/// A DateTime field (an RFC 3339 string) as a time.
-pub fn at(v: &Value) -> DateTime<Utc> {
-    v.as_str()
-        .unwrap_or_else(|| panic!("not a DateTime string: {v}"))
-        .parse()
-        .unwrap_or_else(|e| panic!("not RFC 3339 ({e}): {v}"))
-}
-
-/// A BigInt (a JSON string) as i64.
-pub fn big(v: &Value) -> i64 {
-    v.as_str()
-        .unwrap_or_else(|| panic!("not a BigInt string: {v}"))
-        .parse()
-        .unwrap_or_else(|e| panic!("not an integer ({e}): {v}"))
-}
-
-/// `invoice.<field>.amountMinor` as i64.
-pub fn money(invoice: &Value, field: &str) -> i64 {
-    big(&invoice[field]["amountMinor"])
-}
-
-pub fn id_of(v: &Value) -> String {
-    v["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no id in {v}"))
-        .to_owned()
-}
+use crate::helpers::{Gql, big, money};
 
 /// Asserts the invoice arithmetic: every line amount is quantity × unit amount, the subtotal
 /// is their sum, total = subtotal - discount, amountDue = max(total, 0).

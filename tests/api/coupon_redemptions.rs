@@ -1,7 +1,6 @@
 //! Coupons on subscriptions: which cycle invoices a discount covers, rounding, amount-off
 //! coupons, the redemption checks, applyCoupon, proration invoices, and concurrent redemptions.
 //! The clock stands still at `START` and moves only through `advanceClock`.
-use billing::domain::Role;
 use futures::future::join_all;
 use serde_json::{Value, json};
 
@@ -55,13 +54,6 @@ fn amount_coupon(code: &str, amount: i64, duration: &str, periods: Option<i32>) 
         "duration": duration,
         "durationPeriods": periods,
     })
-}
-
-/// A tenant and its owner token.
-async fn tenant(app: &TestApp, slug: &str) -> (String, String) {
-    let t = app.create_tenant(slug).await;
-    let owner = app.tenant_token(&t, Role::Owner);
-    (t, owner)
 }
 
 /// Subscribes with the owner token; `coupon` goes in as couponCode. Returns the payload.
@@ -122,16 +114,6 @@ async fn times_redeemed(app: &TestApp, code: &str) -> i64 {
     r.data()["coupon"]["timesRedeemed"]
         .as_i64()
         .unwrap_or_else(|| panic!("no timesRedeemed: {}", r.body))
-}
-
-async fn invoice(app: &TestApp, id: &str) -> Value {
-    let r = app
-        .as_admin(
-            &format!("query($id: ID!) {{ invoice(id: $id) {{ {INVOICE_FIELDS} }} }}"),
-            json!({ "id": id }),
-        )
-        .await;
-    r.data()["invoice"].clone()
 }
 
 /// Marks every OPEN invoice of `tenant` paid, so no subscription falls past due.
@@ -219,7 +201,7 @@ async fn a_once_percent_coupon_discounts_only_the_first_invoice() {
     app.create_plan("starter", 2_900, None, 0).await;
     app.create_coupon(percent_coupon("WELCOME20", 20, "ONCE", None))
         .await;
-    let (t, owner) = tenant(&app, "acme").await;
+    let (t, owner) = app.tenant_with_owner("acme").await;
 
     // Act
     let created = subscribe_with(&app, &owner, "starter", Some("WELCOME20")).await;
@@ -267,7 +249,7 @@ async fn a_repeating_coupon_discounts_exactly_its_number_of_cycles() {
     app.create_plan("starter", 2_900, None, 0).await;
     app.create_coupon(percent_coupon("THREE10", 10, "REPEATING", Some(3)))
         .await;
-    let (t, owner) = tenant(&app, "acme").await;
+    let (t, owner) = app.tenant_with_owner("acme").await;
 
     // Act
     let created = subscribe_with(&app, &owner, "starter", Some("THREE10")).await;
@@ -301,7 +283,7 @@ async fn a_forever_coupon_discounts_every_cycle() {
     app.create_plan("starter", 2_900, None, 0).await;
     app.create_coupon(percent_coupon("FOREVER25", 25, "FOREVER", None))
         .await;
-    let (t, owner) = tenant(&app, "acme").await;
+    let (t, owner) = app.tenant_with_owner("acme").await;
 
     // Act: the code is case-insensitive.
     let created = subscribe_with(&app, &owner, "starter", Some("forever25")).await;
@@ -369,7 +351,7 @@ async fn percent_discounts_round_to_the_nearest_minor_unit_with_halves_away_from
 
     for (slug, plan, coupon, expected_discount, expected_total) in cases {
         // Act
-        let (_, owner) = tenant(&app, slug).await;
+        let (_, owner) = app.tenant_with_owner(slug).await;
         let created = subscribe_with(&app, &owner, plan, Some(coupon)).await;
 
         // Assert
@@ -397,8 +379,8 @@ async fn an_amount_coupon_larger_than_the_fee_brings_the_invoice_to_zero_not_bel
         .await;
     app.create_coupon(amount_coupon("TENOFF", 1_000, "REPEATING", Some(2)))
         .await;
-    let (big_t, big_owner) = tenant(&app, "alpha").await;
-    let (ten_t, ten_owner) = tenant(&app, "bravo").await;
+    let (big_t, big_owner) = app.tenant_with_owner("alpha").await;
+    let (ten_t, ten_owner) = app.tenant_with_owner("bravo").await;
 
     // Act
     let big_sub = subscribe_with(&app, &big_owner, "starter", Some("BIG5000")).await;
@@ -460,8 +442,8 @@ async fn an_amount_coupon_in_another_currency_is_refused_and_creates_nothing() {
     let mut usd = amount_coupon("USD10", 1_000, "FOREVER", None);
     usd["currency"] = json!("USD");
     app.create_coupon(usd).await;
-    let (t, owner) = tenant(&app, "acme").await;
-    let (other_t, other_owner) = tenant(&app, "bravo").await;
+    let (t, owner) = app.tenant_with_owner("acme").await;
+    let (other_t, other_owner) = app.tenant_with_owner("bravo").await;
     subscribe_with(&app, &other_owner, "starter", None).await;
     let other_before = tenant_snapshot(&app, &other_t).await;
 
@@ -491,8 +473,8 @@ async fn an_unknown_coupon_code_is_not_found_and_creates_nothing() {
     // Arrange
     let app = spawn_app_at(START).await;
     app.create_plan("starter", 2_900, None, 0).await;
-    let (t, owner) = tenant(&app, "acme").await;
-    let (other_t, other_owner) = tenant(&app, "bravo").await;
+    let (t, owner) = app.tenant_with_owner("acme").await;
+    let (other_t, other_owner) = app.tenant_with_owner("bravo").await;
     subscribe_with(&app, &other_owner, "starter", None).await;
     let other_before = tenant_snapshot(&app, &other_t).await;
 
@@ -523,10 +505,10 @@ async fn a_coupon_outside_its_validity_window_on_the_billing_clock_is_refused() 
     let mut late = percent_coupon("ENDING", 20, "ONCE", None);
     late["validUntil"] = json!("2026-03-15T00:00:00Z");
     app.create_coupon(late).await;
-    let (a, a_owner) = tenant(&app, "alpha").await;
-    let (b, b_owner) = tenant(&app, "bravo").await;
-    let (c, c_owner) = tenant(&app, "charlie").await;
-    let (d, d_owner) = tenant(&app, "delta").await;
+    let (a, a_owner) = app.tenant_with_owner("alpha").await;
+    let (b, b_owner) = app.tenant_with_owner("bravo").await;
+    let (c, c_owner) = app.tenant_with_owner("charlie").await;
+    let (d, d_owner) = app.tenant_with_owner("delta").await;
 
     // Act / Assert: on March 1, NOTYET is not valid yet and ENDING is.
     let r = app
@@ -576,9 +558,9 @@ async fn a_coupon_restricted_to_other_plans_is_refused() {
     let mut pro = percent_coupon("PRO30", 30, "ONCE", None);
     pro["planCodes"] = json!(["professional"]);
     app.create_coupon(pro).await;
-    let (a, a_owner) = tenant(&app, "alpha").await;
-    let (b, b_owner) = tenant(&app, "bravo").await;
-    let (c, c_owner) = tenant(&app, "charlie").await;
+    let (a, a_owner) = app.tenant_with_owner("alpha").await;
+    let (b, b_owner) = app.tenant_with_owner("bravo").await;
+    let (c, c_owner) = app.tenant_with_owner("charlie").await;
     subscribe_with(&app, &c_owner, "starter", None).await;
     let c_before = tenant_snapshot(&app, &c).await;
 
@@ -609,7 +591,7 @@ async fn a_tenant_cannot_redeem_the_same_coupon_twice() {
     app.create_plan("starter", 2_900, None, 0).await;
     app.create_coupon(percent_coupon("WELCOME20", 20, "ONCE", None))
         .await;
-    let (t, owner) = tenant(&app, "acme").await;
+    let (t, owner) = app.tenant_with_owner("acme").await;
     let first = subscribe_with(&app, &owner, "starter", Some("WELCOME20")).await;
     pay_open(&app, &t).await;
     app.advance_days(3).await;
@@ -660,10 +642,10 @@ async fn a_coupon_cannot_be_redeemed_more_than_max_redemptions_times() {
     let mut two = percent_coupon("TWOONLY", 20, "ONCE", None);
     two["maxRedemptions"] = json!(2);
     app.create_coupon(two).await;
-    let (_, a_owner) = tenant(&app, "alpha").await;
-    let (_, b_owner) = tenant(&app, "bravo").await;
-    let (c, c_owner) = tenant(&app, "charlie").await;
-    let (d, d_owner) = tenant(&app, "delta").await;
+    let (_, a_owner) = app.tenant_with_owner("alpha").await;
+    let (_, b_owner) = app.tenant_with_owner("bravo").await;
+    let (c, c_owner) = app.tenant_with_owner("charlie").await;
+    let (d, d_owner) = app.tenant_with_owner("delta").await;
     subscribe_with(&app, &d_owner, "starter", None).await;
     let d_before = tenant_snapshot(&app, &d).await;
 
@@ -700,9 +682,9 @@ async fn applying_a_coupon_to_an_active_subscription_starts_with_the_next_cycle(
         .await;
     app.create_coupon(percent_coupon("TWO10", 10, "REPEATING", Some(2)))
         .await;
-    let (a, a_owner) = tenant(&app, "alpha").await;
-    let (b, _) = tenant(&app, "bravo").await;
-    let (c, c_owner) = tenant(&app, "charlie").await;
+    let (a, a_owner) = app.tenant_with_owner("alpha").await;
+    let (b, _) = app.tenant_with_owner("bravo").await;
+    let (c, c_owner) = app.tenant_with_owner("charlie").await;
     let a_first = id_of(&subscribe_with(&app, &a_owner, "starter", None).await["invoice"]);
     app.subscribe(
         &app.admin_token,
@@ -712,7 +694,7 @@ async fn applying_a_coupon_to_an_active_subscription_starts_with_the_next_cycle(
     .data();
     subscribe_with(&app, &c_owner, "starter", None).await;
     app.advance_days(5).await;
-    let a_first_before = invoice(&app, &a_first).await;
+    let a_first_before = app.invoice(&a_first).await;
 
     // Act: in cycle 1, tenant A applies SAVE20 and the admin applies TWO10 for tenant B.
     let a_applied = apply_coupon(&app, &a_owner, None, "SAVE20").await;
@@ -725,7 +707,7 @@ async fn applying_a_coupon_to_an_active_subscription_starts_with_the_next_cycle(
         discount(Some(20), None, "SAVE20", 2, Some(2))
     );
     assert!(a_applied["invoice"].is_null(), "{a_applied}");
-    assert_eq!(invoice(&app, &a_first).await, a_first_before);
+    assert_eq!(app.invoice(&a_first).await, a_first_before);
     assert_eq!(app.invoices_of(&a).await.len(), 1);
     let b_applied = b_applied.data()["applyCoupon"].clone();
     assert_eq!(
@@ -802,8 +784,8 @@ async fn applying_a_coupon_while_a_discount_is_active_is_a_conflict() {
         .await;
     app.create_coupon(percent_coupon("OTHER30", 30, "ONCE", None))
         .await;
-    let (a, a_owner) = tenant(&app, "alpha").await;
-    let (b, b_owner) = tenant(&app, "bravo").await;
+    let (a, a_owner) = app.tenant_with_owner("alpha").await;
+    let (b, b_owner) = app.tenant_with_owner("bravo").await;
     subscribe_with(&app, &a_owner, "starter", Some("FOREVER10")).await;
     subscribe_with(&app, &b_owner, "starter", None).await;
     apply_coupon(&app, &b_owner, None, "SAVE20").await.data();
@@ -842,7 +824,7 @@ async fn a_new_coupon_can_be_applied_once_the_previous_discount_has_ended() {
         .await;
     app.create_coupon(percent_coupon("LOYAL10", 10, "ONCE", None))
         .await;
-    let (t, owner) = tenant(&app, "acme").await;
+    let (t, owner) = app.tenant_with_owner("acme").await;
     subscribe_with(&app, &owner, "starter", Some("WELCOME20")).await;
     pay_and_advance(&app, &[&t], &month(1)).await;
 
@@ -875,8 +857,8 @@ async fn a_coupon_redeemed_during_a_trial_covers_the_first_paid_cycle() {
         .await;
     app.create_coupon(percent_coupon("TWO10", 10, "REPEATING", Some(2)))
         .await;
-    let (a, a_owner) = tenant(&app, "alpha").await;
-    let (b, b_owner) = tenant(&app, "bravo").await;
+    let (a, a_owner) = app.tenant_with_owner("alpha").await;
+    let (b, b_owner) = app.tenant_with_owner("bravo").await;
     let a_created = subscribe_with(&app, &a_owner, "starter", None).await;
     let b_created = subscribe_with(&app, &b_owner, "starter", Some("TWO10")).await;
     assert_eq!(a_created["subscription"]["status"], "TRIALING");
@@ -978,9 +960,9 @@ async fn a_percent_coupon_discounts_a_proration_invoice_in_a_covered_cycle_only(
         .await;
     app.create_coupon(percent_coupon("ONCE20", 20, "ONCE", None))
         .await;
-    let (a, a_owner) = tenant(&app, "alpha").await;
-    let (b, b_owner) = tenant(&app, "bravo").await;
-    let (c, c_owner) = tenant(&app, "charlie").await;
+    let (a, a_owner) = app.tenant_with_owner("alpha").await;
+    let (b, b_owner) = app.tenant_with_owner("bravo").await;
+    let (c, c_owner) = app.tenant_with_owner("charlie").await;
     subscribe_with(&app, &a_owner, "starter", Some("ALWAYS20")).await;
     subscribe_with(&app, &b_owner, "starter", Some("ONCE20")).await;
     subscribe_with(&app, &c_owner, "starter", None).await;
@@ -1037,7 +1019,7 @@ async fn an_amount_coupon_does_not_discount_a_proration_invoice() {
     app.create_plan("professional", 9_900, None, 0).await;
     app.create_coupon(amount_coupon("MINUS1000", 1_000, "FOREVER", None))
         .await;
-    let (t, owner) = tenant(&app, "acme").await;
+    let (t, owner) = app.tenant_with_owner("acme").await;
     let created = subscribe_with(&app, &owner, "starter", Some("MINUS1000")).await;
     assert_eq!(figures(&created["invoice"]), (1, 2_900, 1_000, 1_900));
     pay_and_advance(&app, &[&t], "2026-03-11T00:00:00Z").await;
@@ -1089,7 +1071,7 @@ async fn twenty_tenants_subscribing_at_once_with_a_single_use_coupon_get_exactly
     app.create_coupon(single).await;
     let mut tenants = Vec::new();
     for i in 0..20 {
-        tenants.push(tenant(&app, &format!("racer-{i:02}")).await);
+        tenants.push(app.tenant_with_owner(&format!("racer-{i:02}")).await);
     }
 
     // Act: all at the same instant.
@@ -1131,7 +1113,7 @@ async fn twenty_subscriptions_applying_a_single_use_coupon_at_once_get_exactly_o
     app.create_coupon(single).await;
     let mut tenants = Vec::new();
     for i in 0..20 {
-        let (t, owner) = tenant(&app, &format!("racer-{i:02}")).await;
+        let (t, owner) = app.tenant_with_owner(&format!("racer-{i:02}")).await;
         subscribe_with(&app, &owner, "starter", None).await;
         let before = tenant_snapshot(&app, &t).await;
         tenants.push((t, owner, before));
@@ -1179,7 +1161,7 @@ async fn a_burst_of_twenty_redemptions_of_a_five_use_coupon_gets_exactly_five() 
     app.create_coupon(five).await;
     let mut tenants = Vec::new();
     for i in 0..20 {
-        tenants.push(tenant(&app, &format!("racer-{i:02}")).await);
+        tenants.push(app.tenant_with_owner(&format!("racer-{i:02}")).await);
     }
 
     // Act
@@ -1215,8 +1197,8 @@ async fn one_subscription_redeeming_coupons_concurrently_gets_one_discount() {
         .await;
     app.create_coupon(percent_coupon("SAVE40", 40, "ONCE", None))
         .await;
-    let (a, a_owner) = tenant(&app, "alpha").await;
-    let (b, b_owner) = tenant(&app, "bravo").await;
+    let (a, a_owner) = app.tenant_with_owner("alpha").await;
+    let (b, b_owner) = app.tenant_with_owner("bravo").await;
     subscribe_with(&app, &a_owner, "starter", None).await;
     subscribe_with(&app, &b_owner, "starter", None).await;
 

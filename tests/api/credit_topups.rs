@@ -2,7 +2,6 @@
 use billing::domain::Role;
 use serde_json::{Value, json};
 
-use crate::billing_checks::*;
 use crate::helpers::*;
 
 const PURCHASE: &str = "mutation($i: PurchaseCreditPackInput!) { purchaseCreditPack(input: $i) {

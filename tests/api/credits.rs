@@ -26,31 +26,6 @@ fn hold_payload() -> String {
     )
 }
 
-/// A decimal credit string ("-1.3") as micro-credits.
-fn micro(s: &str) -> i64 {
-    let (neg, abs) = match s.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, s),
-    };
-    let (int, frac) = abs.split_once('.').unwrap_or((abs, ""));
-    assert!(
-        frac.len() <= 6 && !int.is_empty(),
-        "not a credit decimal: {s}"
-    );
-    let int: i64 = int
-        .parse()
-        .unwrap_or_else(|e| panic!("not a decimal ({e}): {s}"));
-    let frac: i64 = format!("{frac:0<6}")
-        .parse()
-        .unwrap_or_else(|e| panic!("not a decimal ({e}): {s}"));
-    let v = int * 1_000_000 + frac;
-    if neg { -v } else { v }
-}
-
-fn str_of(v: &Value) -> &str {
-    v.as_str().unwrap_or_else(|| panic!("not a string: {v}"))
-}
-
 async fn consume(
     app: &TestApp,
     token: &str,
@@ -208,16 +183,7 @@ async fn assert_ledger_sums(app: &TestApp, tenant: &str, page: i32, running: boo
 }
 
 async fn low_balance_notifications(app: &TestApp, tenant: &str) -> Vec<Value> {
-    let r = app
-        .as_admin(
-            "query($t: ID) { notifications(tenantId: $t, first: 100) { edges { node { id tenantId kind reference message } } } }",
-            json!({ "t": tenant }),
-        )
-        .await;
-    nodes(&r, "notifications")
-        .into_iter()
-        .filter(|n| n["kind"] == "low_balance")
-        .collect()
+    app.notifications_of_kind(tenant, "low_balance").await
 }
 
 /// A fresh app with the `tokens` metric and one tenant; returns (app, tenant id).

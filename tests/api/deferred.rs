@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use billing::domain::Role;
 use serde_json::{Value, json};
 
-use crate::billing_checks::{at, big, refused};
+use crate::billing_checks::refused;
 use crate::helpers::*;
 
 const START: &str = "2026-03-01T00:00:00Z";
@@ -14,35 +14,6 @@ const CRON_SECRET: &str = "cron-secret-for-tests-0123456789";
 const RECORD: &str = "id tenantId metricCode quantity operationType idempotencyKey costCredits \
     status reason attempts chargedAt createdAt";
 const ENTRY: &str = "id kind amount balanceAfter reference metricCode operationType quantity";
-
-/// A decimal credit string ("-1.3") as micro-credits.
-fn micro(s: &str) -> i64 {
-    let (neg, abs) = match s.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, s),
-    };
-    let (int, frac) = abs.split_once('.').unwrap_or((abs, ""));
-    assert!(
-        frac.len() <= 6 && !int.is_empty(),
-        "not a credit decimal: {s}"
-    );
-    let int: i64 = int
-        .parse()
-        .unwrap_or_else(|e| panic!("not a decimal ({e}): {s}"));
-    let frac: i64 = format!("{frac:0<6}")
-        .parse()
-        .unwrap_or_else(|e| panic!("not a decimal ({e}): {s}"));
-    let v = int * 1_000_000 + frac;
-    if neg { -v } else { v }
-}
-
-fn str_of(v: &Value) -> &str {
-    v.as_str().unwrap_or_else(|| panic!("not a string: {v}"))
-}
-
-fn int_of(v: &Value) -> i64 {
-    v.as_i64().unwrap_or_else(|| panic!("not an integer: {v}"))
-}
 
 /// The default rule: 1 credit per 1,000 units, rounded up per request, in micro-credits.
 fn cost_of(quantity: i64) -> i64 {

@@ -7,6 +7,14 @@ use billing::state::AppState;
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
+mod billing_calls;
+mod usage;
+mod values;
+
+pub use billing_calls::*;
+pub use usage::*;
+pub use values::*;
+
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
@@ -273,121 +281,3 @@ impl TestApp {
             .expect("GET")
     }
 }
-
-/// Billing helpers: plans, coupons, subscriptions and the clock.
-impl TestApp {
-    /// Creates a plan as admin: monthly fee, optional yearly fee, trial days; returns the plan id.
-    pub async fn create_plan(
-        &self,
-        code: &str,
-        monthly_minor: i64,
-        yearly_minor: Option<i64>,
-        trial_days: i32,
-    ) -> String {
-        let r = self
-            .as_admin(
-                "mutation($i: PlanInput!) { createPlan(input: $i) { plan { id } } }",
-                json!({ "i": { "code": code, "name": format!("Plan {code}"),
-                    "monthlyPriceMinor": monthly_minor, "yearlyPriceMinor": yearly_minor,
-                    "trialDays": trial_days } }),
-            )
-            .await;
-        r.data()["createPlan"]["plan"]["id"]
-            .as_str()
-            .expect("plan id")
-            .to_owned()
-    }
-
-    /// Creates a coupon as admin from a `CreateCouponInput` JSON object.
-    pub async fn create_coupon(&self, input: Value) {
-        self.as_admin(
-            "mutation($i: CreateCouponInput!) { createCoupon(input: $i) { coupon { id } } }",
-            json!({ "i": input }),
-        )
-        .await
-        .data();
-    }
-
-    /// Sends `createSubscription` with `token` and the given input.
-    pub async fn subscribe(&self, token: &str, input: Value) -> Gql {
-        self.as_token(
-            token,
-            &format!(
-                "mutation($i: CreateSubscriptionInput!) {{ createSubscription(input: $i) {{ \
-                 subscription {{ {SUBSCRIPTION_FIELDS} }} invoice {{ {INVOICE_FIELDS} }} }} }}"
-            ),
-            json!({ "i": input }),
-        )
-        .await
-    }
-
-    /// Moves the clock forward by `days` and runs the jobs; returns the job report.
-    pub async fn advance_days(&self, days: i32) -> Value {
-        let r = self
-            .as_admin(
-                "mutation($i: AdvanceClockInput!) { advanceClock(input: $i) { now jobs { now trialsEnded renewals planChanges cancellations invoicesIssued pastDue notifications } } }",
-                json!({ "i": { "days": days } }),
-            )
-            .await;
-        r.data()["advanceClock"]["jobs"].clone()
-    }
-
-    /// Moves the clock to `to` (RFC 3339) and runs the jobs; returns the job report.
-    pub async fn advance_to(&self, to: &str) -> Value {
-        let r = self
-            .as_admin(
-                "mutation($i: AdvanceClockInput!) { advanceClock(input: $i) { now jobs { now trialsEnded renewals planChanges cancellations invoicesIssued pastDue notifications } } }",
-                json!({ "i": { "to": to } }),
-            )
-            .await;
-        r.data()["advanceClock"]["jobs"].clone()
-    }
-
-    /// Runs the billing jobs at the current clock time; returns the job report.
-    pub async fn run_jobs(&self) -> Value {
-        let r = self
-            .as_admin(
-                "mutation { runBillingJobs { now trialsEnded renewals planChanges cancellations invoicesIssued pastDue notifications } }",
-                json!({}),
-            )
-            .await;
-        r.data()["runBillingJobs"].clone()
-    }
-
-    /// All invoices of `tenant` (up to 100), oldest first, read as admin.
-    pub async fn invoices_of(&self, tenant: &str) -> Vec<Value> {
-        let r = self
-            .as_admin(
-                &format!(
-                    "query($t: ID) {{ invoices(tenantId: $t, first: 100) {{ edges {{ node {{ {INVOICE_FIELDS} }} }} }} }}"
-                ),
-                json!({ "t": tenant }),
-            )
-            .await;
-        nodes(&r, "invoices")
-    }
-
-    /// The tenant's subscription, read as admin (null when it has none).
-    pub async fn subscription_of(&self, tenant: &str) -> Value {
-        let r = self
-            .as_admin(
-                &format!(
-                    "query($t: ID) {{ subscription(tenantId: $t) {{ {SUBSCRIPTION_FIELDS} }} }}"
-                ),
-                json!({ "t": tenant }),
-            )
-            .await;
-        r.data()["subscription"].clone()
-    }
-}
-
-pub const SUBSCRIPTION_FIELDS: &str = "id tenantId status interval cycle currentPeriodStart \
-    currentPeriodEnd trialStart trialEnd cancelAtPeriodEnd canceledAt endedAt createdAt \
-    plan { code version monthlyPrice { amountMinor } } scheduledPlan { code } \
-    discount { couponCode percentOff amountOff { amountMinor } firstCycle lastCycle }";
-
-pub const INVOICE_FIELDS: &str = "id tenantId subscriptionId number status billingReason cycle \
-    currency subtotal { amountMinor } discount { amountMinor } total { amountMinor } \
-    amountDue { amountMinor } amountPaid { amountMinor } couponCode periodStart periodEnd \
-    issuedAt dueAt paidAt voidedAt markedUncollectibleAt createdAt \
-    lines { description quantity unitAmount { amountMinor } amount { amountMinor } periodStart periodEnd kind }";

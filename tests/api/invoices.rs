@@ -11,8 +11,6 @@ use crate::helpers::*;
 
 const START: &str = "2026-03-01T00:00:00Z";
 
-const NOTIFICATIONS: &str = "query($t: ID) { notifications(tenantId: $t, first: 100) { edges { node { id tenantId kind reference message createdAt } } } }";
-
 /// The mutations that take only an invoice id.
 const FINALIZE: &str = "finalizeInvoice";
 const PAY: &str = "markInvoicePaid";
@@ -102,10 +100,6 @@ async fn read_invoice(app: &TestApp, token: &str, id: &str) -> Gql {
     .await
 }
 
-async fn invoice(app: &TestApp, id: &str) -> Value {
-    read_invoice(app, &app.admin_token, id).await.data()["invoice"].clone()
-}
-
 /// Every invoice of every tenant, as admin, in creation order.
 async fn all_invoices(app: &TestApp) -> Vec<Value> {
     let r = app
@@ -120,26 +114,19 @@ async fn all_invoices(app: &TestApp) -> Vec<Value> {
 /// Sends `mutation` on `id` with `token`; asserts it is refused with `code` and that the
 /// invoice is exactly as it was.
 async fn refuses_move(app: &TestApp, token: &str, mutation: &str, id: &str, code: &str) {
-    let before = invoice(app, id).await;
+    let before = app.invoice(id).await;
     let r = move_invoice(app, token, mutation, id).await;
     let what = format!("{mutation} on a {} invoice", before["status"]);
     refused(&r, code, &what);
-    assert_eq!(invoice(app, id).await, before, "{what} changed the invoice");
+    assert_eq!(app.invoice(id).await, before, "{what} changed the invoice");
 }
 
 /// addInvoiceLine with `token`; asserts it is refused with `code`, invoice unchanged.
 async fn refuses_line(app: &TestApp, token: &str, id: &str, l: Value, code: &str, what: &str) {
-    let before = invoice(app, id).await;
+    let before = app.invoice(id).await;
     let r = add_line(app, token, id, l).await;
     refused(&r, code, what);
-    assert_eq!(invoice(app, id).await, before, "{what} changed the invoice");
-}
-
-async fn notifications(app: &TestApp, tenant: &str) -> Vec<Value> {
-    nodes(
-        &app.as_admin(NOTIFICATIONS, json!({ "t": tenant })).await,
-        "notifications",
-    )
+    assert_eq!(app.invoice(id).await, before, "{what} changed the invoice");
 }
 
 /// The numbers of `invoices`, sorted.
@@ -236,7 +223,7 @@ async fn an_invoice_goes_from_draft_to_open_to_paid_through_the_admin_mutations(
     assert_eq!(money(&open, "amountPaid"), 0);
     assert!(open["paidAt"].is_null(), "{open}");
     assert_eq!(
-        invoice(&app, &id).await,
+        app.invoice(&id).await,
         open,
         "invoice(id) differs from the payload"
     );
@@ -261,7 +248,7 @@ async fn an_invoice_goes_from_draft_to_open_to_paid_through_the_admin_mutations(
     assert_eq!(at(&paid["paidAt"]), start() + Duration::days(1));
     assert_eq!(at(&paid["issuedAt"]), start(), "paying moved issuedAt");
     assert_eq!(at(&paid["dueAt"]), start() + Duration::days(7));
-    assert_eq!(invoice(&app, &id).await, paid);
+    assert_eq!(app.invoice(&id).await, paid);
 }
 
 #[tokio::test]
@@ -281,9 +268,9 @@ async fn every_illegal_invoice_move_is_a_conflict_that_changes_nothing() {
     admin_move(&app, PAY, &paid_inv).await;
     admin_move(&app, VOID, &void_inv).await;
     admin_move(&app, UNCOLLECTIBLE, &uncollectible_inv).await;
-    assert_eq!(invoice(&app, &void_inv).await["status"], "VOID");
+    assert_eq!(app.invoice(&void_inv).await["status"], "VOID");
     assert_eq!(
-        invoice(&app, &uncollectible_inv).await["status"],
+        app.invoice(&uncollectible_inv).await["status"],
         "UNCOLLECTIBLE"
     );
 
@@ -371,8 +358,8 @@ async fn an_uncollectible_invoice_can_still_be_paid_or_voided() {
         "voiding dropped the number"
     );
     assert_eq!(money(&voided, "amountPaid"), 0);
-    assert_eq!(invoice(&app, &to_pay).await, paid);
-    assert_eq!(invoice(&app, &to_void).await, voided);
+    assert_eq!(app.invoice(&to_pay).await, paid);
+    assert_eq!(app.invoice(&to_void).await, voided);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -554,8 +541,8 @@ async fn invoice_numbers_start_again_at_one_in_the_year_of_finalization() {
     let another = admin_move(&app, FINALIZE, &another).await;
 
     // Assert
-    assert_eq!(invoice(&app, &first).await["number"], "2026-000001");
-    assert_eq!(invoice(&app, &second).await["number"], "2026-000002");
+    assert_eq!(app.invoice(&first).await["number"], "2026-000001");
+    assert_eq!(app.invoice(&second).await["number"], "2026-000002");
     assert_eq!(new_year["number"], "2027-000001", "{new_year}");
     assert_eq!(another["number"], "2027-000002", "{another}");
 }
@@ -594,7 +581,7 @@ async fn twenty_five_concurrent_finalizations_get_numbers_one_to_twenty_five() {
     );
     // What is stored agrees with what was answered.
     for f in &finalized {
-        assert_eq!(invoice(&app, &id_of(f)).await["number"], f["number"]);
+        assert_eq!(app.invoice(&id_of(f)).await["number"], f["number"]);
     }
     assert_eq!(
         sorted_numbers(&all_invoices(&app).await),
@@ -653,7 +640,7 @@ async fn concurrent_finalizations_of_the_same_draft_succeed_once_and_use_one_num
     assert_eq!(sorted_numbers(&finalized), expected_numbers(2026, 10));
     for f in &finalized {
         assert_eq!(
-            invoice(&app, &id_of(f)).await,
+            app.invoice(&id_of(f)).await,
             *f,
             "the stored invoice differs"
         );
@@ -1245,31 +1232,17 @@ async fn invoice_input_at_the_limits_is_accepted() {
 // 8. Past due
 // ---------------------------------------------------------------------------------------------
 
-/// A tenant subscribed to `starter` (2900/month) at `START`, with its first invoice (open).
-async fn subscribed(app: &TestApp, slug: &str) -> (String, Value) {
-    let t = app.create_tenant(slug).await;
-    let owner = app.tenant_token(&t, Role::Owner);
-    let r = app
-        .subscribe(&owner, json!({ "planCode": "starter" }))
-        .await;
-    let inv = r.data()["createSubscription"]["invoice"].clone();
-    assert_eq!(inv["status"], "OPEN", "{inv}");
-    (t, inv)
-}
-
-fn overdue_notes(all: &[Value]) -> Vec<Value> {
-    all.iter()
-        .filter(|n| n["kind"] == "invoice_overdue")
-        .cloned()
-        .collect()
-}
-
 #[tokio::test]
 async fn an_invoice_unpaid_three_days_after_its_due_date_makes_the_subscription_past_due_once() {
     // Arrange
     let app = spawn_app_at(START).await;
     app.create_plan("starter", 2_900, None, 0).await;
-    let (t, inv) = subscribed(&app, "acme").await;
+    let Subscribed {
+        tenant: t,
+        invoice: inv,
+        ..
+    } = app.subscribed("acme", "starter").await;
+    assert_eq!(inv["status"], "OPEN", "{inv}");
     let id = id_of(&inv);
     assert_eq!(at(&inv["dueAt"]), start() + Duration::days(7));
 
@@ -1279,7 +1252,11 @@ async fn an_invoice_unpaid_three_days_after_its_due_date_makes_the_subscription_
     // Assert
     assert_eq!(app.subscription_of(&t).await["status"], "ACTIVE");
     assert_eq!(early["pastDue"], 0, "{early}");
-    assert!(overdue_notes(&notifications(&app, &t).await).is_empty());
+    assert!(
+        app.notifications_of_kind(&t, "invoice_overdue")
+            .await
+            .is_empty()
+    );
 
     // Act: after due + 3 days.
     let report = app.advance_to("2026-03-11T01:00:00Z").await;
@@ -1288,7 +1265,7 @@ async fn an_invoice_unpaid_three_days_after_its_due_date_makes_the_subscription_
     assert_eq!(report["pastDue"], 1, "{report}");
     assert_eq!(report["notifications"], 1, "{report}");
     assert_eq!(app.subscription_of(&t).await["status"], "PAST_DUE");
-    let notes = overdue_notes(&notifications(&app, &t).await);
+    let notes = app.notifications_of_kind(&t, "invoice_overdue").await;
     assert_eq!(notes.len(), 1, "{notes:?}");
     assert_eq!(notes[0]["reference"], json!(id));
     assert_eq!(notes[0]["tenantId"], json!(t));
@@ -1296,7 +1273,7 @@ async fn an_invoice_unpaid_three_days_after_its_due_date_makes_the_subscription_
         notes[0]["message"].as_str().is_some_and(|m| !m.is_empty()),
         "{notes:?}"
     );
-    assert_eq!(invoice(&app, &id).await["status"], "OPEN");
+    assert_eq!(app.invoice(&id).await["status"], "OPEN");
 
     // Act: the jobs again, now and later.
     let again = app.run_jobs().await;
@@ -1307,7 +1284,10 @@ async fn an_invoice_unpaid_three_days_after_its_due_date_makes_the_subscription_
         assert_eq!(r["pastDue"], 0, "{r}");
         assert_eq!(r["notifications"], 0, "{r}");
     }
-    assert_eq!(overdue_notes(&notifications(&app, &t).await), notes);
+    assert_eq!(
+        app.notifications_of_kind(&t, "invoice_overdue").await,
+        notes
+    );
     assert_eq!(app.subscription_of(&t).await["status"], "PAST_DUE");
 
     // Act: the invoice is paid.
@@ -1319,7 +1299,10 @@ async fn an_invoice_unpaid_three_days_after_its_due_date_makes_the_subscription_
     let settled = app.run_jobs().await;
     assert_eq!(settled["pastDue"], 0, "{settled}");
     assert_eq!(app.subscription_of(&t).await["status"], "ACTIVE");
-    assert_eq!(overdue_notes(&notifications(&app, &t).await), notes);
+    assert_eq!(
+        app.notifications_of_kind(&t, "invoice_overdue").await,
+        notes
+    );
 }
 
 #[tokio::test]
@@ -1327,8 +1310,18 @@ async fn voiding_or_writing_off_the_overdue_invoice_also_ends_past_due() {
     // Arrange: two subscriptions past due.
     let app = spawn_app_at(START).await;
     app.create_plan("starter", 2_900, None, 0).await;
-    let (voided_t, voided_inv) = subscribed(&app, "alpha").await;
-    let (written_off_t, written_off_inv) = subscribed(&app, "bravo").await;
+    let Subscribed {
+        tenant: voided_t,
+        invoice: voided_inv,
+        ..
+    } = app.subscribed("alpha", "starter").await;
+    assert_eq!(voided_inv["status"], "OPEN", "{voided_inv}");
+    let Subscribed {
+        tenant: written_off_t,
+        invoice: written_off_inv,
+        ..
+    } = app.subscribed("bravo", "starter").await;
+    assert_eq!(written_off_inv["status"], "OPEN", "{written_off_inv}");
     app.advance_to("2026-03-12T00:00:00Z").await;
     assert_eq!(app.subscription_of(&voided_t).await["status"], "PAST_DUE");
     assert_eq!(
@@ -1353,7 +1346,10 @@ async fn voiding_or_writing_off_the_overdue_invoice_also_ends_past_due() {
         "ACTIVE"
     );
     for t in [&voided_t, &written_off_t] {
-        assert_eq!(overdue_notes(&notifications(&app, t).await).len(), 1);
+        assert_eq!(
+            app.notifications_of_kind(t, "invoice_overdue").await.len(),
+            1
+        );
     }
 }
 
@@ -1402,5 +1398,9 @@ async fn a_zero_amount_subscription_invoice_is_finalized_and_paid_at_once() {
     assert_eq!(at(&all[1]["paidAt"]), at(&json!("2026-04-01T00:00:00Z")));
     assert_eq!(report["pastDue"], 0, "{report}");
     assert_eq!(app.subscription_of(&t).await["status"], "ACTIVE");
-    assert!(overdue_notes(&notifications(&app, &t).await).is_empty());
+    assert!(
+        app.notifications_of_kind(&t, "invoice_overdue")
+            .await
+            .is_empty()
+    );
 }

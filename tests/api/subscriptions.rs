@@ -2,10 +2,9 @@
 //! proration, scheduled downgrades, cancellation, the billing jobs, roles and revenue.
 use billing::config::{Environment, Secret};
 use billing::domain::Role;
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use serde_json::{Value, json};
 
-use crate::billing_checks::at;
 use crate::helpers::*;
 
 const PAYLOAD: &str = "subscription { __SUB__ } invoice { __INV__ }";
@@ -14,26 +13,6 @@ fn payload_fields() -> String {
     PAYLOAD
         .replace("__SUB__", SUBSCRIPTION_FIELDS)
         .replace("__INV__", INVOICE_FIELDS)
-}
-
-/// An RFC 3339 instant.
-fn ts(s: &str) -> DateTime<Utc> {
-    s.parse()
-        .unwrap_or_else(|e| panic!("bad timestamp {s}: {e}"))
-}
-
-/// A Money field (`{ amountMinor }`) as an integer.
-fn minor(v: &Value) -> i64 {
-    v["amountMinor"]
-        .as_str()
-        .unwrap_or_else(|| panic!("expected Money, got {v}"))
-        .parse()
-        .unwrap_or_else(|e| panic!("amountMinor of {v}: {e}"))
-}
-
-fn str_of(v: &Value) -> &str {
-    v.as_str()
-        .unwrap_or_else(|| panic!("expected a string, got {v}"))
 }
 
 /// Asserts subtotal, discount and total of an invoice.
@@ -110,16 +89,6 @@ async fn resume(app: &TestApp, token: &str) -> Gql {
     app.as_token(token, &q, json!({})).await
 }
 
-async fn notifications_of(app: &TestApp, tenant: &str) -> Vec<Value> {
-    let r = app
-        .as_admin(
-            "query($t: ID) { notifications(tenantId: $t, first: 100) { edges { node { id tenantId kind reference message createdAt } } } }",
-            json!({ "t": tenant }),
-        )
-        .await;
-    nodes(&r, "notifications")
-}
-
 fn of_kind<'a>(notes: &'a [Value], kind: &str) -> Vec<&'a Value> {
     notes.iter().filter(|n| n["kind"] == kind).collect()
 }
@@ -133,13 +102,6 @@ async fn advance_clock(app: &TestApp, token: &str, input: Value) -> Gql {
     .await
 }
 
-/// A tenant and its owner token.
-async fn tenant_with_owner(app: &TestApp, slug: &str) -> (String, String) {
-    let tenant = app.create_tenant(slug).await;
-    let owner = app.tenant_token(&tenant, Role::Owner);
-    (tenant, owner)
-}
-
 /// The year-long scenario shared by the two variants: a 2900/month plan with a 14-day trial and
 /// the 20% coupon for three periods, subscribed on 2026-01-10.
 async fn trial_with_coupon(app: &TestApp) -> (String, Value) {
@@ -149,7 +111,7 @@ async fn trial_with_coupon(app: &TestApp) -> (String, Value) {
         "duration": "REPEATING", "durationPeriods": 3
     }))
     .await;
-    let (tenant, owner) = tenant_with_owner(app, "acme").await;
+    let (tenant, owner) = app.tenant_with_owner("acme").await;
     let created = subscribe_ok(
         app,
         &owner,
@@ -317,7 +279,7 @@ async fn a_year_skipped_in_one_jump_issues_each_invoice_at_its_own_boundary_and_
     );
 
     // All twelve are more than 3 days past due on 2027-01-10: one notice each.
-    let notes = notifications_of(&app, &tenant).await;
+    let notes = app.notifications_of(&tenant).await;
     let overdue = of_kind(&notes, "invoice_overdue");
     let mut referenced: Vec<&str> = overdue.iter().map(|n| str_of(&n["reference"])).collect();
     referenced.sort_unstable();
@@ -330,14 +292,14 @@ async fn a_year_skipped_in_one_jump_issues_each_invoice_at_its_own_boundary_and_
     assert_eq!(again["invoicesIssued"], 0, "{again}");
     assert_eq!(again["notifications"], 0, "{again}");
     assert_eq!(app.invoices_of(&tenant).await.len(), 12);
-    assert_eq!(notifications_of(&app, &tenant).await.len(), notes.len());
+    assert_eq!(app.notifications_of(&tenant).await.len(), notes.len());
 }
 
 #[tokio::test]
 async fn a_subscription_started_on_jan_31_renews_on_the_last_day_of_shorter_months() {
     let app = spawn_app_at("2026-01-31T10:00:00Z").await;
     app.create_plan("starter", 2900, None, 0).await;
-    let (tenant, owner) = tenant_with_owner(&app, "acme").await;
+    let (tenant, owner) = app.tenant_with_owner("acme").await;
     let created = subscribe_ok(&app, &owner, json!({ "planCode": "starter" })).await;
     assert_eq!(created["subscription"]["status"], "ACTIVE");
     assert_eq!(created["subscription"]["cycle"], 1);
@@ -385,7 +347,7 @@ async fn a_subscription_started_on_jan_31_renews_on_the_last_day_of_shorter_mont
 async fn a_subscription_started_on_jan_31_of_a_leap_year_renews_on_feb_29_then_mar_31() {
     let app = spawn_app_at("2028-01-31T10:00:00Z").await;
     app.create_plan("starter", 2900, None, 0).await;
-    let (tenant, owner) = tenant_with_owner(&app, "acme").await;
+    let (tenant, owner) = app.tenant_with_owner("acme").await;
     subscribe_ok(&app, &owner, json!({ "planCode": "starter" })).await;
     // Jump straight to the second boundary: the jobs catch up one period at a time.
     app.advance_to("2028-03-31T10:00:00Z").await;
@@ -424,7 +386,7 @@ async fn a_subscription_started_on_jan_31_of_a_leap_year_renews_on_feb_29_then_m
 async fn a_yearly_subscription_is_invoiced_the_yearly_fee_once_a_year() {
     let app = spawn_app_at("2026-01-10T00:00:00Z").await;
     app.create_plan("starter", 2900, Some(29000), 0).await;
-    let (tenant, owner) = tenant_with_owner(&app, "acme").await;
+    let (tenant, owner) = app.tenant_with_owner("acme").await;
     let created = subscribe_ok(
         &app,
         &owner,
@@ -482,7 +444,7 @@ async fn a_yearly_subscription_is_invoiced_the_yearly_fee_once_a_year() {
 async fn yearly_billing_on_a_plan_without_a_yearly_price_is_refused_and_creates_nothing() {
     let app = spawn_app_at("2026-01-10T00:00:00Z").await;
     app.create_plan("monthly-only", 2900, None, 0).await;
-    let (tenant, owner) = tenant_with_owner(&app, "acme").await;
+    let (tenant, owner) = app.tenant_with_owner("acme").await;
     let r = app
         .subscribe(
             &owner,
@@ -506,7 +468,7 @@ async fn a_mid_period_upgrade_is_prorated_by_the_second_and_renews_at_the_new_fe
     let app = spawn_app_at("2026-03-01T00:00:00Z").await;
     app.create_plan("starter", 2900, None, 0).await;
     app.create_plan("professional", 9900, None, 0).await;
-    let (tenant, owner) = tenant_with_owner(&app, "acme").await;
+    let (tenant, owner) = app.tenant_with_owner("acme").await;
     let created = subscribe_ok(&app, &owner, json!({ "planCode": "starter" })).await;
     mark_paid(&app, &created["invoice"]).await;
 
@@ -585,7 +547,7 @@ async fn an_upgrade_at_an_odd_second_rounds_halves_away_from_zero() {
     let app = spawn_app_at("2026-03-01T00:00:00Z").await;
     app.create_plan("starter", 2900, None, 0).await;
     app.create_plan("professional", 9900, None, 0).await;
-    let (_, owner) = tenant_with_owner(&app, "acme").await;
+    let (_, owner) = app.tenant_with_owner("acme").await;
     let created = subscribe_ok(&app, &owner, json!({ "planCode": "starter" })).await;
     mark_paid(&app, &created["invoice"]).await;
 
@@ -619,8 +581,8 @@ async fn a_downgrade_waits_for_the_period_end_and_can_be_taken_back() {
     let app = spawn_app_at("2026-03-01T00:00:00Z").await;
     app.create_plan("starter", 2900, None, 0).await;
     app.create_plan("professional", 9900, None, 0).await;
-    let (down, down_owner) = tenant_with_owner(&app, "down").await;
-    let (back, back_owner) = tenant_with_owner(&app, "back").await;
+    let (down, down_owner) = app.tenant_with_owner("down").await;
+    let (back, back_owner) = app.tenant_with_owner("back").await;
     for owner in [&down_owner, &back_owner] {
         let created = subscribe_ok(&app, owner, json!({ "planCode": "professional" })).await;
         mark_paid(&app, &created["invoice"]).await;
@@ -681,7 +643,7 @@ async fn a_plan_change_during_a_trial_applies_at_once_without_an_invoice() {
     let app = spawn_app_at("2026-01-10T00:00:00Z").await;
     app.create_plan("starter", 2900, None, 14).await;
     app.create_plan("professional", 9900, None, 14).await;
-    let (tenant, owner) = tenant_with_owner(&app, "acme").await;
+    let (tenant, owner) = app.tenant_with_owner("acme").await;
     subscribe_ok(&app, &owner, json!({ "planCode": "starter" })).await;
     app.advance_days(3).await;
 
@@ -714,7 +676,7 @@ async fn a_plan_change_during_a_trial_applies_at_once_without_an_invoice() {
 async fn a_cancellation_at_period_end_can_be_resumed_or_ends_the_subscription_without_an_invoice() {
     let app = spawn_app_at("2026-03-01T00:00:00Z").await;
     app.create_plan("starter", 2900, None, 0).await;
-    let (tenant, owner) = tenant_with_owner(&app, "acme").await;
+    let (tenant, owner) = app.tenant_with_owner("acme").await;
     let created = subscribe_ok(&app, &owner, json!({ "planCode": "starter" })).await;
     mark_paid(&app, &created["invoice"]).await;
     app.advance_days(5).await;
@@ -764,7 +726,7 @@ async fn a_cancellation_at_period_end_can_be_resumed_or_ends_the_subscription_wi
 async fn an_immediate_cancellation_ends_now_and_a_new_subscription_can_follow() {
     let app = spawn_app_at("2026-03-01T00:00:00Z").await;
     app.create_plan("starter", 2900, None, 0).await;
-    let (tenant, owner) = tenant_with_owner(&app, "acme").await;
+    let (tenant, owner) = app.tenant_with_owner("acme").await;
     let first = subscribe_ok(&app, &owner, json!({ "planCode": "starter" })).await;
 
     // While one is live, a second is a conflict.
@@ -810,12 +772,12 @@ async fn an_immediate_cancellation_ends_now_and_a_new_subscription_can_follow() 
 async fn running_the_billing_jobs_twice_at_the_same_moment_does_nothing_the_second_time() {
     let app = spawn_app_at("2026-01-10T00:00:00Z").await;
     app.create_plan("starter", 2900, None, 14).await;
-    let (tenant, owner) = tenant_with_owner(&app, "acme").await;
+    let (tenant, owner) = app.tenant_with_owner("acme").await;
     subscribe_ok(&app, &owner, json!({ "planCode": "starter" })).await;
 
     app.advance_days(14).await;
     assert_eq!(app.invoices_of(&tenant).await.len(), 1);
-    let before = notifications_of(&app, &tenant).await.len();
+    let before = app.notifications_of(&tenant).await.len();
     for _ in 0..2 {
         let report = app.run_jobs().await;
         assert_eq!(at(&report["now"]), ts("2026-01-24T00:00:00Z"));
@@ -832,14 +794,14 @@ async fn running_the_billing_jobs_twice_at_the_same_moment_does_nothing_the_seco
         }
     }
     assert_eq!(app.invoices_of(&tenant).await.len(), 1);
-    assert_eq!(notifications_of(&app, &tenant).await.len(), before);
+    assert_eq!(app.notifications_of(&tenant).await.len(), before);
 }
 
 #[tokio::test]
 async fn the_first_job_run_after_a_boundary_does_the_work_and_a_second_run_adds_nothing() {
     let app = spawn_app_at("2026-03-01T00:00:00Z").await;
     app.create_plan("starter", 2900, None, 0).await;
-    let (tenant, owner) = tenant_with_owner(&app, "acme").await;
+    let (tenant, owner) = app.tenant_with_owner("acme").await;
     subscribe_ok(&app, &owner, json!({ "planCode": "starter" })).await;
     let report = app.advance_to("2026-04-01T00:00:00Z").await;
     assert_eq!(report["renewals"], 1, "{report}");
@@ -981,7 +943,7 @@ async fn the_revenue_summary_counts_monthly_fees_and_a_twelfth_of_yearly_fees() 
         ("canceled", json!({ "planCode": "professional" })),
     ];
     for (slug, input) in subs {
-        let (_, owner) = tenant_with_owner(&app, slug).await;
+        let (_, owner) = app.tenant_with_owner(slug).await;
         subscribe_ok(&app, &owner, input).await;
         if slug == "canceled" {
             cancel(&app, &owner, None, false).await.data();
@@ -1033,18 +995,18 @@ async fn the_revenue_summary_counts_monthly_fees_and_a_twelfth_of_yearly_fees() 
 async fn a_trial_ending_notice_is_recorded_once_three_days_before_the_trial_ends() {
     let app = spawn_app_at("2026-01-10T00:00:00Z").await;
     app.create_plan("starter", 2900, None, 14).await;
-    let (tenant, owner) = tenant_with_owner(&app, "acme").await;
+    let (tenant, owner) = app.tenant_with_owner("acme").await;
     let created = subscribe_ok(&app, &owner, json!({ "planCode": "starter" })).await;
     let sub_id = created["subscription"]["id"].clone();
 
     // The trial ends 2026-01-24: the notice is due at 2026-01-21T00:00:00Z.
     app.advance_to("2026-01-20T23:59:59Z").await;
-    let notes = notifications_of(&app, &tenant).await;
+    let notes = app.notifications_of(&tenant).await;
     assert!(of_kind(&notes, "trial_ending").is_empty(), "{notes:#?}");
 
     let report = app.advance_to("2026-01-21T00:00:00Z").await;
     assert_eq!(report["notifications"], 1, "{report}");
-    let notes = notifications_of(&app, &tenant).await;
+    let notes = app.notifications_of(&tenant).await;
     let trial = of_kind(&notes, "trial_ending");
     assert_eq!(trial.len(), 1, "{notes:#?}");
     assert_eq!(trial[0]["reference"], sub_id);
@@ -1056,7 +1018,7 @@ async fn a_trial_ending_notice_is_recorded_once_three_days_before_the_trial_ends
     assert_eq!(report["notifications"], 0, "{report}");
     app.advance_days(1).await;
     app.advance_days(5).await;
-    let notes = notifications_of(&app, &tenant).await;
+    let notes = app.notifications_of(&tenant).await;
     assert_eq!(of_kind(&notes, "trial_ending").len(), 1, "{notes:#?}");
 
     // The tenant reads its own notifications.
@@ -1079,7 +1041,7 @@ async fn trial_days_given_at_subscription_override_the_plan_default() {
     let app = spawn_app_at("2026-01-10T00:00:00Z").await;
     app.create_plan("starter", 2900, None, 14).await;
 
-    let (default_tenant, owner) = tenant_with_owner(&app, "default").await;
+    let (default_tenant, owner) = app.tenant_with_owner("default").await;
     let created = subscribe_ok(&app, &owner, json!({ "planCode": "starter" })).await;
     assert_eq!(created["subscription"]["status"], "TRIALING");
     assert_eq!(
@@ -1088,7 +1050,7 @@ async fn trial_days_given_at_subscription_override_the_plan_default() {
     );
     assert!(created["invoice"].is_null());
 
-    let (short_tenant, owner) = tenant_with_owner(&app, "short").await;
+    let (short_tenant, owner) = app.tenant_with_owner("short").await;
     let created = subscribe_ok(
         &app,
         &owner,
@@ -1101,7 +1063,7 @@ async fn trial_days_given_at_subscription_override_the_plan_default() {
         ts("2026-01-17T00:00:00Z")
     );
 
-    let (none_tenant, owner) = tenant_with_owner(&app, "none").await;
+    let (none_tenant, owner) = app.tenant_with_owner("none").await;
     let created = subscribe_ok(
         &app,
         &owner,
@@ -1114,7 +1076,7 @@ async fn trial_days_given_at_subscription_override_the_plan_default() {
     assert!(sub["trialEnd"].is_null(), "{sub}");
     assert_amounts(&created["invoice"], 2900, 0, 2900, "no trial");
 
-    let (bad_tenant, owner) = tenant_with_owner(&app, "bad").await;
+    let (bad_tenant, owner) = app.tenant_with_owner("bad").await;
     for days in [-1, 731] {
         let r = app
             .subscribe(&owner, json!({ "planCode": "starter", "trialDays": days }))

@@ -31,35 +31,12 @@ const SEED_TABLE: [(i64, i64, i64, &str); 6] = [
     (100 * M, 160_000, 12, "96M-104M"),
 ];
 
-const BLOCK_CHARGE_FIELDS: &str = "id subscriptionId metricCode cycle blockIndex tier amount { amountMinor } eventId invoiceId createdAt";
-
-const SUMMARY_FIELDS: &str = "subscriptionId metricCode cycle periodStart periodEnd totalQuantity \
-    events includedUnits currentTier fixedFeeCharged { amountMinor } blockChargesCount \
-    blockChargesTotal { amountMinor } totalCharged { amountMinor } \
-    byOperation { operationType quantity events } limit enforcement overLimit";
-
 // ---------------------------------------------------------------------------------------------
 // Helpers local to these tests
 // ---------------------------------------------------------------------------------------------
 
 fn start() -> DateTime<Utc> {
     START.parse().expect("START is RFC 3339")
-}
-
-fn ts(s: &str) -> DateTime<Utc> {
-    s.parse()
-        .unwrap_or_else(|e| panic!("bad timestamp {s}: {e}"))
-}
-
-fn str_of(v: &Value) -> &str {
-    v.as_str()
-        .unwrap_or_else(|| panic!("expected a string, got {v}"))
-}
-
-/// An `Int` field as i64.
-fn int(v: &Value) -> i64 {
-    v.as_i64()
-        .unwrap_or_else(|| panic!("expected an Int, got {v}"))
 }
 
 fn count(items: &[Value]) -> i64 {
@@ -74,14 +51,9 @@ fn list<'a>(v: &'a Value, field: &str) -> &'a [Value] {
         .unwrap_or_else(|| panic!("no list {field} in {v}"))
 }
 
-/// A usage event of `metric`.
-fn usage_of(metric: &str, key: &str, quantity: i64) -> Value {
-    json!({ "metricCode": metric, "quantity": quantity.to_string(), "idempotencyKey": key })
-}
-
 /// A usage event of the `tokens` metric.
 fn usage(key: &str, quantity: i64) -> Value {
-    usage_of("tokens", key, quantity)
+    usage_event("tokens", quantity, key)
 }
 
 /// `event` with `field` set to `value`.
@@ -90,29 +62,9 @@ fn with(mut event: Value, field: &str, value: impl Into<Value>) -> Value {
     event
 }
 
-fn record_usage_query() -> String {
-    format!(
-        "mutation($i: RecordUsageInput!) {{ recordUsage(input: $i) {{ \
-         results {{ index idempotencyKey status eventId code message \
-         blockCharges {{ {BLOCK_CHARGE_FIELDS} }} }} \
-         accepted duplicates rejected blockCharges {{ {BLOCK_CHARGE_FIELDS} }} \
-         invoice {{ {INVOICE_FIELDS} }} }} }}"
-    )
-}
-
-/// Sends recordUsage with `token`, naming `tenant` or not.
-async fn record(app: &TestApp, token: &str, tenant: Option<&str>, events: &[Value]) -> Gql {
-    app.as_token(
-        token,
-        &record_usage_query(),
-        json!({ "i": { "tenantId": tenant, "events": events } }),
-    )
-    .await
-}
-
 /// Reports `events` for `tenant` as admin and returns the payload, asserting success.
 async fn report(app: &TestApp, tenant: &str, events: &[Value]) -> Value {
-    record(app, &app.admin_token, Some(tenant), events)
+    app.record_usage(&app.admin_token, Some(tenant), events)
         .await
         .data()["recordUsage"]
         .clone()
@@ -122,24 +74,17 @@ fn results(payload: &Value) -> &[Value] {
     list(payload, "results")
 }
 
-fn statuses(payload: &Value) -> Vec<&str> {
-    results(payload)
-        .iter()
-        .map(|r| str_of(&r["status"]))
-        .collect()
-}
-
 /// (accepted, duplicates, rejected) of a payload.
 fn tally(payload: &Value) -> (i64, i64, i64) {
     (
-        int(&payload["accepted"]),
-        int(&payload["duplicates"]),
-        int(&payload["rejected"]),
+        int_of(&payload["accepted"]),
+        int_of(&payload["duplicates"]),
+        int_of(&payload["rejected"]),
     )
 }
 
 fn block_indexes(charges: &[Value]) -> Vec<i64> {
-    let mut indexes: Vec<i64> = charges.iter().map(|c| int(&c["blockIndex"])).collect();
+    let mut indexes: Vec<i64> = charges.iter().map(|c| int_of(&c["blockIndex"])).collect();
     indexes.sort_unstable();
     indexes
 }
@@ -283,7 +228,11 @@ fn assert_seed_blocks(charges: &[Value], n: i64, cycle: i64, what: &str) {
         assert_eq!(c["metricCode"], "tokens", "{what}: {c}");
         assert_eq!(c["cycle"], cycle, "{what}: {c}");
         assert_eq!(money(c, "amount"), BLOCK_PRICE, "{what}: {c}");
-        assert_eq!(c["tier"], seed_tier(int(&c["blockIndex"])), "{what}: {c}");
+        assert_eq!(
+            c["tier"],
+            seed_tier(int_of(&c["blockIndex"])),
+            "{what}: {c}"
+        );
     }
 }
 
@@ -321,8 +270,8 @@ async fn tokens_summary(app: &TestApp, tenant: &str) -> Value {
 fn summary_numbers(s: &Value) -> (i64, i64, i64, i64, i64, i64) {
     (
         big(&s["totalQuantity"]),
-        int(&s["events"]),
-        int(&s["blockChargesCount"]),
+        int_of(&s["events"]),
+        int_of(&s["blockChargesCount"]),
         money(s, "blockChargesTotal"),
         money(s, "fixedFeeCharged"),
         money(s, "totalCharged"),
@@ -336,13 +285,6 @@ async fn create_metric_with(app: &TestApp, code: &str, aggregation: &str) {
     )
     .await
     .data();
-}
-
-/// A BLOCK IMMEDIATELY charge.
-fn block_charge(metric: &str, included: i64, block: i64, price: i64) -> Value {
-    json!({ "metricCode": metric, "timing": "IMMEDIATELY", "model": "BLOCK",
-        "includedUnits": included.to_string(), "blockSize": block.to_string(),
-        "blockPriceMinor": price.to_string() })
 }
 
 /// Creates a plan with a 40000 monthly fee and `charges`.
@@ -362,7 +304,13 @@ async fn token_plan(app: &TestApp, code: &str, included: i64, trial_days: i32) {
         app,
         code,
         trial_days,
-        vec![block_charge("tokens", included, 8 * M, BLOCK_PRICE)],
+        vec![block_charge(
+            "tokens",
+            "IMMEDIATELY",
+            included,
+            8 * M,
+            BLOCK_PRICE,
+        )],
     )
     .await;
 }
@@ -373,15 +321,6 @@ async fn seed_app() -> TestApp {
     app.create_metric("tokens").await;
     token_plan(&app, SEED_PLAN, 8 * M, 0).await;
     app
-}
-
-/// A new tenant whose owner subscribed to `plan`; returns the tenant and subscription ids.
-async fn subscribed(app: &TestApp, slug: &str, plan: &str) -> (String, String) {
-    let tenant = app.create_tenant(slug).await;
-    let owner = app.tenant_token(&tenant, Role::Owner);
-    let r = app.subscribe(&owner, json!({ "planCode": plan })).await;
-    let sub = id_of(&r.data()["createSubscription"]["subscription"]);
-    (tenant, sub)
 }
 
 fn sum_of_totals(invoices: &[Value]) -> i64 {
@@ -473,7 +412,10 @@ async fn the_seed_table_holds_when_the_tokens_arrive_in_one_event() {
         // Arrange
         let (tokens, _, blocks, _) = row;
         let what = format!("{}M tokens in one event", tokens / M);
-        let (tenant, _) = subscribed(&app, &format!("one-{}m", tokens / M), SEED_PLAN).await;
+        let tenant = app
+            .subscribed(&format!("one-{}m", tokens / M), SEED_PLAN)
+            .await
+            .tenant;
 
         // Act
         let p = report(&app, &tenant, &[usage("all-at-once", tokens)]).await;
@@ -494,7 +436,10 @@ async fn the_seed_table_holds_when_the_tokens_arrive_in_many_small_events() {
 
         // Exact millions, ten events a call.
         let what = format!("{}M tokens in events of 1M", tokens / M);
-        let (tenant, _) = subscribed(&app, &format!("millions-{}m", tokens / M), SEED_PLAN).await;
+        let tenant = app
+            .subscribed(&format!("millions-{}m", tokens / M), SEED_PLAN)
+            .await
+            .tenant;
         let events: Vec<Value> = (0..tokens / M)
             .map(|i| usage(&format!("chunk-{i}"), M))
             .collect();
@@ -509,7 +454,10 @@ async fn the_seed_table_holds_when_the_tokens_arrive_in_many_small_events() {
         // Uneven pieces in calls of 1, 3, 7 and 2 events. The keys are those the tenant above
         // used: idempotency keys belong to their tenant.
         let what = format!("{}M tokens in uneven events", tokens / M);
-        let (tenant, _) = subscribed(&app, &format!("uneven-{}m", tokens / M), SEED_PLAN).await;
+        let tenant = app
+            .subscribed(&format!("uneven-{}m", tokens / M), SEED_PLAN)
+            .await
+            .tenant;
         let events: Vec<Value> = uneven_pieces(tokens)
             .into_iter()
             .enumerate()
@@ -542,15 +490,17 @@ async fn the_seed_table_holds_when_twenty_reports_arrive_at_once() {
             tokens / M,
             backend()
         );
-        let (tenant, _) = subscribed(&app, &format!("parallel-{}m", tokens / M), SEED_PLAN).await;
+        let tenant = app
+            .subscribed(&format!("parallel-{}m", tokens / M), SEED_PLAN)
+            .await
+            .tenant;
         let events: Vec<Value> = (0..20)
             .map(|i| usage(&format!("part-{i}"), tokens / 20))
             .collect();
 
         // Act
         let responses = join_all(events.iter().map(|e| {
-            record(
-                &app,
+            app.record_usage(
                 &app.admin_token,
                 Some(tenant.as_str()),
                 std::slice::from_ref(e),
@@ -578,7 +528,7 @@ async fn with_four_million_included_five_million_tokens_cost_one_block_in_tier_4
     let five_events: Vec<Value> = (0..5).map(|i| usage(&format!("m-{i}"), M)).collect();
     for (slug, events) in [("one-event", one_event), ("five-events", five_events)] {
         // Arrange
-        let (tenant, _) = subscribed(&app, slug, "tokens-4m").await;
+        let tenant = app.subscribed(slug, "tokens-4m").await.tenant;
 
         // Act
         let p = report(&app, &tenant, &events).await;
@@ -616,7 +566,8 @@ async fn with_four_million_included_five_million_tokens_cost_one_block_in_tier_4
 async fn one_event_crossing_three_blocks_charges_each_block_once_on_one_invoice() {
     // Arrange
     let app = seed_app().await;
-    let (tenant, sub) = subscribed(&app, "acme", SEED_PLAN).await;
+    let acme = app.subscribed("acme", SEED_PLAN).await;
+    let (tenant, sub) = (acme.tenant, id_of(&acme.subscription));
 
     // Act: 30M tokens, 22M above the included 8M: three started blocks.
     let p = report(&app, &tenant, &[usage("nightly-batch", 30 * M)]).await;
@@ -628,7 +579,7 @@ async fn one_event_crossing_three_blocks_charges_each_block_once_on_one_invoice(
     assert_seed_blocks(&charges, 3, 1, "30M");
     let mut tiers: Vec<(i64, &str)> = charges
         .iter()
-        .map(|c| (int(&c["blockIndex"]), str_of(&c["tier"])))
+        .map(|c| (int_of(&c["blockIndex"]), str_of(&c["tier"])))
         .collect();
     tiers.sort_unstable();
     assert_eq!(tiers, [(1, "8M-16M"), (2, "16M-24M"), (3, "24M-32M")]);
@@ -669,7 +620,7 @@ async fn one_event_crossing_three_blocks_charges_each_block_once_on_one_invoice(
 async fn a_block_starts_one_token_past_a_boundary_and_not_at_it() {
     // Arrange
     let app = seed_app().await;
-    let (tenant, _) = subscribed(&app, "acme", SEED_PLAN).await;
+    let tenant = app.subscribed("acme", SEED_PLAN).await.tenant;
     // (tokens added, blocks that event charges, usage after it, current tier after it)
     let steps = [
         (8 * M, vec![], 8 * M, "0-8M"),
@@ -712,10 +663,16 @@ async fn tiers_are_labelled_in_thousands_when_they_are_not_whole_millions() {
         &app,
         "tokens-500k",
         0,
-        vec![block_charge("tokens", 500_000, 500_000, 2500)],
+        vec![block_charge(
+            "tokens",
+            "IMMEDIATELY",
+            500_000,
+            500_000,
+            2500,
+        )],
     )
     .await;
-    let (tenant, _) = subscribed(&app, "acme", "tokens-500k").await;
+    let tenant = app.subscribed("acme", "tokens-500k").await.tenant;
     report(&app, &tenant, &[usage("small", 300_000)]).await;
     let within = tokens_summary(&app, &tenant).await;
 
@@ -728,7 +685,7 @@ async fn tiers_are_labelled_in_thousands_when_they_are_not_whole_millions() {
     let charges = charges_of_call(&p, "1.2M tokens");
     let mut tiers: Vec<(i64, &str)> = charges
         .iter()
-        .map(|c| (int(&c["blockIndex"]), str_of(&c["tier"])))
+        .map(|c| (int_of(&c["blockIndex"]), str_of(&c["tier"])))
         .collect();
     tiers.sort_unstable();
     assert_eq!(tiers, [(1, "500K-1M"), (2, "1M-1500K")], "{p}");
@@ -780,7 +737,7 @@ async fn a_forever_coupon_discounts_the_fee_but_not_the_usage_blocks() {
 async fn a_resent_batch_is_all_duplicates_of_the_first_events_and_changes_nothing() {
     // Arrange: 6M then 4M: the second event crosses into block 1.
     let app = seed_app().await;
-    let (tenant, _) = subscribed(&app, "acme", SEED_PLAN).await;
+    let tenant = app.subscribed("acme", SEED_PLAN).await.tenant;
     let batch = [usage("req-1", 6 * M), usage("req-2", 4 * M)];
     let first = report(&app, &tenant, &batch).await;
     assert_all_accepted(&first, "first send");
@@ -794,7 +751,7 @@ async fn a_resent_batch_is_all_duplicates_of_the_first_events_and_changes_nothin
     // Act: the same batch again, once as admin and once with the tenant owner's token.
     let owner = app.tenant_token(&tenant, Role::Owner);
     let again = report(&app, &tenant, &batch).await;
-    let by_owner = record(&app, &owner, None, &batch).await.data()["recordUsage"].clone();
+    let by_owner = app.record_usage(&owner, None, &batch).await.data()["recordUsage"].clone();
 
     // Assert
     for resent in [&again, &by_owner] {
@@ -822,7 +779,7 @@ async fn a_resent_batch_is_all_duplicates_of_the_first_events_and_changes_nothin
 async fn a_key_repeated_inside_one_batch_is_a_duplicate_of_its_first_occurrence() {
     // Arrange
     let app = seed_app().await;
-    let (tenant, _) = subscribed(&app, "acme", SEED_PLAN).await;
+    let tenant = app.subscribed("acme", SEED_PLAN).await.tenant;
 
     // Act: had the second 7M been counted, the usage would be 8M+ and a block charged.
     let p = report(
@@ -848,8 +805,8 @@ async fn a_key_repeated_inside_one_batch_is_a_duplicate_of_its_first_occurrence(
 async fn a_rejected_key_resent_fixed_is_accepted_and_keys_belong_to_their_tenant() {
     // Arrange
     let app = seed_app().await;
-    let (tenant, _) = subscribed(&app, "acme", SEED_PLAN).await;
-    let (other, _) = subscribed(&app, "globex", SEED_PLAN).await;
+    let tenant = app.subscribed("acme", SEED_PLAN).await.tenant;
+    let other = app.subscribed("globex", SEED_PLAN).await.tenant;
     let rejected = report(&app, &tenant, &[usage("fix-me", -1)]).await;
     assert_eq!(statuses(&rejected), ["REJECTED"], "{rejected}");
     assert_eq!(results(&rejected)[0]["code"], "INVALID_QUANTITY");
@@ -879,7 +836,7 @@ async fn a_rejected_key_resent_fixed_is_accepted_and_keys_belong_to_their_tenant
 async fn a_known_key_is_a_duplicate_whatever_else_the_resent_event_says() {
     // Arrange
     let app = seed_app().await;
-    let (tenant, _) = subscribed(&app, "acme", SEED_PLAN).await;
+    let tenant = app.subscribed("acme", SEED_PLAN).await.tenant;
     let first = report(&app, &tenant, &[usage("known", 2 * M)]).await;
     assert_all_accepted(&first, "the first event");
     let first_id = &results(&first)[0]["eventId"];
@@ -889,7 +846,7 @@ async fn a_known_key_is_a_duplicate_whatever_else_the_resent_event_says() {
     // check comes before the other rules.
     let resent = [
         usage("known", -1),
-        usage_of("no_such_metric", "known", M),
+        usage_event("no_such_metric", M, "known"),
         with(usage("known", M), "operationType", "bad op"),
         with(
             usage("known", M),
@@ -927,7 +884,7 @@ async fn a_known_key_is_a_duplicate_whatever_else_the_resent_event_says() {
 async fn each_bad_event_is_rejected_with_its_code_and_the_good_ones_in_the_batch_are_accepted() {
     // Arrange
     let app = seed_app().await;
-    let (tenant, _) = subscribed(&app, "acme", SEED_PLAN).await;
+    let tenant = app.subscribed("acme", SEED_PLAN).await.tenant;
     let invoices_before = app.invoices_of(&tenant).await;
     let now = start();
     let later = |seconds: i64| (now + TimeDelta::seconds(seconds)).to_rfc3339();
@@ -991,7 +948,7 @@ async fn each_bad_event_is_rejected_with_its_code_and_the_good_ones_in_the_batch
             None,
         ),
         (
-            usage_of("no_such_metric", "unknown-metric", lots),
+            usage_event("no_such_metric", lots, "unknown-metric"),
             Some("UNKNOWN_METRIC"),
         ),
         (
@@ -1074,8 +1031,8 @@ async fn usage_for_a_tenant_without_a_live_subscription_is_rejected_with_no_subs
     // Arrange: one tenant never subscribed, one canceled now, one canceling at the period end.
     let app = seed_app().await;
     let never = app.create_tenant("never").await;
-    let (canceled, _) = subscribed(&app, "canceled", SEED_PLAN).await;
-    let (leaving, _) = subscribed(&app, "leaving", SEED_PLAN).await;
+    let canceled = app.subscribed("canceled", SEED_PLAN).await.tenant;
+    let leaving = app.subscribed("leaving", SEED_PLAN).await.tenant;
     for (tenant, at_period_end) in [(&canceled, false), (&leaving, true)] {
         app.as_admin(
             "mutation($t: ID, $e: Boolean!) { cancelSubscription(input: { tenantId: $t, atPeriodEnd: $e }) { subscription { id } } }",
@@ -1109,14 +1066,18 @@ async fn usage_for_a_tenant_without_a_live_subscription_is_rejected_with_no_subs
 async fn a_batch_of_0_or_1001_events_is_refused_whole_and_1000_events_are_accepted() {
     // Arrange
     let app = seed_app().await;
-    let (tenant, _) = subscribed(&app, "acme", SEED_PLAN).await;
+    let tenant = app.subscribed("acme", SEED_PLAN).await.tenant;
     let events: Vec<Value> = (0..1001)
         .map(|i| usage(&format!("e-{i}"), 10_000))
         .collect();
 
     // Act
-    let empty = record(&app, &app.admin_token, Some(tenant.as_str()), &[]).await;
-    let too_many = record(&app, &app.admin_token, Some(tenant.as_str()), &events).await;
+    let empty = app
+        .record_usage(&app.admin_token, Some(tenant.as_str()), &[])
+        .await;
+    let too_many = app
+        .record_usage(&app.admin_token, Some(tenant.as_str()), &events)
+        .await;
 
     // Assert
     for (r, what) in [(&empty, "0 events"), (&too_many, "1001 events")] {
@@ -1150,7 +1111,7 @@ async fn a_batch_of_0_or_1001_events_is_refused_whole_and_1000_events_are_accept
         "1000 events",
     )
     .await;
-    assert_eq!(int(&tokens_summary(&app, &tenant).await["events"]), 1000);
+    assert_eq!(int_of(&tokens_summary(&app, &tenant).await["events"]), 1000);
     // The 1001st was never stored: it is accepted now.
     assert_all_accepted(
         &report(&app, &tenant, &events[1000..]).await,
@@ -1162,7 +1123,7 @@ async fn a_batch_of_0_or_1001_events_is_refused_whole_and_1000_events_are_accept
 async fn usage_for_an_unknown_or_suspended_tenant_is_refused_whole() {
     // Arrange
     let app = seed_app().await;
-    let (suspended, _) = subscribed(&app, "suspended", SEED_PLAN).await;
+    let suspended = app.subscribed("suspended", SEED_PLAN).await.tenant;
     app.as_admin(
         "mutation($i: SuspendTenantInput!) { suspendTenant(input: $i) { tenant { status } } }",
         json!({ "i": { "id": suspended, "reason": "unpaid" } }),
@@ -1172,20 +1133,16 @@ async fn usage_for_an_unknown_or_suspended_tenant_is_refused_whole() {
     let unknown = TenantId::new().to_string();
 
     // Act
-    let r_unknown = record(
-        &app,
-        &app.admin_token,
-        Some(unknown.as_str()),
-        &[usage("u-1", M)],
-    )
-    .await;
-    let r_suspended = record(
-        &app,
-        &app.admin_token,
-        Some(suspended.as_str()),
-        &[usage("u-1", 20 * M)],
-    )
-    .await;
+    let r_unknown = app
+        .record_usage(&app.admin_token, Some(unknown.as_str()), &[usage("u-1", M)])
+        .await;
+    let r_suspended = app
+        .record_usage(
+            &app.admin_token,
+            Some(suspended.as_str()),
+            &[usage("u-1", 20 * M)],
+        )
+        .await;
 
     // Assert
     refused(&r_unknown, "NOT_FOUND", "an unknown tenant");
@@ -1204,8 +1161,8 @@ async fn an_operator_key_reports_for_any_tenant_it_names_and_tenant_credentials_
 {
     // Arrange
     let app = seed_app().await;
-    let (a, _) = subscribed(&app, "alpha", SEED_PLAN).await;
-    let (b, _) = subscribed(&app, "beta", SEED_PLAN).await;
+    let a = app.subscribed("alpha", SEED_PLAN).await.tenant;
+    let b = app.subscribed("beta", SEED_PLAN).await.tenant;
     let (_, operator) = app.create_api_key(&app.admin_token, None, "metering").await;
     let owner_a = app.tenant_token(&a, Role::Owner);
     let (_, key_a) = app.create_api_key(&owner_a, None, "alpha backend").await;
@@ -1219,33 +1176,39 @@ async fn an_operator_key_reports_for_any_tenant_it_names_and_tenant_credentials_
 
     // Act + Assert: the operator key names each tenant.
     for (tenant, key) in [(&a, "operator-a"), (&b, "operator-b")] {
-        let r = record(&app, &operator, Some(tenant.as_str()), &[usage(key, M)]).await;
+        let r = app
+            .record_usage(&operator, Some(tenant.as_str()), &[usage(key, M)])
+            .await;
         assert_all_accepted(&r.data()["recordUsage"], "operator key naming a tenant");
     }
     // Neither the operator key nor the admin may leave the tenant out.
     for (who, token) in [("operator key", &operator), ("admin", &app.admin_token)] {
-        let r = record(&app, token, None, &[usage("no-tenant", 20 * M)]).await;
+        let r = app
+            .record_usage(token, None, &[usage("no-tenant", 20 * M)])
+            .await;
         refused(&r, "VALIDATION", &format!("{who} without tenantId"));
     }
     // Tenant credentials report for their own tenant, named or not, never for another.
     for (who, token) in &tenant_credentials {
-        let own = record(&app, token, None, &[usage(&format!("{who}-own"), M)]).await;
+        let own = app
+            .record_usage(token, None, &[usage(&format!("{who}-own"), M)])
+            .await;
         assert_all_accepted(&own.data()["recordUsage"], who);
-        let named = record(
-            &app,
-            token,
-            Some(a.as_str()),
-            &[usage(&format!("{who}-named"), M)],
-        )
-        .await;
+        let named = app
+            .record_usage(
+                token,
+                Some(a.as_str()),
+                &[usage(&format!("{who}-named"), M)],
+            )
+            .await;
         assert_all_accepted(&named.data()["recordUsage"], who);
-        let other = record(
-            &app,
-            token,
-            Some(b.as_str()),
-            &[usage(&format!("{who}-other"), 20 * M)],
-        )
-        .await;
+        let other = app
+            .record_usage(
+                token,
+                Some(b.as_str()),
+                &[usage(&format!("{who}-other"), 20 * M)],
+            )
+            .await;
         refused(&other, "FORBIDDEN", &format!("{who} naming another tenant"));
     }
     let anonymous = app
@@ -1277,7 +1240,8 @@ async fn an_operator_key_reports_for_any_tenant_it_names_and_tenant_credentials_
 async fn usage_counters_restart_in_the_next_period_and_the_closed_period_stays_queryable() {
     // Arrange: 12M tokens in March, one block.
     let app = seed_app().await;
-    let (tenant, sub) = subscribed(&app, "acme", SEED_PLAN).await;
+    let acme = app.subscribed("acme", SEED_PLAN).await;
+    let (tenant, sub) = (acme.tenant, id_of(&acme.subscription));
     let march = report(&app, &tenant, &[usage("march-1", 12 * M)]).await;
     assert_eq!(block_indexes(&charges_of_call(&march, "march")), [1]);
 
@@ -1382,7 +1346,7 @@ async fn usage_counters_restart_in_the_next_period_and_the_closed_period_stays_q
 async fn usage_reported_after_the_period_end_before_the_jobs_ran_lands_in_the_new_period() {
     // Arrange: 10M in March; then the clock passes the period end without the jobs running.
     let app = seed_app().await;
-    let (tenant, _) = subscribed(&app, "acme", SEED_PLAN).await;
+    let tenant = app.subscribed("acme", SEED_PLAN).await.tenant;
     report(&app, &tenant, &[usage("march", 10 * M)]).await;
     app.state
         .clock
@@ -1453,7 +1417,7 @@ async fn usage_reported_after_the_period_end_before_the_jobs_ran_lands_in_the_ne
 async fn twenty_reports_at_once_after_the_period_end_renew_the_subscription_once() {
     // Arrange: the clock passes the end of March without the jobs running.
     let app = seed_app().await;
-    let (tenant, _) = subscribed(&app, "acme", SEED_PLAN).await;
+    let tenant = app.subscribed("acme", SEED_PLAN).await.tenant;
     report(&app, &tenant, &[usage("march", 10 * M)]).await;
     app.state
         .clock
@@ -1463,8 +1427,7 @@ async fn twenty_reports_at_once_after_the_period_end_renew_the_subscription_once
 
     // Act
     let responses = join_all(events.iter().map(|e| {
-        record(
-            &app,
+        app.record_usage(
             &app.admin_token,
             Some(tenant.as_str()),
             std::slice::from_ref(e),
@@ -1509,7 +1472,7 @@ async fn usage_during_a_trial_is_recorded_without_block_charges() {
     // Arrange
     let app = seed_app().await;
     token_plan(&app, "tokens-trial", 8 * M, 14).await;
-    let (tenant, _) = subscribed(&app, "acme", "tokens-trial").await;
+    let tenant = app.subscribed("acme", "tokens-trial").await.tenant;
     assert_eq!(app.subscription_of(&tenant).await["status"], "TRIALING");
 
     // Act: 20M tokens in the trial, well past the included 8M.
@@ -1561,22 +1524,22 @@ async fn a_max_metric_keeps_the_largest_quantity_and_a_count_metric_counts_event
         &app,
         "seats-plan",
         0,
-        vec![block_charge("seats", 10, 5, 1000)],
+        vec![block_charge("seats", "IMMEDIATELY", 10, 5, 1000)],
     )
     .await;
-    let (tenant, _) = subscribed(&app, "acme", "seats-plan").await;
+    let tenant = app.subscribed("acme", "seats-plan").await.tenant;
 
     // Act
-    let twelve = report(&app, &tenant, &[usage_of("seats", "seats-1", 12)]).await;
-    let eight = report(&app, &tenant, &[usage_of("seats", "seats-2", 8)]).await;
-    let sixteen = report(&app, &tenant, &[usage_of("seats", "seats-3", 16)]).await;
+    let twelve = report(&app, &tenant, &[usage_event("seats", 12, "seats-1")]).await;
+    let eight = report(&app, &tenant, &[usage_event("seats", 8, "seats-2")]).await;
+    let sixteen = report(&app, &tenant, &[usage_event("seats", 16, "seats-3")]).await;
     let requests = report(
         &app,
         &tenant,
         &[
-            usage_of("requests", "req-1", 5),
-            usage_of("requests", "req-2", 100),
-            usage_of("requests", "req-3", 0),
+            usage_event("requests", 5, "req-1"),
+            usage_event("requests", 100, "req-2"),
+            usage_event("requests", 0, "req-3"),
         ],
     )
     .await;
@@ -1613,7 +1576,7 @@ async fn a_max_metric_keeps_the_largest_quantity_and_a_count_metric_counts_event
 async fn usage_summary_breaks_the_usage_down_by_operation_sorted_by_operation_type() {
     // Arrange
     let app = seed_app().await;
-    let (tenant, _) = subscribed(&app, "acme", SEED_PLAN).await;
+    let tenant = app.subscribed("acme", SEED_PLAN).await.tenant;
     let op = |key: &str, quantity: i64, operation: &str| {
         with(usage(key, quantity), "operationType", operation)
     };
@@ -1680,7 +1643,7 @@ async fn fifty_clients_sending_overlapping_batches_at_once_record_each_key_once_
  {
     // Arrange
     let app = seed_app().await;
-    let (tenant, _) = subscribed(&app, "busy", SEED_PLAN).await;
+    let tenant = app.subscribed("busy", SEED_PLAN).await.tenant;
     let (_, operator) = app.create_api_key(&app.admin_token, None, "metering").await;
     let owner = app.tenant_token(&tenant, Role::Owner);
     let batches: Vec<Vec<Value>> = (0..CLIENTS)
@@ -1716,7 +1679,7 @@ async fn fifty_clients_sending_overlapping_batches_at_once_record_each_key_once_
         } else {
             (owner.as_str(), None)
         };
-        record(&app, token, named, batch)
+        app.record_usage(token, named, batch)
     }))
     .await;
 

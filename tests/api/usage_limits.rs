@@ -2,11 +2,11 @@
 //! notices, usageSummary, estimateCost, period-end (arrears) charges on the next invoice or on
 //! the closing one, and unpaid block-charge invoices going past due.
 use billing::domain::Role;
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use futures::future::join_all;
 use serde_json::{Value, json};
 
-use crate::billing_checks::{assert_arithmetic, at, big, id_of, money, refused};
+use crate::billing_checks::{assert_arithmetic, refused};
 use crate::helpers::*;
 
 const START: &str = "2026-03-01T00:00:00Z";
@@ -14,86 +14,24 @@ const START: &str = "2026-03-01T00:00:00Z";
 const CYCLE_1: (&str, &str) = ("2026-03-01T00:00:00Z", "2026-04-01T00:00:00Z");
 const CYCLE_2: (&str, &str) = ("2026-04-01T00:00:00Z", "2026-05-01T00:00:00Z");
 
-const BLOCK_CHARGE_FIELDS: &str = "id subscriptionId metricCode cycle blockIndex tier \
-    amount { amountMinor } eventId invoiceId createdAt";
-
-const SUMMARY_FIELDS: &str = "subscriptionId metricCode cycle periodStart periodEnd \
-    totalQuantity events includedUnits currentTier fixedFeeCharged { amountMinor } \
-    blockChargesCount blockChargesTotal { amountMinor } totalCharged { amountMinor } \
-    byOperation { operationType quantity events } limit enforcement overLimit";
-
 const ESTIMATE: &str = "query($p: String!, $m: String!, $q: BigInt!) { \
     estimateCost(planCode: $p, metricCode: $m, quantity: $q) { planCode metricCode quantity \
     fixedFee { amountMinor } usageCharge { amountMinor } blocks tier total { amountMinor } } }";
-
-const NOTIFICATIONS: &str = "query($t: ID) { notifications(tenantId: $t, first: 100) { \
-    edges { node { id tenantId kind reference message createdAt } } } }";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers local to these tests
 // ---------------------------------------------------------------------------------------------
 
-/// An RFC 3339 instant.
-fn ts(s: &str) -> DateTime<Utc> {
-    s.parse()
-        .unwrap_or_else(|e| panic!("bad timestamp {s}: {e}"))
-}
-
-/// A Money field (`{ amountMinor }`) as an integer.
-fn minor(v: &Value) -> i64 {
-    big(&v["amountMinor"])
-}
-
-fn str_of(v: &Value) -> &str {
-    v.as_str()
-        .unwrap_or_else(|| panic!("expected a string, got {v}"))
-}
-
-/// One usage event of `quantity` units of `metric`, reported under `key`.
-fn event(metric: &str, quantity: i64, key: &str) -> Value {
-    json!({ "metricCode": metric, "quantity": quantity.to_string(), "idempotencyKey": key })
-}
-
 /// The same, with an operation type.
 fn event_for(metric: &str, quantity: i64, key: &str, operation: &str) -> Value {
-    let mut e = event(metric, quantity, key);
+    let mut e = usage_event(metric, quantity, key);
     e["operationType"] = json!(operation);
     e
 }
 
-fn record_query() -> String {
-    format!(
-        "mutation($i: RecordUsageInput!) {{ recordUsage(input: $i) {{ \
-         results {{ index idempotencyKey status eventId code message \
-         blockCharges {{ {BLOCK_CHARGE_FIELDS} }} }} \
-         accepted duplicates rejected blockCharges {{ {BLOCK_CHARGE_FIELDS} }} \
-         invoice {{ {INVOICE_FIELDS} }} }} }}"
-    )
-}
-
-/// Sends `recordUsage` with `token`, naming `tenant` when given.
-async fn record(app: &TestApp, token: &str, tenant: Option<&str>, events: Vec<Value>) -> Gql {
-    app.as_token(
-        token,
-        &record_query(),
-        json!({ "i": { "tenantId": tenant, "events": events } }),
-    )
-    .await
-}
-
 /// Reports `events` for the caller's own tenant; returns the payload.
 async fn record_ok(app: &TestApp, token: &str, events: Vec<Value>) -> Value {
-    record(app, token, None, events).await.data()["recordUsage"].clone()
-}
-
-/// The status of each event of a `recordUsage` payload, in input order.
-fn statuses(payload: &Value) -> Vec<&str> {
-    payload["results"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no results in {payload}"))
-        .iter()
-        .map(|r| str_of(&r["status"]))
-        .collect()
+    app.record_usage(token, None, events).await.data()["recordUsage"].clone()
 }
 
 /// Asserts the accepted / duplicates / rejected counters of a `recordUsage` payload.
@@ -207,12 +145,6 @@ async fn create_plan_with(app: &TestApp, plan: Value) {
     .data();
 }
 
-fn block_charge(metric: &str, timing: &str, included: i64, size: i64, price: i64) -> Value {
-    json!({ "metricCode": metric, "timing": timing, "model": "BLOCK",
-        "includedUnits": included.to_string(), "blockSize": size.to_string(),
-        "blockPriceMinor": price.to_string() })
-}
-
 fn unit_charge(metric: &str, included: i64, unit_price: &str) -> Value {
     json!({ "metricCode": metric, "timing": "PERIOD_END", "model": "UNIT",
         "includedUnits": included.to_string(), "unitPriceMinor": unit_price })
@@ -241,24 +173,6 @@ async fn limited_plan(app: &TestApp, code: &str, value: i64, enforcement: &str) 
     .await;
 }
 
-/// A new tenant subscribed to `plan` by its owner: (tenant id, owner token, subscription).
-async fn subscribed(app: &TestApp, slug: &str, plan: &str) -> (String, String, Value) {
-    let tenant = app.create_tenant(slug).await;
-    let owner = app.tenant_token(&tenant, Role::Owner);
-    let r = app.subscribe(&owner, json!({ "planCode": plan })).await;
-    let sub = r.data()["createSubscription"]["subscription"].clone();
-    (tenant, owner, sub)
-}
-
-/// The tenant's notifications of `kind`, read as admin.
-async fn notices(app: &TestApp, tenant: &str, kind: &str) -> Vec<Value> {
-    let r = app.as_admin(NOTIFICATIONS, json!({ "t": tenant })).await;
-    nodes(&r, "notifications")
-        .into_iter()
-        .filter(|n| n["kind"] == kind)
-        .collect()
-}
-
 /// Asserts one limit notice per expected count, each about the subscription `sub`.
 async fn assert_limit_notices(
     app: &TestApp,
@@ -268,7 +182,7 @@ async fn assert_limit_notices(
     what: &str,
 ) {
     for (kind, expected) in [("usage_limit_80", at_80), ("usage_limit_100", at_100)] {
-        let found = notices(app, tenant, kind).await;
+        let found = app.notifications_of_kind(tenant, kind).await;
         assert_eq!(found.len(), expected, "{what}: {kind} notices: {found:#?}");
         for n in &found {
             assert_eq!(n["reference"], sub["id"], "{what}: {n}");
@@ -354,8 +268,13 @@ async fn a_hard_limit_accepts_usage_up_to_exactly_the_limit_and_rejects_each_eve
     let app = spawn_app_at(START).await;
     app.create_metric("api_calls").await;
     limited_plan(&app, "free", 1_000, "HARD").await;
-    let (tenant, owner, sub) = subscribed(&app, "acme", "free").await;
-    let first = record_ok(&app, &owner, vec![event("api_calls", 990, "call-1")]).await;
+    let Subscribed {
+        tenant,
+        owner,
+        subscription: sub,
+        ..
+    } = app.subscribed("acme", "free").await;
+    let first = record_ok(&app, &owner, vec![usage_event("api_calls", 990, "call-1")]).await;
     assert_eq!(statuses(&first), ["ACCEPTED"]);
 
     // Act: 990 + 5 = 995 fits; + 10 = 1005 would not; + 5 = 1000 fits exactly.
@@ -363,9 +282,9 @@ async fn a_hard_limit_accepts_usage_up_to_exactly_the_limit_and_rejects_each_eve
         &app,
         &owner,
         vec![
-            event("api_calls", 5, "call-2"),
-            event("api_calls", 10, "call-3"),
-            event("api_calls", 5, "call-4"),
+            usage_event("api_calls", 5, "call-2"),
+            usage_event("api_calls", 10, "call-3"),
+            usage_event("api_calls", 5, "call-4"),
         ],
     )
     .await;
@@ -397,9 +316,9 @@ async fn a_hard_limit_accepts_usage_up_to_exactly_the_limit_and_rejects_each_eve
         &app,
         &owner,
         vec![
-            event("api_calls", 1, "call-5"),
-            event("api_calls", 5, "call-2"),
-            event("api_calls", 10, "call-3"),
+            usage_event("api_calls", 1, "call-5"),
+            usage_event("api_calls", 5, "call-2"),
+            usage_event("api_calls", 10, "call-3"),
         ],
     )
     .await;
@@ -425,7 +344,7 @@ async fn a_hard_limit_accepts_usage_up_to_exactly_the_limit_and_rejects_each_eve
 
     // Act: the next period starts and the refused event is sent again with the same key.
     app.advance_to(CYCLE_2.0).await;
-    let resent = record_ok(&app, &owner, vec![event("api_calls", 10, "call-3")]).await;
+    let resent = record_ok(&app, &owner, vec![usage_event("api_calls", 10, "call-3")]).await;
 
     // Assert: accepted as a new event, counted in cycle 2; cycle 1 is as it was.
     assert_counts(&resent, 1, 0, 0);
@@ -453,16 +372,15 @@ async fn twenty_concurrent_reports_of_100_with_500_used_fill_a_hard_limit_of_100
     let app = spawn_app_at(START).await;
     app.create_metric("api_calls").await;
     limited_plan(&app, "free", 1_000, "HARD").await;
-    let (tenant, owner, _) = subscribed(&app, "acme", "free").await;
-    record_ok(&app, &owner, vec![event("api_calls", 500, "warm-up")]).await;
+    let Subscribed { tenant, owner, .. } = app.subscribed("acme", "free").await;
+    record_ok(&app, &owner, vec![usage_event("api_calls", 500, "warm-up")]).await;
 
     // Act: twenty single events of 100 at the same moment.
     let results = join_all((0..20).map(|i| {
-        record(
-            &app,
+        app.record_usage(
             &owner,
             None,
-            vec![event("api_calls", 100, &format!("burst-{i}"))],
+            vec![usage_event("api_calls", 100, &format!("burst-{i}"))],
         )
     }))
     .await;
@@ -497,10 +415,10 @@ async fn a_soft_limit_accepts_usage_above_it_and_flags_the_period_only_once_the_
     let app = spawn_app_at(START).await;
     app.create_metric("api_calls").await;
     limited_plan(&app, "soft", 1_000, "SOFT").await;
-    let (tenant, owner, _) = subscribed(&app, "acme", "soft").await;
+    let Subscribed { tenant, owner, .. } = app.subscribed("acme", "soft").await;
 
     // Act / Assert: below the limit.
-    record_ok(&app, &owner, vec![event("api_calls", 600, "e-1")]).await;
+    record_ok(&app, &owner, vec![usage_event("api_calls", 600, "e-1")]).await;
     let s = summary_of(&app, &tenant, "api_calls", None).await;
     assert_eq!(big(&s["totalQuantity"]), 600, "{s}");
     assert_eq!(big(&s["limit"]), 1_000, "{s}");
@@ -508,14 +426,14 @@ async fn a_soft_limit_accepts_usage_above_it_and_flags_the_period_only_once_the_
     assert_eq!(s["overLimit"], false, "{s}");
 
     // Exactly at the limit: not over it.
-    let at_limit = record_ok(&app, &owner, vec![event("api_calls", 400, "e-2")]).await;
+    let at_limit = record_ok(&app, &owner, vec![usage_event("api_calls", 400, "e-2")]).await;
     assert_counts(&at_limit, 1, 0, 0);
     let s = summary_of(&app, &tenant, "api_calls", None).await;
     assert_eq!(big(&s["totalQuantity"]), 1_000, "{s}");
     assert_eq!(s["overLimit"], false, "exactly at a SOFT limit: {s}");
 
     // One unit above: accepted, and the period is flagged.
-    let above = record_ok(&app, &owner, vec![event("api_calls", 1, "e-3")]).await;
+    let above = record_ok(&app, &owner, vec![usage_event("api_calls", 1, "e-3")]).await;
     assert_counts(&above, 1, 0, 0);
     accepted_id(&above, 0);
     let s = summary_of(&app, &tenant, "api_calls", None).await;
@@ -527,8 +445,8 @@ async fn a_soft_limit_accepts_usage_above_it_and_flags_the_period_only_once_the_
         &app,
         &owner,
         vec![
-            event("api_calls", 2_000, "e-4"),
-            event("api_calls", 3_000, "e-5"),
+            usage_event("api_calls", 2_000, "e-4"),
+            usage_event("api_calls", 3_000, "e-5"),
         ],
     )
     .await;
@@ -562,40 +480,45 @@ async fn crossing_80_and_100_percent_of_a_limit_records_one_notice_each_per_cycl
     let app = spawn_app_at(START).await;
     app.create_metric("api_calls").await;
     limited_plan(&app, "soft", 1_000, "SOFT").await;
-    let (tenant, owner, sub) = subscribed(&app, "acme", "soft").await;
+    let Subscribed {
+        tenant,
+        owner,
+        subscription: sub,
+        ..
+    } = app.subscribed("acme", "soft").await;
 
     // 700 in seven events: below 80%.
     for i in 0..7 {
         record_ok(
             &app,
             &owner,
-            vec![event("api_calls", 100, &format!("a-{i}"))],
+            vec![usage_event("api_calls", 100, &format!("a-{i}"))],
         )
         .await;
     }
     assert_limit_notices(&app, &tenant, &sub, (0, 0), "at 70%").await;
 
     // 850: past 80%.
-    record_ok(&app, &owner, vec![event("api_calls", 150, "b-1")]).await;
+    record_ok(&app, &owner, vec![usage_event("api_calls", 150, "b-1")]).await;
     assert_limit_notices(&app, &tenant, &sub, (1, 0), "at 85%").await;
 
     // 900 and 950: still one 80% notice.
-    record_ok(&app, &owner, vec![event("api_calls", 50, "b-2")]).await;
-    record_ok(&app, &owner, vec![event("api_calls", 50, "b-3")]).await;
+    record_ok(&app, &owner, vec![usage_event("api_calls", 50, "b-2")]).await;
+    record_ok(&app, &owner, vec![usage_event("api_calls", 50, "b-3")]).await;
     assert_limit_notices(&app, &tenant, &sub, (1, 0), "at 95%").await;
 
     // 1000: 100% is reached when total ≥ value.
-    record_ok(&app, &owner, vec![event("api_calls", 50, "b-4")]).await;
+    record_ok(&app, &owner, vec![usage_event("api_calls", 50, "b-4")]).await;
     assert_limit_notices(&app, &tenant, &sub, (1, 1), "at 100%").await;
 
     // Beyond the limit, one by one and in a batch: nothing new.
-    record_ok(&app, &owner, vec![event("api_calls", 1, "c-1")]).await;
+    record_ok(&app, &owner, vec![usage_event("api_calls", 1, "c-1")]).await;
     record_ok(
         &app,
         &owner,
         vec![
-            event("api_calls", 200, "c-2"),
-            event("api_calls", 300, "c-3"),
+            usage_event("api_calls", 200, "c-2"),
+            usage_event("api_calls", 300, "c-3"),
         ],
     )
     .await;
@@ -604,11 +527,10 @@ async fn crossing_80_and_100_percent_of_a_limit_records_one_notice_each_per_cycl
     // Act: the next cycle, crossed by twelve events of 100 at the same moment.
     app.advance_to(CYCLE_2.0).await;
     let results = join_all((0..12).map(|i| {
-        record(
-            &app,
+        app.record_usage(
             &owner,
             None,
-            vec![event("api_calls", 100, &format!("d-{i}"))],
+            vec![usage_event("api_calls", 100, &format!("d-{i}"))],
         )
     }))
     .await;
@@ -635,10 +557,20 @@ async fn one_event_jumping_from_nothing_to_the_whole_limit_records_each_notice_o
     let app = spawn_app_at(START).await;
     app.create_metric("api_calls").await;
     limited_plan(&app, "free", 1_000, "HARD").await;
-    let (tenant, owner, sub) = subscribed(&app, "acme", "free").await;
+    let Subscribed {
+        tenant,
+        owner,
+        subscription: sub,
+        ..
+    } = app.subscribed("acme", "free").await;
 
     // Act: 0 → 1000 in one event.
-    let jump = record_ok(&app, &owner, vec![event("api_calls", 1_000, "all-at-once")]).await;
+    let jump = record_ok(
+        &app,
+        &owner,
+        vec![usage_event("api_calls", 1_000, "all-at-once")],
+    )
+    .await;
 
     // Assert: both thresholds crossed, one notice each.
     assert_counts(&jump, 1, 0, 0);
@@ -649,8 +581,8 @@ async fn one_event_jumping_from_nothing_to_the_whole_limit_records_each_notice_o
         &app,
         &owner,
         vec![
-            event("api_calls", 1, "one-more"),
-            event("api_calls", 1_000, "all-at-once"),
+            usage_event("api_calls", 1, "one-more"),
+            usage_event("api_calls", 1_000, "all-at-once"),
         ],
     )
     .await;
@@ -667,7 +599,12 @@ async fn the_usage_summary_shows_quantities_tiers_and_charges_of_the_current_and
     // Arrange
     let app = spawn_app_at(START).await;
     token_plan(&app).await;
-    let (tenant, owner, sub) = subscribed(&app, "acme", "tokens-400").await;
+    let Subscribed {
+        tenant,
+        owner,
+        subscription: sub,
+        ..
+    } = app.subscribed("acme", "tokens-400").await;
 
     // Nothing used yet: the fee of cycle 1 only.
     let empty = summary_of(&app, &tenant, "tokens", None).await;
@@ -735,7 +672,7 @@ async fn the_usage_summary_shows_quantities_tiers_and_charges_of_the_current_and
     );
 
     // 18M: the second block; no operation type is "default".
-    let second_block = record_ok(&app, &owner, vec![event("tokens", 8_000_000, "t-4")]).await;
+    let second_block = record_ok(&app, &owner, vec![usage_event("tokens", 8_000_000, "t-4")]).await;
     assert_eq!(
         second_block["blockCharges"][0]["blockIndex"], 2,
         "{second_block}"
@@ -819,7 +756,12 @@ async fn during_a_trial_usage_is_counted_but_neither_the_fee_nor_blocks_are_char
     );
 
     // Act: 10M tokens, a block's worth above the included units.
-    let payload = record_ok(&app, &owner, vec![event("tokens", 10_000_000, "trial-1")]).await;
+    let payload = record_ok(
+        &app,
+        &owner,
+        vec![usage_event("tokens", 10_000_000, "trial-1")],
+    )
+    .await;
 
     // Assert
     assert_counts(&payload, 1, 0, 0);
@@ -1101,25 +1043,30 @@ async fn period_end_usage_is_invoiced_on_the_next_renewal_and_on_the_closing_inv
     // Arrange
     let app = spawn_app_at(START).await;
     metered_plan(&app).await;
-    let (tenant, owner, sub) = subscribed(&app, "acme", "metered").await;
+    let Subscribed {
+        tenant,
+        owner,
+        subscription: sub,
+        ..
+    } = app.subscribed("acme", "metered").await;
     let created = app.invoices_of(&tenant).await;
     assert_eq!(created.len(), 1);
     pay(&app, &id_of(&created[0])).await;
 
     // Act: usage during cycle 1, reported by the admin naming the tenant.
     app.advance_to("2026-03-10T00:00:00Z").await;
-    let r = record(
-        &app,
-        &app.admin_token,
-        Some(tenant.as_str()),
-        vec![
-            event("api_calls", 5_000, "c1-calls-1"),
-            event("api_calls", 6_010, "c1-calls-2"),
-            event("tokens", 12_000_000, "c1-tokens-1"),
-            event("tokens", 8_000_000, "c1-tokens-2"),
-        ],
-    )
-    .await;
+    let r = app
+        .record_usage(
+            &app.admin_token,
+            Some(tenant.as_str()),
+            vec![
+                usage_event("api_calls", 5_000, "c1-calls-1"),
+                usage_event("api_calls", 6_010, "c1-calls-2"),
+                usage_event("tokens", 12_000_000, "c1-tokens-1"),
+                usage_event("tokens", 8_000_000, "c1-tokens-2"),
+            ],
+        )
+        .await;
     let payload = r.data()["recordUsage"].clone();
 
     // Assert: nothing is charged now.
@@ -1180,8 +1127,8 @@ async fn period_end_usage_is_invoiced_on_the_next_renewal_and_on_the_closing_inv
         &app,
         &owner,
         vec![
-            event("api_calls", 1_229, "c2-calls"),
-            event("tokens", 8_000_001, "c2-tokens"),
+            usage_event("api_calls", 1_229, "c2-calls"),
+            usage_event("tokens", 8_000_001, "c2-tokens"),
         ],
     )
     .await;
@@ -1226,8 +1173,16 @@ async fn a_subscription_ending_without_usage_gets_no_closing_invoice() {
     // Arrange: one subscription canceled at the period end, one canceled now; no usage.
     let app = spawn_app_at(START).await;
     metered_plan(&app).await;
-    let (later, later_owner, _) = subscribed(&app, "later", "metered").await;
-    let (now, now_owner, _) = subscribed(&app, "now", "metered").await;
+    let Subscribed {
+        tenant: later,
+        owner: later_owner,
+        ..
+    } = app.subscribed("later", "metered").await;
+    let Subscribed {
+        tenant: now,
+        owner: now_owner,
+        ..
+    } = app.subscribed("now", "metered").await;
 
     // Act
     let at_end = cancel(&app, &later_owner, true).await;
@@ -1252,14 +1207,19 @@ async fn canceling_now_with_usage_issues_the_closing_invoice_at_once() {
     // Arrange
     let app = spawn_app_at(START).await;
     metered_plan(&app).await;
-    let (tenant, owner, sub) = subscribed(&app, "acme", "metered").await;
+    let Subscribed {
+        tenant,
+        owner,
+        subscription: sub,
+        ..
+    } = app.subscribed("acme", "metered").await;
     app.advance_to("2026-03-10T12:00:00Z").await;
     record_ok(
         &app,
         &owner,
         vec![
-            event("api_calls", 3_000, "calls"),
-            event("tokens", 9_000_000, "tokens"),
+            usage_event("api_calls", 3_000, "calls"),
+            usage_event("tokens", 9_000_000, "tokens"),
         ],
     )
     .await;
@@ -1331,7 +1291,12 @@ async fn an_unpaid_block_charge_invoice_makes_the_subscription_past_due_until_it
     app.advance_to("2026-03-05T00:00:00Z").await;
 
     // Act: 10M tokens enter the first block.
-    let payload = record_ok(&app, &owner, vec![event("tokens", 10_000_000, "big-run")]).await;
+    let payload = record_ok(
+        &app,
+        &owner,
+        vec![usage_event("tokens", 10_000_000, "big-run")],
+    )
+    .await;
 
     // Assert: one USAGE_BLOCKS invoice, full price, due in 7 days.
     let inv = payload["invoice"].clone();
@@ -1378,7 +1343,11 @@ async fn an_unpaid_block_charge_invoice_makes_the_subscription_past_due_until_it
     // Assert
     assert_eq!(early["pastDue"], 0, "{early}");
     assert_eq!(app.subscription_of(&tenant).await["status"], "ACTIVE");
-    assert!(notices(&app, &tenant, "invoice_overdue").await.is_empty());
+    assert!(
+        app.notifications_of_kind(&tenant, "invoice_overdue")
+            .await
+            .is_empty()
+    );
 
     // Act: past due + 3 days.
     let report = app.advance_to("2026-03-15T01:00:00Z").await;
@@ -1386,13 +1355,16 @@ async fn an_unpaid_block_charge_invoice_makes_the_subscription_past_due_until_it
     // Assert: PAST_DUE, one notice naming the block invoice.
     assert_eq!(report["pastDue"], 1, "{report}");
     assert_eq!(app.subscription_of(&tenant).await["status"], "PAST_DUE");
-    let overdue = notices(&app, &tenant, "invoice_overdue").await;
+    let overdue = app.notifications_of_kind(&tenant, "invoice_overdue").await;
     assert_eq!(overdue.len(), 1, "{overdue:#?}");
     assert_eq!(overdue[0]["reference"], inv["id"], "{overdue:#?}");
     let again = app.run_jobs().await;
     assert_eq!(again["pastDue"], 0, "{again}");
     assert_eq!(again["notifications"], 0, "{again}");
-    assert_eq!(notices(&app, &tenant, "invoice_overdue").await, overdue);
+    assert_eq!(
+        app.notifications_of_kind(&tenant, "invoice_overdue").await,
+        overdue
+    );
 
     // Act: the block invoice is paid.
     pay(&app, str_of(&inv["id"])).await;
@@ -1401,7 +1373,10 @@ async fn an_unpaid_block_charge_invoice_makes_the_subscription_past_due_until_it
     assert_eq!(app.subscription_of(&tenant).await["status"], "ACTIVE");
     app.run_jobs().await;
     assert_eq!(app.subscription_of(&tenant).await["status"], "ACTIVE");
-    assert_eq!(notices(&app, &tenant, "invoice_overdue").await, overdue);
+    assert_eq!(
+        app.notifications_of_kind(&tenant, "invoice_overdue").await,
+        overdue
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1413,9 +1388,23 @@ async fn usage_reads_refuse_malformed_input_and_other_tenants() {
     // Arrange: tenants A and B on the token plan; B has used 10M tokens.
     let app = spawn_app_at(START).await;
     token_plan(&app).await;
-    let (a, a_owner, _) = subscribed(&app, "tenant-a", "tokens-400").await;
-    let (b, b_owner, b_sub) = subscribed(&app, "tenant-b", "tokens-400").await;
-    record_ok(&app, &b_owner, vec![event("tokens", 10_000_000, "b-usage")]).await;
+    let Subscribed {
+        tenant: a,
+        owner: a_owner,
+        ..
+    } = app.subscribed("tenant-a", "tokens-400").await;
+    let Subscribed {
+        tenant: b,
+        owner: b_owner,
+        subscription: b_sub,
+        ..
+    } = app.subscribed("tenant-b", "tokens-400").await;
+    record_ok(
+        &app,
+        &b_owner,
+        vec![usage_event("tokens", 10_000_000, "b-usage")],
+    )
+    .await;
     let b_before = summary_of(&app, &b, "tokens", None).await;
     assert_eq!(big(&b_before["totalQuantity"]), 10_000_000);
     let a_member = app.tenant_token(&a, Role::Member);
@@ -1480,13 +1469,13 @@ async fn usage_reads_refuse_malformed_input_and_other_tenants() {
     }
 
     // Nor reports usage for it.
-    let r = record(
-        &app,
-        &a_member,
-        Some(b.as_str()),
-        vec![event("tokens", 1_000, "a-for-b")],
-    )
-    .await;
+    let r = app
+        .record_usage(
+            &a_member,
+            Some(b.as_str()),
+            vec![usage_event("tokens", 1_000, "a-for-b")],
+        )
+        .await;
     refused(&r, "FORBIDDEN", "A reporting usage for B");
 
     // Nobody signed in reads anything.
