@@ -233,3 +233,7 @@ fn accept(
         crossed,
     })
 }
+
+#[cfg(test)]
+#[path = "batch_tests.rs"]
+mod tests;
