@@ -40,7 +40,7 @@ pub(crate) struct Accepted {
     pub occurred_at: DateTime<Utc>,
 }
 
-pub(crate) struct NewBlock {
+pub(crate) struct CrossedBlock {
     pub metric: Uuid,
     pub index: i64,
     pub event: UsageEventId,
@@ -52,7 +52,7 @@ pub(crate) struct BatchPlan {
     pub accepted: Vec<Accepted>,
     /// Per metric: (value folded into the aggregate, accepted events).
     pub deltas: HashMap<Uuid, (i64, i64)>,
-    pub blocks: Vec<NewBlock>,
+    pub blocks: Vec<CrossedBlock>,
     /// (metric code, percent) of each limit threshold crossed.
     pub crossings: Vec<(String, i64)>,
 }
@@ -76,13 +76,20 @@ pub(crate) fn decide(
         plan,
         metrics,
         existing,
-        mut totals,
+        totals,
     } = input;
     let mut out = BatchPlan::default();
     let mut seen: HashMap<String, UsageEventId> = HashMap::new();
     let mut crossed: HashSet<(String, i64)> = HashSet::new();
-    let mut blocks_in_call = 0i64;
-    let latest = now + TimeDelta::minutes(FUTURE_TOLERANCE_MINUTES);
+    let mut running = Running {
+        now,
+        latest: now + TimeDelta::minutes(FUTURE_TOLERANCE_MINUTES),
+        subscription,
+        plan,
+        metrics,
+        totals,
+        blocks_in_call: 0,
+    };
 
     for (key, report) in reports {
         let first = key
@@ -91,16 +98,7 @@ pub(crate) fn decide(
         let decision = match (first, report) {
             (Some(first), _) => Decision::Duplicate(*first),
             (None, Err(rejection)) => Decision::Rejected(rejection),
-            (None, Ok(report)) => match accept(
-                &report,
-                now,
-                latest,
-                subscription,
-                plan,
-                metrics,
-                &mut totals,
-                &mut blocks_in_call,
-            ) {
+            (None, Ok(report)) => match running.accept(&report) {
                 Err(rejection) => Decision::Rejected(rejection),
                 Ok(step) => {
                     let id = UsageEventId::new();
@@ -113,7 +111,7 @@ pub(crate) fn decide(
                     };
                     delta.1 += 1;
                     out.blocks
-                        .extend(step.blocks.into_iter().map(|index| NewBlock {
+                        .extend(step.blocks.into_iter().map(|index| CrossedBlock {
                             metric: step.metric,
                             index,
                             event: id,
@@ -145,93 +143,98 @@ struct Step {
     crossed: Vec<i64>,
 }
 
-/// Checks one report against the period and the plan and, if it fits, moves the running
-/// total. A refused report leaves every total as it was.
-#[allow(clippy::too_many_arguments)]
-fn accept(
-    report: &UsageReport,
+/// What a batch is decided against, with the totals as the reports accepted so far left them.
+struct Running<'a> {
     now: DateTime<Utc>,
+    /// The latest `occurredAt` accepted.
     latest: DateTime<Utc>,
-    subscription: Option<&Subscription>,
-    plan: Option<&Plan>,
-    metrics: &HashMap<String, BillableMetric>,
-    totals: &mut HashMap<Uuid, i64>,
-    blocks_in_call: &mut i64,
-) -> Result<Step, Rejection> {
-    let metric = metrics.get(&report.metric_code).ok_or_else(|| {
-        reject(
-            RejectCode::UnknownMetric,
-            format!("no billable metric '{}'", report.metric_code),
-        )
-    })?;
-    let (Some(sub), Some(plan)) = (subscription, plan) else {
-        return Err(reject(
-            RejectCode::NoSubscription,
-            "the tenant has no live subscription",
-        ));
-    };
-    let at = report.occurred_at.unwrap_or(now);
-    if at > latest {
-        return Err(reject(
-            RejectCode::OccurredInFuture,
-            "occurredAt is more than 5 minutes ahead of the billing clock",
-        ));
-    }
-    if at < sub.current_period_start {
-        return Err(reject(
-            RejectCode::PeriodClosed,
-            "occurredAt is before the current billing period, which is already invoiced",
-        ));
-    }
-    let current = totals.get(&metric.id.0).copied().unwrap_or(0);
-    let next = aggregate(metric.aggregation, current, report.quantity).ok_or_else(|| {
-        reject(
-            RejectCode::InvalidQuantity,
-            "the period total would overflow",
-        )
-    })?;
-    let mut crossed = Vec::new();
-    if let Some(limit) = limit_for(plan, &metric.code) {
-        if limit.enforcement == Enforcement::Hard && next > limit.value {
+    subscription: Option<&'a Subscription>,
+    plan: Option<&'a Plan>,
+    metrics: &'a HashMap<String, BillableMetric>,
+    totals: HashMap<Uuid, i64>,
+    blocks_in_call: i64,
+}
+
+impl Running<'_> {
+    /// Checks one report against the period and the plan and, if it fits, moves the running
+    /// total. A refused report leaves every total as it was.
+    fn accept(&mut self, report: &UsageReport) -> Result<Step, Rejection> {
+        let (now, latest) = (self.now, self.latest);
+        let metric = self.metrics.get(&report.metric_code).ok_or_else(|| {
+            reject(
+                RejectCode::UnknownMetric,
+                format!("no billable metric '{}'", report.metric_code),
+            )
+        })?;
+        let (Some(sub), Some(plan)) = (self.subscription, self.plan) else {
             return Err(reject(
-                RejectCode::LimitExceeded,
-                format!(
-                    "the plan allows {} {} per period; {} are used",
-                    limit.value, metric.unit, current
-                ),
+                RejectCode::NoSubscription,
+                "the tenant has no live subscription",
+            ));
+        };
+        let at = report.occurred_at.unwrap_or(now);
+        if at > latest {
+            return Err(reject(
+                RejectCode::OccurredInFuture,
+                "occurredAt is more than 5 minutes ahead of the billing clock",
             ));
         }
-        crossed.extend(
-            [80, 100]
-                .into_iter()
-                .filter(|p| crosses(current, next, limit.value, *p)),
-        );
-    }
-    let mut blocks = Vec::new();
-    if sub.cycle >= 1
-        && let Some(charge) = super::charge_for(plan, &metric.code)
-        && let Some(b) = immediate_blocks(charge)
-    {
-        let (before, after) = (
-            pricing::blocks_due(current, b.included, b.size),
-            pricing::blocks_due(next, b.included, b.size),
-        );
-        if after - before + *blocks_in_call > MAX_BLOCKS_PER_CALL {
+        if at < sub.current_period_start {
             return Err(reject(
+                RejectCode::PeriodClosed,
+                "occurredAt is before the current billing period, which is already invoiced",
+            ));
+        }
+        let current = self.totals.get(&metric.id.0).copied().unwrap_or(0);
+        let next = aggregate(metric.aggregation, current, report.quantity).ok_or_else(|| {
+            reject(
                 RejectCode::InvalidQuantity,
-                format!("one call may charge at most {MAX_BLOCKS_PER_CALL} blocks"),
-            ));
+                "the period total would overflow",
+            )
+        })?;
+        let mut crossed = Vec::new();
+        if let Some(limit) = limit_for(plan, &metric.code) {
+            if limit.enforcement == Enforcement::Hard && next > limit.value {
+                return Err(reject(
+                    RejectCode::LimitExceeded,
+                    format!(
+                        "the plan allows {} {} per period; {} are used",
+                        limit.value, metric.unit, current
+                    ),
+                ));
+            }
+            crossed.extend(
+                [80, 100]
+                    .into_iter()
+                    .filter(|p| crosses(current, next, limit.value, *p)),
+            );
         }
-        *blocks_in_call += after - before;
-        blocks.extend(before + 1..=after);
+        let mut blocks = Vec::new();
+        if sub.cycle >= 1
+            && let Some(charge) = super::charge_for(plan, &metric.code)
+            && let Some(b) = immediate_blocks(charge)
+        {
+            let (before, after) = (
+                pricing::blocks_due(current, b.included, b.size),
+                pricing::blocks_due(next, b.included, b.size),
+            );
+            if after - before + self.blocks_in_call > MAX_BLOCKS_PER_CALL {
+                return Err(reject(
+                    RejectCode::InvalidQuantity,
+                    format!("one call may charge at most {MAX_BLOCKS_PER_CALL} blocks"),
+                ));
+            }
+            self.blocks_in_call += after - before;
+            blocks.extend(before + 1..=after);
+        }
+        self.totals.insert(metric.id.0, next);
+        Ok(Step {
+            metric: metric.id.0,
+            aggregation: metric.aggregation,
+            blocks,
+            crossed,
+        })
     }
-    totals.insert(metric.id.0, next);
-    Ok(Step {
-        metric: metric.id.0,
-        aggregation: metric.aggregation,
-        blocks,
-        crossed,
-    })
 }
 
 #[cfg(test)]
