@@ -46,7 +46,7 @@ pub async fn process_billing(
             })),
         ),
         Err(e) => {
-            tracing::error!(error = %e, "deferred billing run failed");
+            tracing::error!(error = %e.cause_chain(), location = ?e.location(), "deferred billing run failed");
             (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 Json(json!({ "error": "internal error" })),

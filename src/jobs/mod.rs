@@ -95,7 +95,7 @@ async fn period_ends(state: &AppState, now: DateTime<Utc>, report: &mut JobRepor
                 }
                 Ok(step) => count(step, report),
                 Err(e) => {
-                    tracing::error!(subscription = %sub.id, error = %e, "renewal failed; skipped in this run");
+                    tracing::error!(subscription = %sub.id, error = %e.cause_chain(), location = ?e.location(), "renewal failed; skipped in this run");
                     failed.insert(sub.id);
                 }
             }
@@ -243,7 +243,9 @@ fn spawn_deferred(state: AppState) {
             match crate::credits::process_due(&state).await {
                 Ok(r) if r.charged + r.failed > 0 => tracing::info!(?r, "deferred usage charged"),
                 Ok(_) => {}
-                Err(e) => tracing::error!(error = %e, "deferred billing failed"),
+                Err(e) => {
+                    tracing::error!(error = %e.cause_chain(), location = ?e.location(), "deferred billing failed")
+                }
             }
         }
     });
@@ -263,7 +265,9 @@ fn spawn_outbox(state: AppState) {
             match deliver_due(&state).await {
                 Ok(r) if r != OutboxReport::default() => tracing::info!(?r, "outbox delivered"),
                 Ok(_) => {}
-                Err(e) => tracing::error!(error = %e, "outbox delivery failed"),
+                Err(e) => {
+                    tracing::error!(error = %e.cause_chain(), location = ?e.location(), "outbox delivery failed")
+                }
             }
         }
     });
@@ -293,7 +297,9 @@ pub fn spawn_scheduler(state: AppState) {
                     tracing::info!(?r, "billing jobs ran");
                 }
                 Ok(_) => {}
-                Err(e) => tracing::error!(error = %e, "billing jobs failed"),
+                Err(e) => {
+                    tracing::error!(error = %e.cause_chain(), location = ?e.location(), "billing jobs failed")
+                }
             }
         }
     });

@@ -54,16 +54,16 @@ async fn attempt(state: &AppState, msg: &OutboxMessage, report: &mut OutboxRepor
             store::outbox::finish(&state.db, msg.id, OutboxStatus::Done, None, None, now).await
         }
         Err(e) if attempts >= state.config.outbox_max_attempts => {
-            tracing::error!(message = %msg.id, kind = msg.kind.as_str(), attempts, error = %e, "outbox message is dead");
+            tracing::error!(message = %msg.id, kind = msg.kind.as_str(), attempts, error = %e.cause_chain(), location = ?e.location(), "outbox message is dead");
             report.dead += 1;
-            let error = Some(e.to_string());
+            let error = Some(e.cause_chain());
             store::outbox::finish(&state.db, msg.id, OutboxStatus::Dead, None, error, now).await
         }
         Err(e) => {
             let retry_at = now + backoff(attempts);
-            tracing::warn!(message = %msg.id, kind = msg.kind.as_str(), attempts, %retry_at, error = %e, "outbox message failed; will retry");
+            tracing::warn!(message = %msg.id, kind = msg.kind.as_str(), attempts, %retry_at, error = %e.cause_chain(), location = ?e.location(), "outbox message failed; will retry");
             report.retried += 1;
-            let error = Some(e.to_string());
+            let error = Some(e.cause_chain());
             store::outbox::finish(
                 &state.db,
                 msg.id,
