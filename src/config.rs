@@ -104,6 +104,15 @@ pub struct Config {
     pub login_max_failures: i64,
     pub login_window_seconds: u64,
     pub max_query_complexity: usize,
+    /// The query text's largest size and token count, checked before it is parsed.
+    pub max_query_bytes: usize,
+    pub max_query_tokens: usize,
+    /// Aliased fields in one document, and root fields in one operation.
+    pub max_query_aliases: usize,
+    pub max_query_root_fields: usize,
+    /// Query cost each tenant may spend per second (0: no budget), and at once.
+    pub tenant_cost_per_second: u64,
+    pub tenant_cost_burst: u64,
     /// Log filter, in `tracing_subscriber::EnvFilter` syntax; checked at start-up.
     pub log: String,
     pub log_format: LogFormat,
@@ -150,7 +159,13 @@ impl Default for Config {
             max_query_depth: 16,
             login_max_failures: 10,
             login_window_seconds: 900,
-            max_query_complexity: 2000,
+            max_query_complexity: 10_000,
+            max_query_bytes: 32 * 1024,
+            max_query_tokens: 4_000,
+            max_query_aliases: 30,
+            max_query_root_fields: 20,
+            tenant_cost_per_second: 20_000,
+            tenant_cost_burst: 40_000,
             log: "info,sqlx=warn,sea_orm=warn".into(),
             log_format: LogFormat::Text,
             clock_start: None,

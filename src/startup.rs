@@ -56,11 +56,7 @@ impl App {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let listen = config.listen.clone();
         let state = build_state(config).await?;
-        let schema = graphql::build_schema(
-            Some(state.clone()),
-            state.config.max_query_depth,
-            state.config.max_query_complexity,
-        );
+        let schema = graphql::build_schema(Some(state.clone()), &state.config);
         let router = http::router(state.clone(), schema);
         jobs::spawn_scheduler(state.clone());
         let listener = TcpListener::bind(&listen).await?;

@@ -3,6 +3,7 @@
 use async_graphql::{EmptySubscription, ErrorExtensions, MergedObject, Schema};
 
 use crate::auth::Actor;
+use crate::config::Config;
 use crate::error::Error;
 use crate::state::AppState;
 
@@ -27,6 +28,7 @@ mod accounts;
 mod catalog;
 mod credits;
 mod invoicing;
+mod limits;
 mod metering;
 mod notify;
 mod observe;
@@ -68,17 +70,17 @@ pub enum Credential {
     Valid(Actor),
 }
 
-/// Builds the schema with its limits. `state` is `None` only to print the SDL.
-pub fn build_schema(
-    state: Option<AppState>,
-    max_depth: usize,
-    max_complexity: usize,
-) -> BillingSchema {
+/// Builds the schema with the limits of `config`. `state` is `None` only to print the SDL.
+pub fn build_schema(state: Option<AppState>, config: &Config) -> BillingSchema {
     let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .limit_depth(max_depth)
-        .limit_complexity(max_complexity)
+        .limit_depth(config.max_query_depth)
+        .limit_complexity(config.max_query_complexity)
         .limit_recursive_depth(32)
         .limit_directives(16)
+        .extension(limits::Limits {
+            limits: limits::QueryLimits::from_config(config),
+            budget: Default::default(),
+        })
         .extension(observe::Observe);
     if let Some(state) = state {
         builder = builder.data(state);
@@ -88,7 +90,7 @@ pub fn build_schema(
 
 /// The SDL, as committed in `schema.graphql`.
 pub fn sdl() -> String {
-    build_schema(None, 16, 2000).sdl()
+    build_schema(None, &Config::default()).sdl()
 }
 
 /// Maps a service error to a GraphQL error with its stable `extensions.code` (and, for a

@@ -15,6 +15,7 @@ pub struct NotifyQuery;
 #[Object]
 impl NotifyQuery {
     /// Notifications recorded for the caller's tenant, or for every tenant for the admin.
+    #[graphql(complexity = "crate::graphql::limits::page_cost(first, child_complexity)")]
     async fn notifications(
         &self,
         ctx: &Context<'_>,

@@ -15,6 +15,7 @@ mod deferred;
 mod http;
 mod invoices;
 mod outbox;
+mod query_limits;
 mod schema;
 mod security;
 mod subscriptions;

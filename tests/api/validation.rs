@@ -2054,16 +2054,25 @@ async fn overly_complex_queries_are_refused_and_write_nothing() {
     refused(&r, "VALIDATION", "500 aliased createTenant");
     assert_eq!(app.count("tenants").await, 0);
 
-    // A configured lower limit is enforced too.
+    // A configured lower limit is enforced too. A list costs its page size times its items:
+    // `plans(first: 1) { edges { node { id } } }` costs 1 × 3.
     let app = spawn_app_with(|c| c.max_query_complexity = 10).await;
-    let r = app.as_admin("{ a: plans { edges { node { id } } } b: plans { edges { node { id } } } c: plans { edges { node { id } } } }", json!({})).await;
+    let r = app.as_admin("{ a: plans(first: 1) { edges { node { id } } } b: plans(first: 1) { edges { node { id } } } c: plans(first: 1) { edges { node { id } } } d: plans(first: 1) { edges { node { id } } } }", json!({})).await;
     refused(&r, "VALIDATION", "complexity 12 with a limit of 10");
     app.as_admin(
-        "{ a: plans { edges { node { id } } } b: plans { edges { node { id } } } }",
+        "{ a: plans(first: 1) { edges { node { id } } } b: plans(first: 1) { edges { node { id } } } c: plans(first: 1) { edges { node { id } } } }",
         json!({}),
     )
     .await
     .data();
+    let r = app
+        .as_admin("{ plans(first: 4) { edges { node { id } } } }", json!({}))
+        .await;
+    refused(
+        &r,
+        "VALIDATION",
+        "one page of 4 at 3 each, with a limit of 10",
+    );
 }
 
 #[tokio::test]

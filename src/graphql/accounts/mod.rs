@@ -22,6 +22,7 @@ impl AccountsQuery {
     }
 
     /// Tenants, for the operator. `search` matches name, slug or billing email.
+    #[graphql(complexity = "crate::graphql::limits::page_cost(first, child_complexity)")]
     async fn tenants(
         &self,
         ctx: &Context<'_>,
@@ -66,6 +67,7 @@ impl AccountsQuery {
     }
 
     /// Users of the caller's tenant (owners), or of any tenant (admin; filter by `tenantId`).
+    #[graphql(complexity = "crate::graphql::limits::page_cost(first, child_complexity)")]
     async fn users(
         &self,
         ctx: &Context<'_>,
@@ -83,6 +85,7 @@ impl AccountsQuery {
     }
 
     /// API keys of the caller's tenant (owners), or of any tenant (admin).
+    #[graphql(complexity = "crate::graphql::limits::page_cost(first, child_complexity)")]
     async fn api_keys(
         &self,
         ctx: &Context<'_>,

@@ -18,6 +18,7 @@ pub struct CatalogQuery;
 
 #[Object]
 impl CatalogQuery {
+    #[graphql(complexity = "crate::graphql::limits::page_cost(first, child_complexity)")]
     async fn billable_metrics(
         &self,
         ctx: &Context<'_>,
@@ -31,6 +32,7 @@ impl CatalogQuery {
     }
 
     /// Current plan versions; `allVersions` includes superseded ones.
+    #[graphql(complexity = "crate::graphql::limits::page_cost(first, child_complexity)")]
     async fn plans(
         &self,
         ctx: &Context<'_>,
@@ -61,6 +63,7 @@ impl CatalogQuery {
             .gql()
     }
 
+    #[graphql(complexity = "crate::graphql::limits::page_cost(first, child_complexity)")]
     async fn credit_packs(
         &self,
         ctx: &Context<'_>,
@@ -86,6 +89,7 @@ impl CatalogQuery {
     }
 
     /// Every coupon, for the operator only (the list would give codes away).
+    #[graphql(complexity = "crate::graphql::limits::page_cost(first, child_complexity)")]
     async fn coupons(
         &self,
         ctx: &Context<'_>,

@@ -208,6 +208,7 @@ pub struct DeferredQuery;
 #[Object]
 impl DeferredQuery {
     /// Deferred records by status: counts and credits overall and per tenant.
+    #[graphql(complexity = "crate::graphql::limits::HEAVY + child_complexity")]
     async fn pending_usage_stats(
         &self,
         ctx: &Context<'_>,
@@ -231,6 +232,7 @@ impl DeferredQuery {
     }
 
     /// Credits consumed, requests and credits by operation type, last active time.
+    #[graphql(complexity = "crate::graphql::limits::HEAVY + child_complexity")]
     async fn credit_usage_stats(
         &self,
         ctx: &Context<'_>,

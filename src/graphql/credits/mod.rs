@@ -37,6 +37,7 @@ impl CreditsQuery {
     }
 
     /// Credit purchases and grants: pack, credits, amount, source, payment id, status.
+    #[graphql(complexity = "crate::graphql::limits::page_cost(first, child_complexity)")]
     async fn credit_topups(
         &self,
         ctx: &Context<'_>,

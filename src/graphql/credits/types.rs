@@ -237,6 +237,7 @@ impl From<Wallet> for WalletOut {
 #[ComplexObject]
 impl WalletOut {
     /// Every change of the balance, oldest first.
+    #[graphql(complexity = "crate::graphql::limits::page_cost(first, child_complexity)")]
     async fn ledger(
         &self,
         ctx: &Context<'_>,

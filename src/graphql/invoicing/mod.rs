@@ -26,6 +26,7 @@ impl InvoicesQuery {
     /// Invoices of the caller's tenant, or of every tenant for the admin. `periodFrom` and
     /// `periodTo` select on the period start: from ≤ start < to.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "crate::graphql::limits::page_cost(first, child_complexity)")]
     async fn invoices(
         &self,
         ctx: &Context<'_>,

@@ -19,6 +19,7 @@ pub struct MeteringQuery;
 impl MeteringQuery {
     /// One metric's usage in one period: by default the current period of the tenant's
     /// subscription. `cycle` reads a closed period.
+    #[graphql(complexity = "crate::graphql::limits::HEAVY + child_complexity")]
     async fn usage_summary(
         &self,
         ctx: &Context<'_>,
@@ -42,6 +43,7 @@ impl MeteringQuery {
     }
 
     /// What `quantity` units of a metric would cost in a month of a plan.
+    #[graphql(complexity = "crate::graphql::limits::HEAVY + child_complexity")]
     async fn estimate_cost(
         &self,
         ctx: &Context<'_>,

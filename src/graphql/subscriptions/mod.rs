@@ -38,6 +38,7 @@ impl SubscriptionsQuery {
     }
 
     /// Subscriptions of the caller's tenant, or of every tenant for the admin.
+    #[graphql(complexity = "crate::graphql::limits::page_cost(first, child_complexity)")]
     async fn subscriptions(
         &self,
         ctx: &Context<'_>,
@@ -70,6 +71,7 @@ impl SubscriptionsQuery {
     }
 
     /// MRR per currency and subscription counts by status and plan (admin).
+    #[graphql(complexity = "crate::graphql::limits::HEAVY + child_complexity")]
     async fn revenue_summary(&self, ctx: &Context<'_>) -> async_graphql::Result<RevenueOut> {
         let (state, actor) = (ctx.state()?, ctx.actor()?);
         subscriptions::revenue_summary(state, actor)
