@@ -13,6 +13,7 @@ mod credit_topups;
 mod credits;
 mod deferred;
 mod http;
+mod idempotency;
 mod invoices;
 mod outbox;
 mod schema;
