@@ -14,6 +14,7 @@ mod credits;
 mod deferred;
 mod http;
 mod idempotency;
+mod idempotency_subscriptions;
 mod invoices;
 mod outbox;
 mod schema;
