@@ -185,3 +185,58 @@ async fn grant_credits_replays_conflicts_and_acts_once_under_concurrency() {
 async fn revoke_credits_replays_conflicts_and_acts_once_under_concurrency() {
     adjustment_is_idempotent("revokeCredits", "90").await;
 }
+
+async fn purchase(app: &TestApp, token: &str, pack: &str, key: &str) -> Gql {
+    app.as_token(
+        token,
+        "mutation($i: PurchaseCreditPackInput!) { purchaseCreditPack(input: $i) { \
+         topup { id status credits invoiceId } invoice { id number status total { amountMinor } } } }",
+        json!({ "i": { "packCode": pack, "idempotencyKey": key } }),
+    )
+    .await
+}
+
+/// (top-ups, invoices) of `tenant`.
+async fn purchases(app: &TestApp, tenant: &str) -> (usize, usize) {
+    let r = app
+        .as_admin(
+            "query($t: ID) { creditTopups(tenantId: $t, first: 100) { edges { cursor } } }",
+            json!({ "t": tenant }),
+        )
+        .await;
+    let topups = r.data()["creditTopups"]["edges"]
+        .as_array()
+        .map_or(0, Vec::len);
+    (topups, app.invoices_of(tenant).await.len())
+}
+
+#[tokio::test]
+async fn purchase_credit_pack_replays_conflicts_and_acts_once_under_concurrency() {
+    let app = spawn_app_at(START).await;
+    let demo = billing::demo::load(&app.state).await.expect("demo loads");
+    let tenant = demo.tenant_id.to_string();
+    let owner = app.tenant_token(&tenant, Role::Owner);
+    let before = purchases(&app, &tenant).await;
+
+    let r = purchase(&app, &owner, "start", "b-1").await;
+    let first = r.data()["purchaseCreditPack"].clone();
+    assert_eq!(first["topup"]["status"], "PENDING");
+    let again = purchase(&app, &owner, "start", "b-1").await;
+    assert_eq!(
+        again.data()["purchaseCreditPack"],
+        first,
+        "a replay differs"
+    );
+    assert_eq!(purchases(&app, &tenant).await, (before.0 + 1, before.1 + 1));
+
+    let r = purchase(&app, &owner, "growth", "b-1").await;
+    assert_key_reused(&r, "purchaseCreditPack with another pack");
+    assert_eq!(purchases(&app, &tenant).await, (before.0 + 1, before.1 + 1));
+
+    let answers = at_once(AT_ONCE, || purchase(&app, &owner, "growth", "b-2")).await;
+    let first = answers[0].data()["purchaseCreditPack"].clone();
+    for r in &answers {
+        assert_eq!(r.data()["purchaseCreditPack"], first, "answers differ");
+    }
+    assert_eq!(purchases(&app, &tenant).await, (before.0 + 2, before.1 + 2));
+}
