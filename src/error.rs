@@ -139,6 +139,14 @@ impl Error {
         }
     }
 
+    /// The idempotency key was used before for a different request.
+    pub fn key_reused() -> Self {
+        Error::conflict(
+            ConflictReason::IdempotencyKeyReused,
+            "this idempotency key was used for a different request",
+        )
+    }
+
     pub fn forbidden() -> Self {
         Error::Forbidden("not allowed for this credential".into())
     }

@@ -7,6 +7,7 @@ pub mod coupons;
 pub mod credit_holds;
 pub mod credit_packs;
 pub mod credit_topups;
+pub mod idempotency_keys;
 pub mod invoice_lines;
 pub mod invoice_sequences;
 pub mod invoices;

@@ -40,6 +40,31 @@ async fn outcome(
     })
 }
 
+/// The hold `req`'s key opened, if any, as a replay. The same key for a different request
+/// (metric, quantity, operation or time to live) is a `CONFLICT` `IDEMPOTENCY_KEY_REUSED`.
+async fn reserved(
+    state: &AppState,
+    tenant: TenantId,
+    req: &SpendRequest,
+    ttl_seconds: i64,
+) -> Result<Option<HoldOutcome>> {
+    let Some(first) =
+        store::credits::wallets::hold_by_key(&state.db, tenant, &req.idempotency_key).await?
+    else {
+        return Ok(None);
+    };
+    let key = ledger_key::hold(first.id);
+    let out = outcome(state, first, Some(key), true).await?;
+    let same = out.hold.metric_code == req.metric_code.as_str()
+        && out.hold.operation_type == req.operation_type
+        && out.entry.as_ref().and_then(|e| e.quantity) == Some(req.quantity)
+        && (out.hold.expires_at - out.hold.created_at).num_seconds() == ttl_seconds;
+    if !same {
+        return Err(Error::key_reused());
+    }
+    Ok(Some(out))
+}
+
 /// Sets aside the credits `quantity` units would cost, for `ttl_seconds` (1 to 86,400).
 #[tracing::instrument(skip_all)]
 pub async fn reserve_credits(
@@ -55,11 +80,8 @@ pub async fn reserve_credits(
         ));
     }
     let tenant = spending_tenant(state, actor, req.tenant).await?;
-    if let Some(first) =
-        store::credits::wallets::hold_by_key(&state.db, tenant, &req.idempotency_key).await?
-    {
-        let key = ledger_key::hold(first.id);
-        return outcome(state, first, Some(key), true).await;
+    if let Some(first) = reserved(state, tenant, &req, ttl_seconds).await? {
+        return Ok(first);
     }
     let now = state.clock.now();
     let txn = begin(state, tenant).await?;
@@ -87,12 +109,8 @@ pub async fn reserve_credits(
             if let Err(err) = store::credits::wallets::insert_hold(&txn, &hold).await {
                 txn.rollback().await?;
                 // Another request with this key won the race: answer with its hold.
-                if let Some(first) =
-                    store::credits::wallets::hold_by_key(&state.db, tenant, &req.idempotency_key)
-                        .await?
-                {
-                    let key = ledger_key::hold(first.id);
-                    return outcome(state, first, Some(key), true).await;
+                if let Some(first) = reserved(state, tenant, &req, ttl_seconds).await? {
+                    return Ok(first);
                 }
                 return Err(err);
             }
@@ -127,6 +145,7 @@ async fn close(
     to: HoldStatus,
     kind: LedgerKind,
     charged: Credits,
+    quantity: Option<i64>,
     now: DateTime<Utc>,
 ) -> Result<Option<LedgerEntry>> {
     let tenant: TenantId = hold.tenant_id;
@@ -142,6 +161,7 @@ async fn close(
     e.reference = Some(hold.id.to_string());
     e.metric_code = Some(hold.metric_code.clone());
     e.operation_type = Some(hold.operation_type.clone());
+    e.quantity = quantity;
     match move_balance(&txn, state, e, -hold.amount.micro(), (-back).max(0)).await? {
         Move::Done(entry) => {
             txn.commit().await?;
@@ -168,7 +188,7 @@ pub async fn settle_credits(
     let settle_key = ledger_key::closing(LedgerKind::Settle, hold.id);
     match hold.status {
         HoldStatus::Held => {}
-        HoldStatus::Settled => return outcome(state, hold, Some(settle_key), true).await,
+        HoldStatus::Settled => return settled(state, hold, settle_key, actual_quantity).await,
         other => {
             return Err(Error::conflict(
                 ConflictReason::HoldNotOpen,
@@ -188,6 +208,7 @@ pub async fn settle_credits(
         HoldStatus::Settled,
         LedgerKind::Settle,
         cost,
+        Some(actual_quantity),
         now,
     )
     .await?;
@@ -201,7 +222,41 @@ pub async fn settle_credits(
             ),
         ));
     }
-    outcome(state, fresh, Some(settle_key), entry.is_none()).await
+    match entry {
+        Some(_) => outcome(state, fresh, Some(settle_key), false).await,
+        None => settled(state, fresh, settle_key, actual_quantity).await,
+    }
+}
+
+/// Settling a settled hold again: the first result for the same quantity, a `CONFLICT`
+/// `IDEMPOTENCY_KEY_REUSED` for another. (Settlements from before quantities were recorded
+/// compare by cost.)
+async fn settled(
+    state: &AppState,
+    hold: CreditHold,
+    settle_key: String,
+    actual_quantity: i64,
+) -> Result<HoldOutcome> {
+    let out = outcome(state, hold, Some(settle_key), true).await?;
+    let same = match out.entry.as_ref().and_then(|e| e.quantity) {
+        Some(quantity) => quantity == actual_quantity,
+        None => {
+            let metric = Code::parse("metricCode", &out.hold.metric_code)?;
+            let cost = cost_of(
+                state,
+                &state.db,
+                out.hold.tenant_id,
+                &metric,
+                actual_quantity,
+            )
+            .await?;
+            out.hold.settled == Some(cost)
+        }
+    };
+    if !same {
+        return Err(Error::key_reused());
+    }
+    Ok(out)
 }
 
 /// Cancels a hold and gives its credits back.
@@ -229,6 +284,7 @@ pub async fn release_credits(state: &AppState, actor: &Actor, id: HoldId) -> Res
         HoldStatus::Released,
         LedgerKind::Release,
         Credits(0),
+        None,
         now,
     )
     .await?;
@@ -255,6 +311,7 @@ pub(crate) async fn expire_holds(state: &AppState, now: DateTime<Utc>) -> Result
             HoldStatus::Expired,
             LedgerKind::Expire,
             Credits(0),
+            None,
             now,
         )
         .await?

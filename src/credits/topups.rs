@@ -5,32 +5,46 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sea_orm::{DatabaseTransaction, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
 
 use super::{Move, entry, move_balance};
 use crate::auth::Actor;
 use crate::domain::NewInvoice;
 use crate::domain::keys::{invoice_source, ledger_key};
 use crate::domain::{
-    BillingReason, Code, CreditTopup, Invoice, InvoiceStatus, LedgerKind, LineKind, NewLine, Page,
-    PageRequest, Role, TenantId, TopupId, TopupSource, TopupStatus,
+    BillingReason, Code, CreditTopup, IdempotentOperation, Invoice, InvoiceStatus, Keyed,
+    LedgerKind, LineKind, NewLine, Page, PageRequest, Role, TenantId, TopupId, TopupSource,
+    TopupStatus,
 };
 use crate::error::{ConflictReason, Error, OptionExt, Result};
 use crate::state::{AppState, InvoiceHook, InvoiceHooks};
-use crate::store;
+use crate::store::{self, TenantScope};
 use crate::{invoicing, pricing};
 
 /// Creates a pending top-up for the current version of a pack and its invoice, and asks the
-/// payment provider for payment. With the manual provider the admin confirms it.
+/// payment provider for payment. With the manual provider the admin confirms it. With a key, a
+/// replay returns the first top-up and invoice (read again), and buys nothing.
 #[tracing::instrument(skip_all, fields(pack = pack_code.as_str()))]
 pub async fn purchase_credit_pack(
     state: &AppState,
     actor: &Actor,
     tenant: Option<TenantId>,
     pack_code: Code,
+    key: Option<String>,
 ) -> Result<(CreditTopup, Invoice)> {
     actor.require_role(&[Role::Owner, Role::Billing])?;
     let tenant = super::wallet::spending_tenant(state, actor, tenant).await?;
+    let keyed = key.map(|k| {
+        Keyed::new(
+            IdempotentOperation::PurchaseCreditPack,
+            k,
+            &[("packCode", Some(pack_code.as_str()))],
+        )
+    });
+    let keyed = keyed.as_ref();
+    if let Some(first) = first_purchase(&state.db, tenant, keyed).await? {
+        return Ok(first);
+    }
     let pack = store::catalog::find_pack(&state.db, pack_code.as_str())
         .await?
         .or_not_found("credit pack")?;
@@ -49,6 +63,11 @@ pub async fn purchase_credit_pack(
         .ok_or_else(|| Error::internal("pack invoice overflow"))?;
     let txn = state.db.begin().await?;
     store::accounts::tenants::lock(&txn, tenant).await?;
+    // Under the tenant lock: a concurrent copy of this request that committed first is seen.
+    if let Some(first) = first_purchase(&txn, tenant, keyed).await? {
+        txn.rollback().await?;
+        return Ok(first);
+    }
     let invoice = invoicing::issue(
         &txn,
         state,
@@ -89,12 +108,47 @@ pub async fn purchase_credit_pack(
         completed_at: None,
     };
     store::credits::topups::insert(&txn, &topup).await?;
+    if let Some(keyed) = keyed
+        && !store::idempotency::insert(&txn, tenant, keyed, id.0, Some(invoice.id), now).await?
+    {
+        // Unreachable under the tenant lock; a retry replays the winner.
+        return Err(Error::conflict(
+            ConflictReason::ConcurrentUpdate,
+            "the same idempotency key was used at the same time; retry",
+        ));
+    }
     if invoice.status == InvoiceStatus::Paid {
         on_invoice_moved(&txn, state, &invoice, now).await?;
     }
     txn.commit().await?;
     let topup = find(state, topup.id).await?;
     Ok((topup, invoice))
+}
+
+/// The top-up and invoice a keyed purchase made, if the key was used; the same key for another
+/// pack is a `CONFLICT` `IDEMPOTENCY_KEY_REUSED`.
+async fn first_purchase(
+    db: &impl ConnectionTrait,
+    tenant: TenantId,
+    keyed: Option<&Keyed>,
+) -> Result<Option<(CreditTopup, Invoice)>> {
+    let Some(keyed) = keyed else { return Ok(None) };
+    let Some(first) = store::idempotency::find(db, tenant, keyed.operation, &keyed.key).await?
+    else {
+        return Ok(None);
+    };
+    if first.fingerprint != keyed.fingerprint {
+        return Err(Error::key_reused());
+    }
+    let gone = || Error::internal("a purchase key's top-up or invoice is gone");
+    let topup = store::credits::topups::find(db, TopupId(first.result_id))
+        .await?
+        .ok_or_else(gone)?;
+    let invoice_id = first.invoice_id.ok_or_else(gone)?;
+    let invoice = store::invoicing::find(db, TenantScope::Only(tenant), invoice_id)
+        .await?
+        .ok_or_else(gone)?;
+    Ok(Some((topup, invoice)))
 }
 
 async fn find(state: &AppState, id: TopupId) -> Result<CreditTopup> {

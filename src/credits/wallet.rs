@@ -8,7 +8,7 @@ use crate::domain::{
     Code, CreditTopup, Credits, LedgerEntry, LedgerKind, Page, PageRequest, TenantId, TopupId,
     TopupSource, TopupStatus, Wallet,
 };
-use crate::error::{ConflictReason, Error, OptionExt, Result};
+use crate::error::{Error, OptionExt, Result};
 use crate::state::AppState;
 use crate::{accounts, store};
 
@@ -41,24 +41,19 @@ pub(crate) async fn spending_tenant(
     Ok(tenant)
 }
 
+/// The first result of `key`, if it was used. `same` says whether the first entry was made by
+/// this very request; when it was not, the answer is `CONFLICT` `IDEMPOTENCY_KEY_REUSED`.
 async fn replay(
     state: &AppState,
     tenant: TenantId,
     key: &str,
-    req: Option<&SpendRequest>,
+    same: impl Fn(&LedgerEntry) -> bool,
 ) -> Result<Option<Spent>> {
     let Some(first) = store::credits::wallets::entry_by_key(&state.db, tenant, key).await? else {
         return Ok(None);
     };
-    if let Some(req) = req
-        && (first.metric_code.as_deref() != Some(req.metric_code.as_str())
-            || first.quantity != Some(req.quantity)
-            || first.operation_type.as_deref() != Some(req.operation_type.as_str()))
-    {
-        return Err(Error::conflict(
-            ConflictReason::IdempotencyKeyReused,
-            "this idempotency key was used for a different request",
-        ));
+    if !same(&first) {
+        return Err(Error::key_reused());
     }
     Ok(Some(Spent {
         entry: first,
@@ -67,13 +62,22 @@ async fn replay(
     }))
 }
 
+impl SpendRequest {
+    /// Whether `first` was made by this request.
+    fn made(&self, first: &LedgerEntry) -> bool {
+        first.metric_code.as_deref() == Some(self.metric_code.as_str())
+            && first.quantity == Some(self.quantity)
+            && first.operation_type.as_deref() == Some(self.operation_type.as_str())
+    }
+}
+
 /// Deducts the credits `quantity` units cost, at once, or refuses with `INSUFFICIENT_CREDITS`
 /// and changes nothing. A replayed key returns the first result.
 #[tracing::instrument(skip_all)]
 pub async fn consume_credits(state: &AppState, actor: &Actor, req: SpendRequest) -> Result<Spent> {
     let tenant = spending_tenant(state, actor, req.tenant).await?;
     let key = ledger_key::client(LedgerKind::Consume, &req.idempotency_key);
-    if let Some(first) = replay(state, tenant, &key, Some(&req)).await? {
+    if let Some(first) = replay(state, tenant, &key, |e| req.made(e)).await? {
         return Ok(first);
     }
     let txn = begin(state, tenant).await?;
@@ -93,7 +97,7 @@ pub async fn consume_credits(state: &AppState, actor: &Actor, req: SpendRequest)
         Move::Insufficient => Err(insufficient(state, txn, tenant, cost).await),
         Move::Duplicate => {
             txn.rollback().await?;
-            replay(state, tenant, &key, Some(&req))
+            replay(state, tenant, &key, |e| req.made(e))
                 .await?
                 .ok_or_else(|| Error::internal("a duplicate key has no entry"))
         }
@@ -134,15 +138,19 @@ async fn adjust(
         .await?
         .or_not_found("tenant")?;
     let key = key.map(|k| ledger_key::client(kind, k));
-    if let Some(key) = &key
-        && let Some(first) = replay(state, tenant, key, None).await?
-    {
-        return Ok(first);
-    }
     let (amount, need) = match kind {
         LedgerKind::Revoke => (-credits.micro(), credits.micro()),
         _ => (credits.micro(), 0),
     };
+    // The key is scoped to the tenant and the kind; the amount and the reason must match too.
+    let same = |e: &LedgerEntry| {
+        e.amount.micro() == amount && e.reference.as_deref() == Some(reason.as_str())
+    };
+    if let Some(key) = &key
+        && let Some(first) = replay(state, tenant, key, same).await?
+    {
+        return Ok(first);
+    }
     let now = state.clock.now();
     let txn = begin(state, tenant).await?;
     let mut e = entry(tenant, kind, amount, now);
@@ -177,7 +185,7 @@ async fn adjust(
         Move::Duplicate => {
             txn.rollback().await?;
             let key = key.ok_or_else(|| Error::internal("duplicate without a key"))?;
-            replay(state, tenant, &key, None)
+            replay(state, tenant, &key, same)
                 .await?
                 .ok_or_else(|| Error::internal("a duplicate key has no entry"))
         }

@@ -22,6 +22,7 @@ macro_rules! str_enum {
 mod accounts;
 mod catalog;
 mod credits;
+mod idempotency;
 mod ids;
 mod invoicing;
 pub mod keys;
@@ -37,6 +38,7 @@ mod text;
 pub use accounts::*;
 pub use catalog::*;
 pub use credits::*;
+pub use idempotency::*;
 pub use ids::*;
 pub use invoicing::*;
 pub use metering::*;

@@ -76,6 +76,8 @@ pub struct NewSubscription {
     pub interval: Interval,
     pub trial_days: Option<i32>,
     pub coupon_code: Option<CouponCode>,
+    /// A replay returns the first result; the same key with another request is a `CONFLICT`.
+    pub idempotency_key: Option<String>,
 }
 
 /// A coupon redeemed by a tenant on one of its subscriptions.

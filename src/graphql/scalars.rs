@@ -94,6 +94,12 @@ pub fn parse_cursor(after: Option<&str>) -> Result<Option<Uuid>, ParseError> {
     Uuid::try_parse(hex).map(Some).map_err(|_| bad())
 }
 
+/// An optional `idempotencyKey`: 1 to 128 of `A-Z a-z 0-9 _ . : -`.
+pub fn opt_idempotency_key(raw: Option<&str>) -> Result<Option<String>, ParseError> {
+    raw.map(|k| crate::domain::parse_idempotency_key("idempotencyKey", k))
+        .transpose()
+}
+
 pub fn page_request(first: Option<i32>, after: Option<String>) -> Result<PageRequest, ParseError> {
     PageRequest::parse(first, parse_cursor(after.as_deref())?)
 }

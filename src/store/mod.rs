@@ -14,6 +14,7 @@ use crate::domain::{Page, PageRequest, TenantId};
 pub mod accounts;
 pub mod catalog;
 pub mod credits;
+pub mod idempotency;
 pub mod invoicing;
 pub mod metering;
 pub mod notify;

@@ -1,12 +1,12 @@
 //! Cancelling, resuming and changing plan.
 use super::renewal::{issue_closing_invoice, plan_of};
-use super::{MANAGERS, Outcome, begin_for, fee_for, finish, live};
+use super::{Begun, MANAGERS, Outcome, begin_for, begin_keyed, fee_for, finish, live};
 use crate::auth::Actor;
 use crate::domain::NewInvoice;
 use crate::domain::keys::invoice_source;
 use crate::domain::{
-    BillingReason, Code, Discount, LineKind, Money, NewLine, Subscription, SubscriptionStatus,
-    TenantId,
+    BillingReason, Code, Discount, IdempotentOperation, Keyed, LineKind, Money, NewLine,
+    Subscription, SubscriptionStatus, TenantId,
 };
 use crate::error::{ConflictReason, Error, OptionExt, Result};
 use crate::invoicing;
@@ -31,7 +31,7 @@ pub async fn cancel(
     if at_period_end {
         sub.cancel_at_period_end = true;
         sub.canceled_at = Some(now);
-        return finish(txn, sub, None, now).await;
+        return finish(txn, sub, None, None, now).await;
     }
     // Ending now: the period-end charges so far go on a closing invoice.
     let invoice = issue_closing_invoice(&txn, state, &sub, now, now).await?;
@@ -39,7 +39,7 @@ pub async fn cancel(
     sub.canceled_at = Some(now);
     sub.ended_at = Some(now);
     sub.scheduled_plan_id = None;
-    finish(txn, sub, invoice, now).await
+    finish(txn, sub, invoice, None, now).await
 }
 
 #[tracing::instrument(skip_all)]
@@ -57,22 +57,35 @@ pub async fn resume(state: &AppState, actor: &Actor, tenant: Option<TenantId>) -
     }
     sub.cancel_at_period_end = false;
     sub.canceled_at = None;
-    finish(txn, sub, None, now).await
+    finish(txn, sub, None, None, now).await
 }
 
 /// Moves to another plan on the same interval. A dearer plan applies now, with a proration
 /// invoice; a cheaper one waits for the period end; during a trial any change applies now.
+/// With a key, a replay returns the first result.
 #[tracing::instrument(skip_all)]
 pub async fn change_plan(
     state: &AppState,
     actor: &Actor,
     tenant: Option<TenantId>,
     code: Code,
+    key: Option<String>,
 ) -> Result<Outcome> {
     actor.require_role(MANAGERS)?;
     let tenant = actor.tenant_for(tenant)?;
     let now = state.clock.now();
-    let (txn, current) = begin_for(state, tenant).await?;
+    let keyed = key.map(|k| {
+        Keyed::new(
+            IdempotentOperation::ChangePlan,
+            k,
+            &[("planCode", Some(code.as_str()))],
+        )
+    });
+    let keyed = keyed.as_ref();
+    let (txn, current) = match begin_keyed(state, tenant, keyed).await? {
+        Begun::Fresh(txn, current) => (txn, current),
+        Begun::Replay(first) => return Ok(first),
+    };
     let mut sub = live(current)?;
     let old = plan_of(&txn, &sub).await?;
     let new = store::catalog::find_plan(&txn, code.as_str(), None)
@@ -85,7 +98,7 @@ pub async fn change_plan(
                 format!("the subscription is already on '{}'", old.code),
             ));
         }
-        return finish(txn, sub, None, now).await;
+        return finish(txn, sub, None, keyed, now).await;
     }
     let (Some(old_fee), Some(new_fee)) = (fee_for(&old, sub.interval), fee_for(&new, sub.interval))
     else {
@@ -116,7 +129,7 @@ pub async fn change_plan(
     } else {
         sub.scheduled_plan_id = Some(new.id);
     }
-    finish(txn, sub, invoice, now).await
+    finish(txn, sub, invoice, keyed, now).await
 }
 
 /// Credit for the unused part of the old fee and a charge for the rest of the period at the

@@ -4,12 +4,12 @@
 use chrono::{DateTime, Utc};
 use sea_orm::ConnectionTrait;
 
-use super::{MANAGERS, Outcome, begin_for, finish, live};
+use super::{Begun, MANAGERS, Outcome, begin_keyed, finish, live};
 use crate::auth::Actor;
 use crate::domain::NewRedemption;
 use crate::domain::{
-    Coupon, CouponCode, CouponDuration, Discount, Plan, Subscription, SubscriptionDiscount,
-    SubscriptionStatus, TenantId,
+    Coupon, CouponCode, CouponDuration, Discount, IdempotentOperation, Keyed, Plan, Subscription,
+    SubscriptionDiscount, SubscriptionStatus, TenantId,
 };
 use crate::error::{ConflictReason, Error, OptionExt, Result};
 use crate::state::AppState;
@@ -103,17 +103,30 @@ pub(crate) async fn redeem(
 
 /// Applies a coupon to the live subscription. During a trial it covers the first paid cycle;
 /// on a paid subscription it starts with the next cycle, since the current invoice is issued.
+/// With a key, a replay returns the first result.
 #[tracing::instrument(skip_all)]
 pub async fn apply_coupon(
     state: &AppState,
     actor: &Actor,
     tenant: Option<TenantId>,
     code: CouponCode,
+    key: Option<String>,
 ) -> Result<Outcome> {
     actor.require_role(MANAGERS)?;
     let tenant = actor.tenant_for(tenant)?;
     let now = state.clock.now();
-    let (txn, current) = begin_for(state, tenant).await?;
+    let keyed = key.map(|k| {
+        Keyed::new(
+            IdempotentOperation::ApplyCoupon,
+            k,
+            &[("code", Some(code.as_str()))],
+        )
+    });
+    let keyed = keyed.as_ref();
+    let (txn, current) = match begin_keyed(state, tenant, keyed).await? {
+        Begun::Fresh(txn, current) => (txn, current),
+        Begun::Replay(first) => return Ok(first),
+    };
     let mut sub = live(current)?;
     let plan = super::renewal::plan_of(&txn, &sub).await?;
     // Read through the transaction: on SQLite another pooled connection could be waiting
@@ -125,5 +138,5 @@ pub async fn apply_coupon(
         sub.cycle + 1
     };
     sub.discount = Some(redeem(&txn, coupon, &sub, first_cycle, now).await?);
-    finish(txn, sub, None, now).await
+    finish(txn, sub, None, keyed, now).await
 }

@@ -2,10 +2,10 @@ use chrono::TimeDelta;
 
 use super::coupons::{redeem, usable_coupon};
 use super::renewal::{enter_cycle, issue_cycle_invoice};
-use super::{MANAGERS, Outcome, begin_for, fee_for, view};
+use super::{Begun, MANAGERS, Outcome, begin_keyed, fee_for, idempotent, view};
 use crate::auth::Actor;
-use crate::domain::NewSubscription;
 use crate::domain::{BillingReason, Subscription, SubscriptionId, SubscriptionStatus};
+use crate::domain::{IdempotentOperation, Keyed, NewSubscription};
 use crate::error::{ConflictReason, Error, OptionExt, Result};
 use crate::state::AppState;
 use crate::{accounts, store};
@@ -13,11 +13,17 @@ use crate::{accounts, store};
 const MAX_TRIAL_DAYS: i32 = 730;
 
 /// Subscribes a tenant to the current version of a plan. With a trial, nothing is invoiced
-/// until the trial ends; without one, the first period's fee is invoiced at once.
+/// until the trial ends; without one, the first period's fee is invoiced at once. With a key,
+/// a replay returns the first result, even once the subscription is live.
 #[tracing::instrument(name = "create_subscription", skip_all, fields(plan = new.plan_code.as_str()))]
 pub async fn create(state: &AppState, actor: &Actor, new: NewSubscription) -> Result<Outcome> {
     actor.require_role(MANAGERS)?;
     let tenant_id = actor.tenant_for(new.tenant)?;
+    let keyed = new.idempotency_key.clone().map(|k| keyed(&new, k));
+    let keyed = keyed.as_ref();
+    if let Some(first) = idempotent::first_result(&state.db, tenant_id, keyed).await? {
+        return Ok(first);
+    }
     let trial_days = new.trial_days;
     if trial_days.is_some_and(|d| !(0..=MAX_TRIAL_DAYS).contains(&d)) {
         return Err(Error::validation(
@@ -69,7 +75,10 @@ pub async fn create(state: &AppState, actor: &Actor, new: NewSubscription) -> Re
         enter_cycle(&mut sub, 1)?;
     }
 
-    let (txn, live) = begin_for(state, tenant_id).await?;
+    let (txn, live) = match begin_keyed(state, tenant_id, keyed).await? {
+        Begun::Fresh(txn, live) => (txn, live),
+        Begun::Replay(first) => return Ok(first),
+    };
     if live.is_some() {
         return Err(Error::conflict(
             ConflictReason::SubscriptionAlreadyLive,
@@ -94,7 +103,26 @@ pub async fn create(state: &AppState, actor: &Actor, new: NewSubscription) -> Re
     } else {
         None
     };
-    let view = view(&txn, sub).await?;
+    let outcome = Outcome {
+        view: view(&txn, sub).await?,
+        invoice,
+    };
+    idempotent::remember(&txn, keyed, &outcome, now).await?;
     txn.commit().await?;
-    Ok(Outcome { view, invoice })
+    Ok(outcome)
+}
+
+/// The key with the fingerprint of everything the request asked for.
+fn keyed(new: &NewSubscription, key: String) -> Keyed {
+    let trial_days = new.trial_days.map(|d| d.to_string());
+    Keyed::new(
+        IdempotentOperation::CreateSubscription,
+        key,
+        &[
+            ("planCode", Some(new.plan_code.as_str())),
+            ("interval", Some(new.interval.as_str())),
+            ("trialDays", trial_days.as_deref()),
+            ("couponCode", new.coupon_code.as_ref().map(|c| c.as_str())),
+        ],
+    )
 }

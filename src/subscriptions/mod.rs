@@ -8,7 +8,7 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
 
 use crate::auth::Actor;
 use crate::domain::{
-    Interval, Invoice, Money, Page, PageRequest, Plan, PlanId, Role, Subscription,
+    Interval, Invoice, Keyed, Money, Page, PageRequest, Plan, PlanId, Role, Subscription,
     SubscriptionFilter, TenantId,
 };
 use crate::error::{ConflictReason, Error, OptionExt, Result};
@@ -18,6 +18,7 @@ use crate::store::{self, TenantScope};
 mod change;
 mod coupons;
 mod create;
+mod idempotent;
 mod renewal;
 mod revenue;
 
@@ -114,17 +115,52 @@ pub(crate) async fn save(
     }
 }
 
-/// Saves `sub` and commits, with the invoice the change issued, if any.
+/// Saves `sub` and commits, with the invoice the change issued, if any, and the change's
+/// idempotency key.
 pub(crate) async fn finish(
     txn: DatabaseTransaction,
     mut sub: Subscription,
     invoice: Option<Invoice>,
+    keyed: Option<&Keyed>,
     now: DateTime<Utc>,
 ) -> Result<Outcome> {
     save(&txn, &mut sub, now).await?;
-    let view = view(&txn, sub).await?;
+    let outcome = Outcome {
+        view: view(&txn, sub).await?,
+        invoice,
+    };
+    idempotent::remember(&txn, keyed, &outcome, now).await?;
     txn.commit().await?;
-    Ok(Outcome { view, invoice })
+    Ok(outcome)
+}
+
+/// A keyed change, once the tenant is locked: new, or a replay of the key's first result.
+// Made once per request and matched at once: boxing a variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Begun {
+    Fresh(DatabaseTransaction, Option<Subscription>),
+    Replay(Outcome),
+}
+
+/// Locks the tenant like [`begin_for`]; when `keyed` was used before, rolls back and returns
+/// the first result instead (or the key's `CONFLICT`).
+pub(crate) async fn begin_keyed(
+    state: &AppState,
+    tenant: TenantId,
+    keyed: Option<&Keyed>,
+) -> Result<Begun> {
+    let (txn, live) = begin_for(state, tenant).await?;
+    match idempotent::first_result(&txn, tenant, keyed).await {
+        Ok(None) => Ok(Begun::Fresh(txn, live)),
+        Ok(Some(first)) => {
+            txn.rollback().await?;
+            Ok(Begun::Replay(first))
+        }
+        Err(e) => {
+            txn.rollback().await?;
+            Err(e)
+        }
+    }
 }
 
 /// The tenant's live subscription, else its latest one; `None` if it never subscribed.

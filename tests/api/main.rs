@@ -13,6 +13,8 @@ mod credit_topups;
 mod credits;
 mod deferred;
 mod http;
+mod idempotency;
+mod idempotency_subscriptions;
 mod invoices;
 mod outbox;
 mod query_limits;

@@ -8,7 +8,7 @@ use crate::graphql::accounts::inputs::opt_tenant_id;
 use async_graphql::connection::Connection;
 
 use crate::credits;
-use crate::domain::{Code, HoldId, Name, TopupId};
+use crate::domain::{HoldId, Name, TopupId};
 use crate::graphql::credits::types::{
     AdjustCreditsInput, ConsumeCreditsInput, CreditTopupOut, CreditsPayload, HoldPayload,
     PurchaseCreditPackInput, PurchaseCreditPackPayload, ReserveCreditsInput, SettleCreditsInput,
@@ -157,9 +157,8 @@ impl CreditsMutation {
         input: PurchaseCreditPackInput,
     ) -> async_graphql::Result<PurchaseCreditPackPayload> {
         let (state, actor) = (ctx.state()?, ctx.actor()?);
-        let tenant = opt_tenant_id("tenantId", input.tenant_id.as_ref()).gql()?;
-        let code = Code::parse("packCode", &input.pack_code).gql()?;
-        credits::purchase_credit_pack(state, actor, tenant, code)
+        let (tenant, code, key) = input.parse().gql()?;
+        credits::purchase_credit_pack(state, actor, tenant, code, key)
             .await
             .map(Into::into)
             .gql()

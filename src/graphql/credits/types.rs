@@ -9,9 +9,10 @@ use crate::domain::{
     TopupSource, TopupStatus, Wallet, parse_operation, parse_usage_key,
 };
 use crate::error::{Error, Result};
+use crate::graphql::accounts::inputs::opt_tenant_id;
 use crate::graphql::invoicing::types::InvoiceOut;
 use crate::graphql::scalars::MoneyOut;
-use crate::graphql::scalars::{BigInt, connection, page_request};
+use crate::graphql::scalars::{BigInt, connection, opt_idempotency_key, page_request};
 use crate::graphql::{CtxExt, GqlResult};
 
 gql_enum!(LedgerKindGql as "LedgerKind" => LedgerKind {
@@ -26,6 +27,19 @@ pub struct PurchaseCreditPackInput {
     /// The admin names the tenant; owners and billing users buy for their own.
     pub tenant_id: Option<ID>,
     pub pack_code: String,
+    /// A replay returns the first top-up and invoice; the same key for another pack is a
+    /// `CONFLICT` (`IDEMPOTENCY_KEY_REUSED`).
+    pub idempotency_key: Option<String>,
+}
+
+impl PurchaseCreditPackInput {
+    pub fn parse(&self) -> Result<(Option<TenantId>, Code, Option<String>)> {
+        Ok((
+            opt_tenant_id("tenantId", self.tenant_id.as_ref())?,
+            Code::parse("packCode", &self.pack_code)?,
+            opt_idempotency_key(self.idempotency_key.as_deref())?,
+        ))
+    }
 }
 
 #[derive(SimpleObject)]

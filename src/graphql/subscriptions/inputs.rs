@@ -3,10 +3,10 @@ use async_graphql::{ID, InputObject};
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::domain::NewSubscription;
-use crate::domain::{Code, CouponCode};
+use crate::domain::{Code, CouponCode, TenantId};
 use crate::error::{Error, Result};
 use crate::graphql::accounts::inputs::opt_tenant_id;
-use crate::graphql::scalars::BigInt;
+use crate::graphql::scalars::{BigInt, opt_idempotency_key};
 use crate::graphql::subscriptions::types::IntervalGql;
 use crate::jobs::ClockMove;
 
@@ -20,6 +20,9 @@ pub struct CreateSubscriptionInput {
     /// 0 to 730; the plan's default when omitted. A trial is not invoiced.
     pub trial_days: Option<i32>,
     pub coupon_code: Option<String>,
+    /// A replay returns the first result; the same key with another input is a `CONFLICT`
+    /// (`IDEMPOTENCY_KEY_REUSED`).
+    pub idempotency_key: Option<String>,
 }
 
 impl CreateSubscriptionInput {
@@ -34,6 +37,7 @@ impl CreateSubscriptionInput {
                 .as_deref()
                 .map(|c| CouponCode::parse("couponCode", c))
                 .transpose()?,
+            idempotency_key: opt_idempotency_key(self.idempotency_key.as_deref())?,
         })
     }
 }
@@ -51,12 +55,38 @@ pub struct CancelSubscriptionInput {
 pub struct ChangePlanInput {
     pub tenant_id: Option<ID>,
     pub plan_code: String,
+    /// A replay returns the first result; the same key with another plan is a `CONFLICT`
+    /// (`IDEMPOTENCY_KEY_REUSED`).
+    pub idempotency_key: Option<String>,
+}
+
+impl ChangePlanInput {
+    pub fn parse(&self) -> Result<(Option<TenantId>, Code, Option<String>)> {
+        Ok((
+            opt_tenant_id("tenantId", self.tenant_id.as_ref())?,
+            Code::parse("planCode", &self.plan_code)?,
+            opt_idempotency_key(self.idempotency_key.as_deref())?,
+        ))
+    }
 }
 
 #[derive(InputObject)]
 pub struct ApplyCouponInput {
     pub tenant_id: Option<ID>,
     pub code: String,
+    /// A replay returns the first result; the same key with another coupon is a `CONFLICT`
+    /// (`IDEMPOTENCY_KEY_REUSED`).
+    pub idempotency_key: Option<String>,
+}
+
+impl ApplyCouponInput {
+    pub fn parse(&self) -> Result<(Option<TenantId>, CouponCode, Option<String>)> {
+        Ok((
+            opt_tenant_id("tenantId", self.tenant_id.as_ref())?,
+            CouponCode::parse("code", &self.code)?,
+            opt_idempotency_key(self.idempotency_key.as_deref())?,
+        ))
+    }
 }
 
 #[derive(InputObject)]

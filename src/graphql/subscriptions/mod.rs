@@ -5,7 +5,7 @@ pub(crate) mod types;
 use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, Object};
 
-use crate::domain::{Code, CouponCode, SubscriptionFilter};
+use crate::domain::{Code, SubscriptionFilter};
 use crate::graphql::accounts::inputs::opt_tenant_id;
 use crate::graphql::scalars::{connection, page_request};
 use crate::graphql::subscriptions::inputs::{
@@ -136,9 +136,8 @@ impl SubscriptionsMutation {
         input: ChangePlanInput,
     ) -> async_graphql::Result<SubscriptionPayload> {
         let (state, actor) = (ctx.state()?, ctx.actor()?);
-        let tenant = opt_tenant_id("tenantId", input.tenant_id.as_ref()).gql()?;
-        let code = Code::parse("planCode", &input.plan_code).gql()?;
-        subscriptions::change_plan(state, actor, tenant, code)
+        let (tenant, code, key) = input.parse().gql()?;
+        subscriptions::change_plan(state, actor, tenant, code, key)
             .await
             .map(Into::into)
             .gql()
@@ -151,9 +150,8 @@ impl SubscriptionsMutation {
         input: ApplyCouponInput,
     ) -> async_graphql::Result<SubscriptionPayload> {
         let (state, actor) = (ctx.state()?, ctx.actor()?);
-        let tenant = opt_tenant_id("tenantId", input.tenant_id.as_ref()).gql()?;
-        let code = CouponCode::parse("code", &input.code).gql()?;
-        subscriptions::apply_coupon(state, actor, tenant, code)
+        let (tenant, code, key) = input.parse().gql()?;
+        subscriptions::apply_coupon(state, actor, tenant, code, key)
             .await
             .map(Into::into)
             .gql()
