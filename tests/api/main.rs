@@ -17,6 +17,7 @@ mod invoices;
 mod outbox;
 mod schema;
 mod security;
+mod strict_inputs;
 mod subscriptions;
 mod tenants;
 mod usage_ingestion;

@@ -1257,6 +1257,27 @@ async fn bad_plan_input_is_a_validation_error_that_writes_nothing() {
             json!({ "monthlyPriceMinor": "1e3" }),
         ),
         ("empty BigInt", json!({ "monthlyPriceMinor": "" })),
+        (
+            "BigInt with a leading space",
+            json!({ "monthlyPriceMinor": " 42" }),
+        ),
+        (
+            "BigInt with a trailing space",
+            json!({ "monthlyPriceMinor": "42 " }),
+        ),
+        (
+            "BigInt with a plus sign",
+            json!({ "monthlyPriceMinor": "+42" }),
+        ),
+        (
+            "BigInt with a leading zero",
+            json!({ "monthlyPriceMinor": "042" }),
+        ),
+        ("BigInt negative zero", json!({ "monthlyPriceMinor": "-0" })),
+        (
+            "BigInt blockSize with a leading zero",
+            json!({ "charges": [with(&charge, json!({ "blockSize": "08000000" }))] }),
+        ),
         ("BigInt as a boolean", json!({ "monthlyPriceMinor": true })),
         ("null monthly price", json!({ "monthlyPriceMinor": null })),
         (
