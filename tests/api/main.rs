@@ -4,6 +4,7 @@ mod helpers;
 
 mod auth;
 mod billing_checks;
+mod billing_clock;
 mod billing_security;
 mod catalog;
 mod cli;
