@@ -71,6 +71,18 @@ async fn main() -> anyhow::Result<()> {
             if role == Role::Admin && tenant.is_some() {
                 bail!("an admin token has no tenant");
             }
+            if let Some(id) = tenant {
+                let state = build_state(config.clone())
+                    .await
+                    .map_err(|e| anyhow::anyhow!(e))
+                    .context("opening the database to check the tenant")?;
+                let found = billing::accounts::tenants::find(&state, id)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                if found.is_none() {
+                    bail!("no tenant {id} in this database: create it first (createTenant)");
+                }
+            }
             let keys =
                 billing::auth::AuthKeys::from_config(&config).map_err(|e| anyhow::anyhow!(e))?;
             let (token, _) = keys.mint(&subject, role, tenant, chrono::Utc::now())?;

@@ -34,10 +34,17 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
         None => Arc::new(MemoryCache::new(100_000)),
     };
     let auth = AuthKeys::from_config(&config)?;
-    let clock: Arc<dyn Clock> = match (config.env, config.clock_start) {
-        (Environment::Production, _) => Arc::new(SystemClock),
-        (_, Some(start)) => Arc::new(ControlledClock::frozen_at(start)),
-        (_, None) => Arc::new(ControlledClock::flowing()),
+    // Outside production the clock resumes where it was last moved (`store::clock`).
+    let clock: Arc<dyn Clock> = match config.env {
+        Environment::Production => Arc::new(SystemClock),
+        _ => {
+            let saved = store::clock::load(&db).await?;
+            Arc::new(ControlledClock::resume(
+                config.clock_start,
+                saved,
+                chrono::Utc::now(),
+            ))
+        }
     };
     Ok(AppState {
         db,

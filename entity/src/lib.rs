@@ -1,6 +1,7 @@
 //! SeaORM models: plain columns only. The public API has its own types in the application crate.
 pub mod api_keys;
 pub mod billable_metrics;
+pub mod billing_clock;
 pub mod block_charges;
 pub mod coupon_redemptions;
 pub mod coupons;

@@ -9,6 +9,7 @@ mod m0003_billing;
 mod m0004_metering;
 mod m0005_credits;
 mod m0006_outbox;
+mod m0007_billing_clock;
 mod m0008_idempotency;
 
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_metering::Migration),
             Box::new(m0005_credits::Migration),
             Box::new(m0006_outbox::Migration),
+            Box::new(m0007_billing_clock::Migration),
             Box::new(m0008_idempotency::Migration),
         ]
     }

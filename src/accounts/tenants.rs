@@ -54,6 +54,12 @@ pub async fn active(state: &AppState, id: TenantId) -> Result<Tenant> {
     Ok(tenant)
 }
 
+/// The tenant with this id, if any, for operator tools that hold no credential (`billing
+/// token` checks the tenant it mints for).
+pub async fn find(state: &AppState, id: TenantId) -> Result<Option<Tenant>> {
+    store::accounts::tenants::find(&state.db, id).await
+}
+
 /// The caller's own tenant, if its credential is bound to one that still exists.
 pub async fn of_caller(state: &AppState, actor: &Actor) -> Result<Option<Tenant>> {
     match actor.tenant {

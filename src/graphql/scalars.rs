@@ -10,17 +10,40 @@ use super::{CtxExt, GqlResult};
 use crate::accounts;
 use crate::domain::{Money, Page, PageRequest, ParseError, Tenant};
 
-/// A 64-bit integer, written as a JSON string and read from a string or an integer.
+/// A 64-bit integer, written as a JSON string and read from a string or an integer. A string
+/// must be canonical decimal: an optional `-`, then digits without a leading zero (`"0"` is
+/// fine; `"042"`, `"+42"`, `" 42"` and `"-0"` are not).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BigInt(pub i64);
+
+/// Reads a canonical decimal 64-bit integer, or says what is wrong with the text.
+fn parse_canonical(s: &str) -> Result<i64, &'static str> {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    if s.is_empty() {
+        return Err("BigInt must not be empty");
+    }
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(
+            "BigInt must be canonical decimal: an optional '-' then digits, with no spaces, '+', fraction or exponent",
+        );
+    }
+    if digits.len() > 1 && digits.starts_with('0') {
+        return Err("BigInt must not have a leading zero");
+    }
+    if s == "-0" {
+        return Err("BigInt must not be negative zero; write \"0\"");
+    }
+    s.parse::<i64>()
+        .map_err(|_| "BigInt must be within 64 bits (-9223372036854775808 to 9223372036854775807)")
+}
 
 #[Scalar(name = "BigInt")]
 impl ScalarType for BigInt {
     fn parse(value: Value) -> InputValueResult<Self> {
         match &value {
-            Value::String(s) => s.trim().parse::<i64>().map(BigInt).map_err(|_| {
-                InputValueError::custom("BigInt must be a base-10 integer within 64 bits")
-            }),
+            Value::String(s) => parse_canonical(s)
+                .map(BigInt)
+                .map_err(InputValueError::custom),
             Value::Number(n) => n
                 .as_i64()
                 .map(BigInt)
@@ -117,4 +140,42 @@ pub fn connection<T, N: OutputType>(
             .map(|item| Edge::new(cursor(&item), node(item))),
     );
     conn
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_canonical;
+
+    #[test]
+    fn only_canonical_decimal_is_a_big_int() {
+        for (text, n) in [
+            ("0", 0),
+            ("42", 42),
+            ("-42", -42),
+            ("9223372036854775807", i64::MAX),
+            ("-9223372036854775808", i64::MIN),
+        ] {
+            assert_eq!(parse_canonical(text), Ok(n), "{text}");
+        }
+        for (text, problem) in [
+            ("", "empty"),
+            (" 42", "canonical"),
+            ("42 ", "canonical"),
+            ("+42", "canonical"),
+            ("-", "canonical"),
+            ("--1", "canonical"),
+            ("042", "leading zero"),
+            ("-042", "leading zero"),
+            ("00", "leading zero"),
+            ("-0", "negative zero"),
+            ("1e3", "canonical"),
+            ("4.0", "canonical"),
+            ("\u{0664}\u{0662}", "canonical"),
+            ("9223372036854775808", "64 bits"),
+            ("-9223372036854775809", "64 bits"),
+        ] {
+            let err = parse_canonical(text).expect_err(text);
+            assert!(err.contains(problem), "{text:?}: {err}");
+        }
+    }
 }

@@ -8,16 +8,17 @@ use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::TransactionTrait;
 
 use crate::auth::Actor;
-use crate::config::Environment;
 use crate::domain::NewNotification;
 use crate::domain::{SubscriptionStatus, TenantId};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::state::AppState;
 use crate::store::{self, TenantScope};
 use crate::subscriptions::{self, Step};
 
+mod clock;
 mod outbox;
 
+pub use clock::{ClockMove, ClockReading, ClockSource, advance_clock, billing_clock};
 pub use outbox::{OutboxReport, deliver_due};
 
 /// Days before a trial ends that its `trial_ending` notice is recorded.
@@ -189,44 +190,6 @@ async fn recover(state: &AppState, now: DateTime<Utc>) -> Result<()> {
 pub async fn run_now(state: &AppState, actor: &Actor) -> Result<JobReport> {
     actor.require_admin()?;
     run(state).await
-}
-
-/// How far to move the clock: by a duration, or to an instant.
-#[derive(Clone, Copy, Debug)]
-pub enum ClockMove {
-    By(TimeDelta),
-    To(DateTime<Utc>),
-}
-
-/// Moves the development/test clock forward (at most five years at once), then runs the jobs.
-/// Production refuses.
-#[tracing::instrument(skip_all)]
-pub async fn advance_clock(
-    state: &AppState,
-    actor: &Actor,
-    how: ClockMove,
-) -> Result<(DateTime<Utc>, JobReport)> {
-    actor.require_admin()?;
-    if state.config.env == Environment::Production {
-        return Err(Error::Forbidden(
-            "the clock cannot be moved in production".into(),
-        ));
-    }
-    let (by, field) = match how {
-        ClockMove::By(by) => (by, "days"),
-        ClockMove::To(at) => (at - state.clock.now(), "to"),
-    };
-    if by <= TimeDelta::zero() {
-        return Err(Error::validation(field, "the clock only moves forward"));
-    }
-    if by > TimeDelta::days(5 * 366) {
-        return Err(Error::validation(field, "at most five years at once"));
-    }
-    let now = state
-        .clock
-        .advance(by)
-        .ok_or_else(|| Error::Forbidden("this clock cannot be moved".into()))?;
-    Ok((now, run(state).await?))
 }
 
 /// Charges pending deferred usage every `deferred_interval_seconds`.

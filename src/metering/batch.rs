@@ -180,10 +180,19 @@ impl Running<'_> {
             ));
         }
         if at < sub.current_period_start {
-            return Err(reject(
-                RejectCode::PeriodClosed,
-                "occurredAt is before the current billing period, which is already invoiced",
-            ));
+            let start = sub.current_period_start;
+            let message = if now < start {
+                // The billing clock itself is behind the subscription: the event is not late.
+                format!(
+                    "the billing clock ({now}) is behind the subscription's current period, which starts at {start}; \
+                     usage cannot be recorded until the clock reaches it"
+                )
+            } else {
+                format!(
+                    "occurredAt ({at}) is before the current billing period, which started at {start} and whose earlier periods are already invoiced"
+                )
+            };
+            return Err(reject(RejectCode::PeriodClosed, message));
         }
         let current = self.totals.get(&metric.id.0).copied().unwrap_or(0);
         let next = aggregate(metric.aggregation, current, report.quantity).ok_or_else(|| {

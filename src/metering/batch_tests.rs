@@ -309,3 +309,31 @@ fn usage_during_a_trial_is_counted_but_no_block_is_charged() {
     assert!(plan.blocks.is_empty());
     assert_eq!(delta(&t, &plan, "tokens"), Some((20 * M, 1)));
 }
+
+#[test]
+fn a_period_closed_refusal_says_whether_the_event_or_the_billing_clock_is_behind() {
+    let message = |t: &Tenant, report: Report| match &t.decide(vec![report]).decisions[..] {
+        [Decision::Rejected(r)] if r.code == RejectCode::PeriodClosed => r.message.clone(),
+        _ => panic!("not refused as PERIOD_CLOSED"),
+    };
+    let t = Tenant::tokens_400();
+    let late = dated(
+        event("a", "tokens", 1),
+        period_start() - TimeDelta::seconds(1),
+    );
+    let text = message(&t, late);
+    assert!(
+        text.contains("occurredAt") && text.contains("already invoiced"),
+        "{text}"
+    );
+    // A billing clock behind the subscription's period (as after a restart that lost it):
+    // the event is not late, the clock is.
+    let mut behind = Tenant::tokens_400();
+    behind.now = period_start() - TimeDelta::days(3);
+    let text = message(&behind, event("b", "tokens", 1));
+    assert!(
+        text.contains("billing clock") && text.contains("behind"),
+        "{text}"
+    );
+    assert!(!text.contains("already invoiced"), "{text}");
+}

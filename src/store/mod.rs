@@ -13,6 +13,7 @@ use crate::domain::{Page, PageRequest, TenantId};
 
 pub mod accounts;
 pub mod catalog;
+pub mod clock;
 pub mod credits;
 pub mod idempotency;
 pub mod invoicing;

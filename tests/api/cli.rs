@@ -96,10 +96,29 @@ async fn serve_prints_an_admin_token_that_works() {
     assert!(database.starts_with(expected_database), "{database}");
 }
 
+/// Loads the demo into the database at `url`; returns the demo tenant's id.
+fn demo_tenant(url: &str) -> String {
+    let out = billing(&["demo"], url).output().expect("run demo");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("utf8");
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Demo tenant: "))
+        .expect("tenant line");
+    line.split_whitespace()
+        .next()
+        .expect("tenant id")
+        .to_owned()
+}
+
 #[test]
 fn token_mints_a_jwt_that_the_configured_secret_verifies() {
     let (dir, url) = temp_db();
-    let tenant = billing::domain::TenantId::new().to_string();
+    let tenant = demo_tenant(&url);
     let out = billing(&["token", "--role", "owner", "--tenant", &tenant], &url)
         .output()
         .expect("run");
@@ -125,6 +144,24 @@ fn token_refuses_a_tenant_role_without_a_tenant() {
         .expect("run");
     let _ = std::fs::remove_dir_all(dir);
     assert!(!out.status.success());
+}
+
+#[test]
+fn token_refuses_a_tenant_that_does_not_exist() {
+    let (dir, url) = temp_db();
+    demo_tenant(&url);
+    let ghost = billing::domain::TenantId::new().to_string();
+    let out = billing(&["token", "--role", "owner", "--tenant", &ghost], &url)
+        .output()
+        .expect("run");
+    let _ = std::fs::remove_dir_all(dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(out.stdout.is_empty(), "no token printed");
+    assert!(
+        stderr.contains(&format!("no tenant {ghost}")),
+        "the message names the tenant: {stderr}"
+    );
 }
 
 #[test]

@@ -104,6 +104,26 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Config)) -> TestApp {
     }
 }
 
+impl TestApp {
+    /// A second server on the same database and cache, as a restarted process would be.
+    pub async fn restarted(&self) -> TestApp {
+        let app = App::build((*self.state.config).clone())
+            .await
+            .expect("restart app");
+        let address = format!("http://{}", app.addr);
+        let state = app.state.clone();
+        tokio::spawn(app.run_until_stopped());
+        let admin_token = mint(&state, "test-admin", Role::Admin, None);
+        TestApp {
+            address,
+            client: reqwest::Client::new(),
+            state,
+            admin_token,
+            sqlite_dir: None,
+        }
+    }
+}
+
 pub fn mint(state: &AppState, sub: &str, role: Role, tenant: Option<&str>) -> String {
     let tenant = tenant.map(|t| TenantId::parse("tenant", t).expect("tenant id"));
     state

@@ -4,6 +4,7 @@ mod helpers;
 
 mod auth;
 mod billing_checks;
+mod billing_clock;
 mod billing_security;
 mod catalog;
 mod cli;
@@ -20,6 +21,7 @@ mod outbox;
 mod query_limits;
 mod schema;
 mod security;
+mod strict_inputs;
 mod subscriptions;
 mod tenants;
 mod usage_ingestion;

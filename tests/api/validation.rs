@@ -1216,6 +1216,51 @@ async fn bad_plan_input_is_a_validation_error_that_writes_nothing() {
             "charges[0].perUnits",
         ),
         (
+            "a unit price on a BLOCK charge",
+            json!({ "charges": [with(&charge, json!({ "unitPriceMinor": "0.05" }))] }),
+            "charges[0].unitPriceMinor",
+        ),
+        (
+            "credits on a BLOCK charge",
+            json!({ "charges": [with(&charge, json!({ "credits": "1", "perUnits": "1000" }))] }),
+            "charges[0].credits",
+        ),
+        (
+            "a credit rounding on a BLOCK charge",
+            json!({ "charges": [with(&charge, json!({ "creditRounding": "EXACT" }))] }),
+            "charges[0].creditRounding",
+        ),
+        (
+            "a block size on a UNIT charge",
+            json!({ "charges": [{ "metricCode": "api_calls", "timing": "PERIOD_END", "model": "UNIT", "unitPriceMinor": "0.05", "blockSize": "1000" }] }),
+            "charges[0].blockSize",
+        ),
+        (
+            "a block price on a UNIT charge",
+            json!({ "charges": [{ "metricCode": "api_calls", "timing": "PERIOD_END", "model": "UNIT", "unitPriceMinor": "0.05", "blockPriceMinor": "100" }] }),
+            "charges[0].blockPriceMinor",
+        ),
+        (
+            "perUnits on a UNIT charge",
+            json!({ "charges": [{ "metricCode": "api_calls", "timing": "PERIOD_END", "model": "UNIT", "unitPriceMinor": "0.05", "perUnits": "1000" }] }),
+            "charges[0].perUnits",
+        ),
+        (
+            "included units on a CREDITS charge",
+            json!({ "charges": [{ "metricCode": "tokens", "timing": "IMMEDIATELY", "model": "CREDITS", "credits": "1", "perUnits": "1000", "includedUnits": "500" }] }),
+            "charges[0].includedUnits",
+        ),
+        (
+            "a unit price on a CREDITS charge",
+            json!({ "charges": [{ "metricCode": "tokens", "timing": "IMMEDIATELY", "model": "CREDITS", "credits": "1", "perUnits": "1000", "unitPriceMinor": "0.05" }] }),
+            "charges[0].unitPriceMinor",
+        ),
+        (
+            "a block price on the second charge, a CREDITS one",
+            json!({ "charges": [charge.clone(), { "metricCode": "api_calls", "timing": "IMMEDIATELY", "model": "CREDITS", "credits": "1", "perUnits": "1", "blockPriceMinor": "0" }] }),
+            "charges[1].blockPriceMinor",
+        ),
+        (
             "CREDITS without perUnits",
             json!({ "charges": [{ "metricCode": "tokens", "timing": "IMMEDIATELY", "model": "CREDITS", "credits": "1" }] }),
             "charges[0].perUnits",
@@ -1257,6 +1302,27 @@ async fn bad_plan_input_is_a_validation_error_that_writes_nothing() {
             json!({ "monthlyPriceMinor": "1e3" }),
         ),
         ("empty BigInt", json!({ "monthlyPriceMinor": "" })),
+        (
+            "BigInt with a leading space",
+            json!({ "monthlyPriceMinor": " 42" }),
+        ),
+        (
+            "BigInt with a trailing space",
+            json!({ "monthlyPriceMinor": "42 " }),
+        ),
+        (
+            "BigInt with a plus sign",
+            json!({ "monthlyPriceMinor": "+42" }),
+        ),
+        (
+            "BigInt with a leading zero",
+            json!({ "monthlyPriceMinor": "042" }),
+        ),
+        ("BigInt negative zero", json!({ "monthlyPriceMinor": "-0" })),
+        (
+            "BigInt blockSize with a leading zero",
+            json!({ "charges": [with(&charge, json!({ "blockSize": "08000000" }))] }),
+        ),
         ("BigInt as a boolean", json!({ "monthlyPriceMinor": true })),
         ("null monthly price", json!({ "monthlyPriceMinor": null })),
         (
@@ -1422,6 +1488,11 @@ async fn bad_coupon_input_is_a_validation_error_that_writes_nothing() {
             "huge amountOffMinor",
             json!({ "percentOff": null, "amountOffMinor": "9223372036854775807" }),
             "amountOffMinor",
+        ),
+        (
+            "a currency with percentOff",
+            json!({ "currency": "BRL" }),
+            "currency",
         ),
         (
             "amount in an unknown currency",

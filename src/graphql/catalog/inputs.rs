@@ -1,20 +1,18 @@
 //! Catalog inputs and their parsing into domain types; every bad field is a `VALIDATION`
 //! error that names it.
-use std::str::FromStr;
-
 use async_graphql::{Enum, InputObject};
 use chrono::{DateTime, Utc};
-use rust_decimal::Decimal;
 
 use crate::domain::{
-    Aggregation, ChargeModel, ChargeTiming, Code, CouponCode, CouponDuration, CreditRounding,
-    Credits, Currency, Discount, Enforcement, Money, Name, NewBillableMetric, NewCoupon,
-    NewCreditPack, NewPlan, ParseError, PlanCharge, PlanLimit,
+    Aggregation, ChargeTiming, Code, CouponCode, CouponDuration, CreditRounding, Credits, Currency,
+    Discount, Enforcement, Money, Name, NewBillableMetric, NewCoupon, NewCreditPack, NewPlan,
+    ParseError, PlanLimit,
 };
+use crate::graphql::catalog::charges::{PlanChargeInput, parse_charge};
 use crate::graphql::scalars::BigInt;
 
 /// Largest quantity a plan setting may hold (10^15 units).
-const MAX_UNITS: i64 = 1_000_000_000_000_000;
+pub(super) const MAX_UNITS: i64 = 1_000_000_000_000_000;
 
 gql_enum!(AggregationGql as "Aggregation" => Aggregation { Sum, Max, Count });
 gql_enum!(ChargeTimingGql as "ChargeTiming" => ChargeTiming { Immediately, PeriodEnd });
@@ -37,7 +35,7 @@ pub enum CouponDurationGql {
     Forever,
 }
 
-fn units(field: &str, v: Option<BigInt>, min: i64) -> Result<Option<i64>, ParseError> {
+pub(super) fn units(field: &str, v: Option<BigInt>, min: i64) -> Result<Option<i64>, ParseError> {
     match v {
         None => Ok(None),
         Some(BigInt(n)) if (min..=MAX_UNITS).contains(&n) => Ok(Some(n)),
@@ -48,7 +46,7 @@ fn units(field: &str, v: Option<BigInt>, min: i64) -> Result<Option<i64>, ParseE
     }
 }
 
-fn required<T>(field: &str, v: Option<T>) -> Result<T, ParseError> {
+pub(super) fn required<T>(field: &str, v: Option<T>) -> Result<T, ParseError> {
     v.ok_or_else(|| ParseError::new(field, "is required for this charge model"))
 }
 
@@ -82,79 +80,6 @@ impl TryFrom<CreateBillableMetricInput> for NewBillableMetric {
             aggregation: i.aggregation.into(),
         })
     }
-}
-
-#[derive(InputObject)]
-pub struct PlanChargeInput {
-    metric_code: String,
-    timing: ChargeTimingGql,
-    model: ChargeModelGql,
-    /// BLOCK and UNIT: units included before charging. Default 0.
-    included_units: Option<BigInt>,
-    /// BLOCK: size of a block (e.g. 8000000).
-    block_size: Option<BigInt>,
-    /// BLOCK: price of each started block, in minor units.
-    block_price_minor: Option<BigInt>,
-    /// UNIT: price per unit in minor units, a decimal such as "0.05".
-    unit_price_minor: Option<String>,
-    /// CREDITS: credits charged per `perUnits` units, a decimal such as "1".
-    credits: Option<String>,
-    /// CREDITS: how many units cost `credits` (e.g. 1000 tokens).
-    per_units: Option<BigInt>,
-    /// CREDITS: CEIL_PER_REQUEST (default) or EXACT.
-    credit_rounding: Option<CreditRoundingGql>,
-}
-
-fn parse_charge(
-    i: usize,
-    c: PlanChargeInput,
-    currency: Currency,
-) -> Result<PlanCharge, ParseError> {
-    let f = |name: &str| format!("charges[{i}].{name}");
-    let included = units(&f("includedUnits"), c.included_units, 0)?.unwrap_or(0);
-    let model = match c.model {
-        ChargeModelGql::Block => ChargeModel::Block {
-            included_units: included,
-            block_size: required(&f("blockSize"), units(&f("blockSize"), c.block_size, 1)?)?,
-            block_price_minor: Money::price(
-                &f("blockPriceMinor"),
-                required(&f("blockPriceMinor"), c.block_price_minor)?.0,
-                currency,
-            )?
-            .amount_minor,
-        },
-        ChargeModelGql::Unit => {
-            let raw = required(&f("unitPriceMinor"), c.unit_price_minor)?;
-            let price = Decimal::from_str(raw.trim())
-                .ok()
-                .filter(|d| {
-                    !d.is_sign_negative() && d.scale() <= 10 && *d <= Decimal::from(MAX_UNITS)
-                })
-                .ok_or_else(|| {
-                    ParseError::new(
-                        f("unitPriceMinor"),
-                        "must be a non-negative decimal with at most 10 decimals",
-                    )
-                })?;
-            ChargeModel::Unit {
-                included_units: included,
-                unit_price_minor: price,
-            }
-        }
-        ChargeModelGql::Credits => ChargeModel::Credits {
-            credits: Credits::parse(&f("credits"), &required(&f("credits"), c.credits)?)?,
-            per_units: required(&f("perUnits"), units(&f("perUnits"), c.per_units, 1)?)?,
-            rounding: c
-                .credit_rounding
-                .map(Into::into)
-                .unwrap_or(CreditRounding::CeilPerRequest),
-        },
-    };
-    Ok(PlanCharge {
-        metric_code: Code::parse(&f("metricCode"), &c.metric_code)?.into_inner(),
-        timing: c.timing.into(),
-        model,
-    })
 }
 
 #[derive(InputObject)]
@@ -291,7 +216,7 @@ pub struct CreateCouponInput {
     /// Whole percent, 1 to 100.
     percent_off: Option<i32>,
     amount_off_minor: Option<BigInt>,
-    /// Currency of `amountOffMinor`; BRL when omitted.
+    /// Currency of `amountOffMinor`; BRL when omitted. Refused with `percentOff`.
     currency: Option<String>,
     duration: CouponDurationGql,
     /// REPEATING: number of billing periods, 1 to 120.
@@ -307,6 +232,12 @@ impl TryFrom<CreateCouponInput> for NewCoupon {
     type Error = ParseError;
     fn try_from(i: CreateCouponInput) -> Result<Self, ParseError> {
         let discount = match (i.percent_off, i.amount_off_minor) {
+            (Some(_), None) if i.currency.is_some() => {
+                return Err(ParseError::new(
+                    "currency",
+                    "is only for amountOffMinor; a percentage has no currency",
+                ));
+            }
             (Some(p), None) => Discount::Percent(
                 u8::try_from(p)
                     .ok()

@@ -1,3 +1,4 @@
+pub(crate) mod charges;
 pub(crate) mod inputs;
 pub(crate) mod types;
 

@@ -13,8 +13,8 @@ use crate::graphql::subscriptions::inputs::{
     CreateSubscriptionInput,
 };
 use crate::graphql::subscriptions::types::{
-    AdvanceClockPayload, JobReportOut, RevenueOut, SubscriptionOut, SubscriptionPayload,
-    SubscriptionStatusGql,
+    AdvanceClockPayload, BillingClockOut, JobReportOut, RevenueOut, SubscriptionOut,
+    SubscriptionPayload, SubscriptionStatusGql,
 };
 use crate::graphql::{CtxExt, GqlResult};
 use crate::{jobs, subscriptions};
@@ -78,6 +78,13 @@ impl SubscriptionsQuery {
             .await
             .map(Into::into)
             .gql()
+    }
+
+    /// The billing clock every period, trial and usage date is measured against (anyone
+    /// signed in). Outside production it is moved by `advanceClock` and survives restarts.
+    async fn billing_clock(&self, ctx: &Context<'_>) -> async_graphql::Result<BillingClockOut> {
+        let (state, actor) = (ctx.state()?, ctx.actor()?);
+        Ok(jobs::billing_clock(state, actor).into())
     }
 }
 

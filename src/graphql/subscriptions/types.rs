@@ -6,7 +6,7 @@ use crate::domain::{Discount, Interval, SubscriptionDiscount, SubscriptionStatus
 use crate::graphql::catalog::types::PlanOut;
 use crate::graphql::invoicing::types::InvoiceOut;
 use crate::graphql::scalars::MoneyOut;
-use crate::jobs::JobReport;
+use crate::jobs::{ClockReading, ClockSource, JobReport};
 use crate::subscriptions::{Outcome, RevenueSummary, StatusCount, SubscriptionView};
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
@@ -201,4 +201,37 @@ impl From<JobReport> for JobReportOut {
 pub struct AdvanceClockPayload {
     pub now: DateTime<Utc>,
     pub jobs: JobReportOut,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(name = "ClockSource")]
+pub enum ClockSourceGql {
+    /// Production: the system time; it cannot be moved.
+    System,
+    /// Development and tests: moved by `advanceClock` and saved in the database, so a restart
+    /// resumes it.
+    Controlled,
+}
+
+#[derive(SimpleObject)]
+#[graphql(name = "BillingClock")]
+pub struct BillingClockOut {
+    /// The billing time now.
+    pub now: DateTime<Utc>,
+    /// True while the clock stands still between `advanceClock` calls (`BILLING_CLOCK_START`).
+    pub frozen: bool,
+    pub source: ClockSourceGql,
+}
+
+impl From<ClockReading> for BillingClockOut {
+    fn from(r: ClockReading) -> Self {
+        Self {
+            now: r.now,
+            frozen: r.frozen,
+            source: match r.source {
+                ClockSource::System => ClockSourceGql::System,
+                ClockSource::Controlled => ClockSourceGql::Controlled,
+            },
+        }
+    }
 }
