@@ -8,10 +8,12 @@ use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 mod billing_calls;
+mod proxy;
 mod usage;
 mod values;
 
 pub use billing_calls::*;
+pub use proxy::*;
 pub use usage::*;
 pub use values::*;
 

@@ -12,6 +12,7 @@ mod coupon_redemptions;
 mod credit_topups;
 mod credits;
 mod deferred;
+mod faults;
 mod http;
 mod invoices;
 mod outbox;
