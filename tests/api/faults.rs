@@ -16,8 +16,20 @@ const READY_WITHIN: Duration = Duration::from_millis(3500);
 
 #[tokio::test]
 async fn a_cut_database_gives_fast_unavailable_errors_and_ready_503_then_recovers() {
+    outage("cut", TcpProxy::cut).await;
+}
+
+/// A database that stops answering without closing anything: only the timeouts end the wait.
+#[tokio::test]
+async fn a_stalled_database_gives_unavailable_within_the_acquire_timeout_then_recovers() {
+    outage("stalled", TcpProxy::stall).await;
+}
+
+/// Breaks the database connection with `break_it`, checks that an API-key request, a JWT
+/// request and `/ready` fail fast with `UNAVAILABLE`, then that everything recovers.
+async fn outage(kind: &str, break_it: fn(&TcpProxy)) {
     if backend() == "sqlite" {
-        eprintln!("skipped on SQLite: the database is a file, there is no connection to cut");
+        eprintln!("skipped on SQLite: the database is a file, there is no connection to break");
         return;
     }
     let url = std::env::var("BILLING_TEST_DATABASE_URL").expect("PostgreSQL URL");
@@ -31,7 +43,7 @@ async fn a_cut_database_gives_fast_unavailable_errors_and_ready_503_then_recover
     app.as_token(&owner, query, json!({})).await.data();
     assert_eq!(app.get("/ready").await.status(), 200);
 
-    proxy.cut();
+    break_it(&proxy);
     let started = Instant::now();
     let r = app.as_token(&api_key, query, json!({})).await;
     let api_key_took = started.elapsed();
@@ -61,7 +73,7 @@ async fn a_cut_database_gives_fast_unavailable_errors_and_ready_503_then_recover
         "{body}"
     );
     eprintln!(
-        "database cut: API key request {api_key_took:?}, JWT request {jwt_took:?}, /ready {ready_took:?}"
+        "database {kind}: API key request {api_key_took:?}, JWT request {jwt_took:?}, /ready {ready_took:?}"
     );
     assert!(api_key_took < UNAVAILABLE_WITHIN, "{api_key_took:?}");
     assert!(jwt_took < UNAVAILABLE_WITHIN, "{jwt_took:?}");
@@ -83,7 +95,10 @@ async fn a_cut_database_gives_fast_unavailable_errors_and_ready_503_then_recover
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    eprintln!("recovered {:?} after the restore", started.elapsed());
+    eprintln!(
+        "database {kind}: recovered {:?} after the restore",
+        started.elapsed()
+    );
     app.as_token(&owner, query, json!({})).await.data();
     assert_eq!(app.get("/ready").await.status(), 200);
 }

@@ -1,14 +1,22 @@
-//! A TCP proxy between the app and a service (PostgreSQL) that a test can cut and restore.
-//! Cut, it closes every open connection and drops new ones as soon as they are accepted, as a
-//! database that went away would look to the app.
+//! A TCP proxy between the app and a service (PostgreSQL) that a test can cut, stall and
+//! restore. Cut, it closes every open connection and drops new ones as soon as they are
+//! accepted, as a database that went away would look to the app. Stalled, it keeps every
+//! connection open but passes nothing, as a network that silently drops packets would.
 use std::net::SocketAddr;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Mode {
+    Open,
+    Cut,
+    Stalled,
+}
+
 pub struct TcpProxy {
     pub addr: SocketAddr,
-    cut: watch::Sender<bool>,
+    mode: watch::Sender<Mode>,
 }
 
 impl TcpProxy {
@@ -16,35 +24,45 @@ impl TcpProxy {
     pub async fn start(target: SocketAddr) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let addr = listener.local_addr().expect("proxy addr");
-        let (cut, watching) = watch::channel(false);
+        let (mode, watching) = watch::channel(Mode::Open);
         tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
-                if *watching.borrow() {
-                    drop(client);
-                    continue;
-                }
                 let mut watching = watching.clone();
                 tokio::spawn(async move {
+                    // Held open without a byte passed while stalled; dropped when cut.
+                    let mode = watching.wait_for(|m| *m != Mode::Stalled).await.map(|m| *m);
+                    if !matches!(mode, Ok(Mode::Open)) {
+                        return;
+                    }
                     let Ok(mut server) = TcpStream::connect(target).await else {
                         return;
                     };
                     tokio::select! {
                         _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                        _ = watching.wait_for(|cut| *cut) => {}
+                        _ = watching.wait_for(|m| *m != Mode::Open) => {}
                     }
+                    // Stalled: keep both ends open and silent until the stall ends.
+                    let _ = watching.wait_for(|m| *m != Mode::Stalled).await;
                 });
             }
         });
-        Self { addr, cut }
+        Self { addr, mode }
     }
 
     /// Closes every connection through the proxy and refuses new ones until [`Self::restore`].
     pub fn cut(&self) {
-        self.cut.send_replace(true);
+        self.mode.send_replace(Mode::Cut);
+    }
+
+    /// Passes nothing on any connection, old or new, and closes none, until
+    /// [`Self::restore`] (which, for connections open during the stall, closes them: their
+    /// protocol state is lost).
+    pub fn stall(&self) {
+        self.mode.send_replace(Mode::Stalled);
     }
 
     pub fn restore(&self) {
-        self.cut.send_replace(false);
+        self.mode.send_replace(Mode::Open);
     }
 
     /// `url` (`postgres://user@host:port/db?...`) with its host and port replaced by the
