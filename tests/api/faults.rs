@@ -3,6 +3,7 @@
 //! which all answer with a JSON error and a code.
 use std::time::{Duration, Instant};
 
+use billing::config::Config;
 use billing::domain::Role;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -34,7 +35,11 @@ async fn outage(kind: &str, break_it: fn(&TcpProxy)) {
     }
     let url = std::env::var("BILLING_TEST_DATABASE_URL").expect("PostgreSQL URL");
     let proxy = TcpProxy::start(target_of(&url).await).await;
-    let app = spawn_app_with(|c| c.database_url = proxy.url_for(&c.database_url)).await;
+    let app = spawn_app_with(|c| {
+        c.database_url = proxy.url_for(&c.database_url);
+        c.database_acquire_timeout_ms = Config::default().database_acquire_timeout_ms;
+    })
+    .await;
     let tenant = app.create_tenant("cut").await;
     let owner = app.tenant_token(&tenant, Role::Owner);
     // Never used before the cut, so it is not in the cache: authenticating it needs the database.
