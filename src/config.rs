@@ -84,6 +84,11 @@ pub struct Config {
     pub database_url: String,
     /// PostgreSQL schema to use (search path); tests give each app its own.
     pub database_schema: Option<String>,
+    /// How long a request waits for a database connection before it fails with `UNAVAILABLE`.
+    pub database_acquire_timeout_ms: u64,
+    /// PostgreSQL `statement_timeout`; on SQLite, how long a statement waits for a lock (busy
+    /// timeout).
+    pub database_statement_timeout_ms: u64,
     pub redis_url: Option<String>,
     /// Prefix of every cache key, so several apps can share one Redis.
     pub cache_prefix: String,
@@ -97,6 +102,12 @@ pub struct Config {
     pub cors_origins: String,
     pub body_limit_bytes: usize,
     pub request_timeout_seconds: u64,
+    /// A connection must send a request's whole head within this time of its first byte.
+    pub http_header_read_timeout_ms: u64,
+    /// A keep-alive connection with no request for this long is closed.
+    pub http_idle_timeout_seconds: u64,
+    /// Connections served at once; more wait in the listen backlog until one closes.
+    pub http_max_connections: usize,
     /// GraphiQL at `GET /graphql`; on by default outside production.
     pub graphiql: Option<bool>,
     pub max_query_depth: usize,
@@ -145,6 +156,8 @@ impl Default for Config {
             listen: "127.0.0.1:8080".into(),
             database_url: "sqlite://data/billing.db?mode=rwc".into(),
             database_schema: None,
+            database_acquire_timeout_ms: 2_000,
+            database_statement_timeout_ms: 10_000,
             redis_url: None,
             cache_prefix: "billing:".into(),
             jwt_secret: Secret::new(DEV_JWT_SECRET),
@@ -155,6 +168,9 @@ impl Default for Config {
             cors_origins: String::new(),
             body_limit_bytes: 256 * 1024,
             request_timeout_seconds: 30,
+            http_header_read_timeout_ms: 10_000,
+            http_idle_timeout_seconds: 60,
+            http_max_connections: 1_024,
             graphiql: None,
             max_query_depth: 16,
             login_max_failures: 10,
@@ -227,6 +243,19 @@ impl Config {
         }
         if self.request_timeout_seconds == 0 {
             return invalid("BILLING_REQUEST_TIMEOUT_SECONDS must be positive");
+        }
+        if self.database_acquire_timeout_ms == 0 || self.database_statement_timeout_ms == 0 {
+            return invalid(
+                "BILLING_DATABASE_ACQUIRE_TIMEOUT_MS and BILLING_DATABASE_STATEMENT_TIMEOUT_MS must be positive",
+            );
+        }
+        if self.http_header_read_timeout_ms == 0
+            || self.http_idle_timeout_seconds == 0
+            || self.http_max_connections == 0
+        {
+            return invalid(
+                "BILLING_HTTP_HEADER_READ_TIMEOUT_MS, BILLING_HTTP_IDLE_TIMEOUT_SECONDS and BILLING_HTTP_MAX_CONNECTIONS must be positive",
+            );
         }
         if self.env == Environment::Production && self.clock_start.is_some() {
             return invalid("BILLING_CLOCK_START is for development and tests only");

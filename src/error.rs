@@ -101,6 +101,14 @@ pub enum Error {
         balance: crate::domain::Credits,
         required: crate::domain::Credits,
     },
+    /// The database could not be reached or did not answer in time. Retryable: the pool
+    /// reconnects by itself. The cause is logged, never shown.
+    #[error("the database is unavailable; retry shortly")]
+    Unavailable {
+        #[source]
+        source: BoxError,
+        location: &'static Location<'static>,
+    },
     /// A fault on our side: the cause, and where in our code it became an `Error`.
     #[error("internal error")]
     Internal {
@@ -121,6 +129,7 @@ impl Error {
             Error::Conflict { .. } => "CONFLICT",
             Error::RateLimited(_) => "RATE_LIMITED",
             Error::InsufficientCredits { .. } => "INSUFFICIENT_CREDITS",
+            Error::Unavailable { .. } => "UNAVAILABLE",
             Error::Internal { .. } => "INTERNAL",
         }
     }
@@ -154,9 +163,26 @@ impl Error {
     /// An internal error, remembering the caller's location. Call it directly or from a
     /// closure (`.map_err(|e| Error::internal(e))`): passed as a function
     /// (`.map_err(Error::internal)`) it would record a place inside the standard library.
+    ///
+    /// A database error that means the database could not be reached or did not answer in
+    /// time becomes [`Error::Unavailable`] instead: the client may retry it.
     #[track_caller]
     pub fn internal(err: impl Into<BoxError>) -> Self {
-        Error::Internal {
+        let source = err.into();
+        let location = Location::caller();
+        if source
+            .downcast_ref::<sea_orm::DbErr>()
+            .is_some_and(db_unavailable)
+        {
+            return Error::Unavailable { source, location };
+        }
+        Error::Internal { source, location }
+    }
+
+    /// A retryable `UNAVAILABLE` error for a dependency that did not answer.
+    #[track_caller]
+    pub fn unavailable(err: impl Into<BoxError>) -> Self {
+        Error::Unavailable {
             source: err.into(),
             location: Location::caller(),
         }
@@ -165,7 +191,7 @@ impl Error {
     /// An internal error's causes, outermost first (`db: connection refused: ...`), for the
     /// log; other errors give their message.
     pub fn cause_chain(&self) -> String {
-        let Error::Internal { source, .. } = self else {
+        let (Error::Internal { source, .. } | Error::Unavailable { source, .. }) = self else {
             return self.to_string();
         };
         let mut chain = source.to_string();
@@ -181,7 +207,9 @@ impl Error {
     /// Where in our code an internal error arose.
     pub fn location(&self) -> Option<&'static Location<'static>> {
         match self {
-            Error::Internal { location, .. } => Some(location),
+            Error::Internal { location, .. } | Error::Unavailable { location, .. } => {
+                Some(location)
+            }
             _ => None,
         }
     }
@@ -201,6 +229,43 @@ impl From<sea_orm::DbErr> for Error {
     #[track_caller]
     fn from(e: sea_orm::DbErr) -> Self {
         Error::internal(e)
+    }
+}
+
+/// Whether a database error means the database could not be reached or did not answer in
+/// time (no connection within the acquire timeout, a broken connection, a statement timeout,
+/// a server shutting down, SQLite busy past its timeout), rather than a fault in the request
+/// or in our code.
+pub fn db_unavailable(err: &sea_orm::DbErr) -> bool {
+    use sea_orm::{DbErr, RuntimeErr};
+    match err {
+        // Getting a connection failed, whatever the reason (refused, reset, a peer that hangs
+        // up during the handshake, which shows as a protocol error).
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            sqlx_unavailable(e)
+        }
+        _ => false,
+    }
+}
+
+fn sqlx_unavailable(err: &sea_orm::sqlx::Error) -> bool {
+    use sea_orm::sqlx::Error as E;
+    match err {
+        E::Io(_) | E::Tls(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed => true,
+        E::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            // PostgreSQL: connection exceptions (08...), query canceled by statement_timeout
+            // (57014), server shutting down or starting (57P..), too many connections (53300).
+            let postgres = code.starts_with("08")
+                || code == "57014"
+                || code.starts_with("57P")
+                || code == "53300";
+            // SQLite: SQLITE_BUSY (5) or SQLITE_LOCKED (6), extended codes included.
+            let sqlite = code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6));
+            postgres || sqlite
+        }
+        _ => false,
     }
 }
 
@@ -248,6 +313,35 @@ mod tests {
                 "README.md does not list the conflict reason {s}"
             );
         }
+    }
+
+    #[test]
+    fn a_database_that_cannot_be_reached_is_unavailable_not_internal() {
+        use sea_orm::{ConnAcquireErr, DbErr, RuntimeErr};
+        let err = Error::from(DbErr::ConnectionAcquire(ConnAcquireErr::Timeout));
+        assert_eq!(err.code(), "UNAVAILABLE");
+        assert!(err.location().is_some());
+        assert!(
+            err.cause_chain().contains("timed out"),
+            "{}",
+            err.cause_chain()
+        );
+        let io =
+            sea_orm::sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        let err = Error::from(DbErr::Query(RuntimeErr::SqlxError(io.into())));
+        assert_eq!(err.code(), "UNAVAILABLE");
+        assert_eq!(
+            err.to_string(),
+            "the database is unavailable; retry shortly"
+        );
+        let handshake =
+            sea_orm::sqlx::Error::Protocol("unexpected response from SSLRequest".into());
+        let err = Error::from(DbErr::Conn(RuntimeErr::SqlxError(handshake.into())));
+        assert_eq!(err.code(), "UNAVAILABLE");
+        let other = Error::from(DbErr::Custom("no such table".into()));
+        assert_eq!(other.code(), "INTERNAL");
+        let other = Error::internal(DbErr::RecordNotUpdated);
+        assert_eq!(other.code(), "INTERNAL");
     }
 
     #[test]

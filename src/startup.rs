@@ -2,6 +2,7 @@
 //! port. Tests build it on port 0.
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use tokio::net::TcpListener;
@@ -27,7 +28,16 @@ pub struct App {
 
 /// Connects to the database and cache and runs the migrations, without serving.
 pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
-    let db = store::connect(&config.database_url, config.database_schema.as_deref()).await?;
+    let timeouts = store::Timeouts {
+        acquire: Duration::from_millis(config.database_acquire_timeout_ms),
+        statement: Duration::from_millis(config.database_statement_timeout_ms),
+    };
+    let db = store::connect(
+        &config.database_url,
+        config.database_schema.as_deref(),
+        timeouts,
+    )
+    .await?;
     store::migrate(&db).await?;
     let cache: Arc<dyn Cache> = match config.redis_url.as_deref().filter(|u| !u.is_empty()) {
         Some(url) => Arc::new(RedisCache::connect(url, &config.cache_prefix).await?),
@@ -76,15 +86,23 @@ impl App {
         })
     }
 
+    /// Serves until SIGINT or SIGTERM, then stops accepting, lets the requests in flight
+    /// finish and returns once every connection is closed.
     pub async fn run(self) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
+        let limits = http::Limits::from_config(&self.state.config);
+        http::serve(self.listener, self.router, limits, shutdown_signal()).await
     }
 
     /// Serves until the process is stopped, without waiting for a signal (tests).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router).await
+        let limits = http::Limits::from_config(&self.state.config);
+        http::serve(
+            self.listener,
+            self.router,
+            limits,
+            std::future::pending::<()>(),
+        )
+        .await
     }
 }
 

@@ -29,9 +29,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Whether the database answers, for readiness.
-    pub async fn ping_database(&self) -> std::result::Result<(), sea_orm::DbErr> {
-        crate::store::ping(&self.db).await
+    /// Whether the database answers within `within`, for readiness.
+    pub async fn ping_database(
+        &self,
+        within: std::time::Duration,
+    ) -> std::result::Result<(), sea_orm::DbErr> {
+        crate::store::ping(&self.db, within).await
     }
 }
 

@@ -209,9 +209,13 @@ impl BenchApp {
 
     /// A plain SQL pool with the app's settings, on the app's schema.
     pub async fn sql_pool(&self) -> DatabaseConnection {
-        billing::store::connect(&self.database_url, self.schema.as_deref())
-            .await
-            .expect("plain SQL pool")
+        billing::store::connect(
+            &self.database_url,
+            self.schema.as_deref(),
+            billing::store::Timeouts::default(),
+        )
+        .await
+        .expect("plain SQL pool")
     }
 
     /// A GraphQL request for the set-up with `token`, which must succeed; returns the data.

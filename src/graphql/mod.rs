@@ -68,6 +68,9 @@ pub enum Credential {
     Missing,
     Invalid(String),
     Valid(Actor),
+    /// The credential could not be checked because the database did not answer: the
+    /// resolvers that need a caller answer `UNAVAILABLE` (retryable), not `UNAUTHENTICATED`.
+    Unavailable,
 }
 
 /// Builds the schema with the limits of `config`. `state` is `None` only to print the SDL.
@@ -102,6 +105,10 @@ pub fn to_gql(err: Error) -> async_graphql::Error {
         Error::Internal { location, .. } => {
             tracing::error!(error = %err.cause_chain(), %location, "internal error");
             "internal error".to_owned()
+        }
+        Error::Unavailable { location, .. } => {
+            tracing::warn!(error = %err.cause_chain(), %location, "database unavailable");
+            err.to_string()
         }
         other => other.to_string(),
     };
@@ -150,6 +157,9 @@ impl CtxExt for async_graphql::Context<'_> {
         match self.data_opt::<Credential>() {
             Some(Credential::Valid(actor)) => Ok(actor),
             Some(Credential::Invalid(why)) => Err(to_gql(Error::Unauthenticated(why.clone()))),
+            Some(Credential::Unavailable) => Err(to_gql(Error::unavailable(
+                "the credential could not be checked: the database did not answer",
+            ))),
             _ => Err(to_gql(Error::Unauthenticated(
                 "sign in: send 'Authorization: Bearer <token or API key>'".into(),
             ))),

@@ -2,8 +2,8 @@
 //! every error carries an `extensions.code`.
 use std::time::Instant;
 
+use async_graphql::Value;
 use async_graphql::http::GraphiQLSource;
-use async_graphql::{ErrorExtensionValues, Response as GqlResponse, ServerError, Value};
 use axum::Json;
 use axum::body::{Body, to_bytes};
 use axum::extract::State;
@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
 use super::HttpState;
+use super::errors::error_response;
 use crate::accounts::api_keys;
 use crate::graphql::{Credential, RootField};
 use crate::state::AppState;
@@ -20,14 +21,6 @@ pub async fn graphiql(State(s): State<HttpState>) -> Response {
         return (StatusCode::NOT_FOUND, "GraphiQL is disabled").into_response();
     }
     Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response()
-}
-
-fn error_response(status: StatusCode, message: &str) -> Response {
-    let mut err = ServerError::new(message, None);
-    let mut ext = ErrorExtensionValues::default();
-    ext.set("code", "VALIDATION");
-    err.extensions = Some(ext);
-    (status, Json(GqlResponse::from_errors(vec![err]))).into_response()
 }
 
 /// Decides who is calling. A bad credential is remembered, not rejected here, so that the
@@ -54,6 +47,10 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Credential {
     match result {
         Ok(actor) => Credential::Valid(actor),
         Err(crate::error::Error::Unauthenticated(why)) => Credential::Invalid(why),
+        Err(e @ crate::error::Error::Unavailable { .. }) => {
+            tracing::warn!(error = %e.cause_chain(), location = ?e.location(), "credential not checked: database unavailable");
+            Credential::Unavailable
+        }
         Err(e) => {
             tracing::error!(error = %e.cause_chain(), location = ?e.location(), "authentication failed unexpectedly");
             Credential::Invalid("credential could not be checked".into())
@@ -68,6 +65,7 @@ pub async fn execute(State(s): State<HttpState>, headers: HeaderMap, body: Body)
         Err(_) => {
             return error_response(
                 StatusCode::PAYLOAD_TOO_LARGE,
+                "VALIDATION",
                 &format!(
                     "request body is larger than {} bytes",
                     s.app.config.body_limit_bytes
@@ -80,6 +78,7 @@ pub async fn execute(State(s): State<HttpState>, headers: HeaderMap, body: Body)
         Err(e) => {
             return error_response(
                 StatusCode::BAD_REQUEST,
+                "VALIDATION",
                 &format!("body is not a GraphQL request: {e}"),
             );
         }

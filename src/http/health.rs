@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -5,18 +7,29 @@ use axum::response::IntoResponse;
 use serde_json::json;
 
 use super::HttpState;
+use super::errors::error_body;
+use crate::cache::CacheError;
 
 /// Liveness: the process answers.
 pub async fn health() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
-/// Readiness: the database answers, and Redis too when it is configured.
+/// How long readiness waits for each dependency: a probe must hear 503 within 2 s when the
+/// database is away, not hang until the request timeout.
+const READY_WITHIN: Duration = Duration::from_millis(1500);
+
+/// Readiness: the database answers, and Redis too when it is configured, both within
+/// [`READY_WITHIN`]. Not ready is a 503 whose body says which part failed and carries an
+/// `UNAVAILABLE` error like every other HTTP error.
 pub async fn ready(State(s): State<HttpState>) -> impl IntoResponse {
-    let db = s.app.ping_database().await;
-    let cache = s.app.cache.ping().await;
+    let (db, cache) = tokio::join!(s.app.ping_database(READY_WITHIN), async {
+        tokio::time::timeout(READY_WITHIN, s.app.cache.ping())
+            .await
+            .unwrap_or_else(|_| Err(CacheError("no answer in time".into())))
+    });
     let ok = db.is_ok() && cache.is_ok();
-    let body = json!({
+    let mut body = json!({
         "status": if ok { "ok" } else { "unavailable" },
         "database": if db.is_ok() { "ok" } else { "unavailable" },
         "cache": { "backend": s.app.cache.backend(), "status": if cache.is_ok() { "ok" } else { "unavailable" } },
@@ -27,12 +40,16 @@ pub async fn ready(State(s): State<HttpState>) -> impl IntoResponse {
     if let Err(e) = &cache {
         tracing::warn!(error = %e, "readiness: cache unavailable");
     }
-    let status = if ok {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
+    if ok {
+        return (StatusCode::OK, Json(body));
+    }
+    let failed = match (db.is_ok(), cache.is_ok()) {
+        (false, false) => "the database and the cache are unavailable",
+        (false, true) => "the database is unavailable",
+        _ => "the cache is unavailable",
     };
-    (status, Json(body))
+    body["errors"] = error_body("UNAVAILABLE", failed)["errors"].clone();
+    (StatusCode::SERVICE_UNAVAILABLE, Json(body))
 }
 
 pub async fn metrics(State(s): State<HttpState>) -> impl IntoResponse {

@@ -8,6 +8,7 @@ use serde_json::json;
 use subtle::ConstantTimeEq;
 
 use super::HttpState;
+use super::errors::error_body;
 use crate::credits;
 
 pub async fn process_billing(
@@ -21,7 +22,7 @@ pub async fn process_billing(
         .as_ref()
         .filter(|x| !x.expose().is_empty())
     else {
-        return (StatusCode::NOT_FOUND, Json(json!({ "error": "not found" })));
+        return error(StatusCode::NOT_FOUND, "NOT_FOUND", "not found");
     };
     let given = headers
         .get(header::AUTHORIZATION)
@@ -30,9 +31,10 @@ pub async fn process_billing(
         .unwrap_or_default();
     let ok: bool = given.as_bytes().ct_eq(secret.expose().as_bytes()).into();
     if !ok {
-        return (
+        return error(
             StatusCode::UNAUTHORIZED,
-            Json(json!({ "error": "a valid cron secret is required" })),
+            "UNAUTHENTICATED",
+            "a valid cron secret is required",
         );
     }
     match credits::process_due(&s.app).await {
@@ -47,10 +49,18 @@ pub async fn process_billing(
         ),
         Err(e) => {
             tracing::error!(error = %e.cause_chain(), location = ?e.location(), "deferred billing run failed");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Json(json!({ "error": "internal error" })),
-            )
+            let (status, message) = match e.code() {
+                "UNAVAILABLE" => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+                _ => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error".to_owned(),
+                ),
+            };
+            error(status, e.code(), &message)
         }
     }
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> (StatusCode, Json<serde_json::Value>) {
+    (status, Json(error_body(code, message)))
 }

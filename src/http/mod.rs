@@ -1,9 +1,10 @@
-//! Non-GraphQL routes and the HTTP stack: CORS, body limit, timeout, request ids, tracing.
+//! Non-GraphQL routes and the HTTP stack: CORS, body limit, timeout, request ids, tracing,
+//! JSON error bodies, and the connection loop with its limits (`serve`).
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderName, HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -11,15 +12,18 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{
     MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::graphql::BillingSchema;
 use crate::state::AppState;
 
+mod errors;
 mod graphql;
 mod health;
 mod jobs;
+mod serve;
+
+pub use serve::{Limits, serve};
 
 #[derive(Clone)]
 pub struct HttpState {
@@ -37,10 +41,11 @@ pub fn router(app: AppState, schema: BillingSchema) -> Router {
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))
         .route("/jobs/process-billing", post(jobs::process_billing))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
+        .layer(middleware::from_fn_with_state(
             Duration::from_secs(config.request_timeout_seconds),
+            errors::timeout,
         ))
+        .layer(middleware::from_fn(errors::json_errors))
         // Outside the timeout, so that requests that time out are counted too.
         .layer(middleware::from_fn_with_state(
             state.clone(),

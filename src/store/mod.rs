@@ -38,13 +38,40 @@ impl TenantScope {
     }
 }
 
+/// How long the database may keep a request waiting, so that an outage gives fast errors
+/// instead of hung requests.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    /// Waiting for a pooled connection, opening one included.
+    pub acquire: Duration,
+    /// PostgreSQL `statement_timeout`; SQLite's busy timeout (waiting for a lock).
+    pub statement: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            acquire: Duration::from_secs(2),
+            statement: Duration::from_secs(10),
+        }
+    }
+}
+
 /// Opens the pool. SQLite gets WAL, a busy timeout and foreign keys; its file's folder is
-/// created. `schema` sets the PostgreSQL search path (tests use one schema each).
-pub async fn connect(url: &str, schema: Option<&str>) -> Result<DatabaseConnection, DbErr> {
+/// created. `schema` sets the PostgreSQL search path (tests use one schema each). A connection
+/// found dead is tested and replaced when it is next acquired, so the pool recovers on its
+/// own once the database is back.
+pub async fn connect(
+    url: &str,
+    schema: Option<&str>,
+    timeouts: Timeouts,
+) -> Result<DatabaseConnection, DbErr> {
     let mut opts = ConnectOptions::new(url.to_owned());
+    // SeaORM maps its connect timeout onto the pool's acquire timeout too; the acquire timeout
+    // bounds connecting anyway.
     opts.sqlx_logging(false)
-        .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(30));
+        .acquire_timeout(timeouts.acquire)
+        .test_before_acquire(true);
     if url.starts_with("sqlite:") {
         if let Some(dir) = sqlite_file(url)
             .and_then(|p| std::path::Path::new(&p).parent().map(|d| d.to_path_buf()))
@@ -54,15 +81,16 @@ pub async fn connect(url: &str, schema: Option<&str>) -> Result<DatabaseConnecti
                 .map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", dir.display())))?;
         }
         opts.max_connections(8)
-            .map_sqlx_sqlite_opts(|o: SqliteConnectOptions| {
+            .map_sqlx_sqlite_opts(move |o: SqliteConnectOptions| {
                 o.journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
-                    .busy_timeout(Duration::from_secs(30))
+                    .busy_timeout(timeouts.statement)
                     .foreign_keys(true)
                     .create_if_missing(true)
             });
     } else {
-        opts.max_connections(20);
+        opts.max_connections(20)
+            .statement_timeout(timeouts.statement);
         if let Some(schema) = schema {
             opts.set_schema_search_path(schema.to_owned());
         }
@@ -84,8 +112,12 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     migration::Migrator::up(db, None).await
 }
 
-pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
-    db.ping().await
+/// Checks that the database answers, giving up after `within`.
+pub async fn ping(db: &DatabaseConnection, within: Duration) -> Result<(), DbErr> {
+    match tokio::time::timeout(within, db.ping()).await {
+        Ok(result) => result,
+        Err(_) => Err(DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout)),
+    }
 }
 
 /// Fetches one keyset page in id order (ids are UUIDv7, so this is creation order).

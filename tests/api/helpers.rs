@@ -9,11 +9,13 @@ use serde_json::{Value, json};
 
 mod billing_calls;
 mod idempotency;
+mod proxy;
 mod usage;
 mod values;
 
 pub use billing_calls::*;
 pub use idempotency::*;
+pub use proxy::*;
 pub use usage::*;
 pub use values::*;
 
@@ -62,6 +64,10 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Config)) -> TestApp {
         log: "warn".into(),
         jobs_interval_seconds: 0,
         deferred_interval_seconds: 0,
+        // Tests that send 50 writers at once on 2 shared cores queue longer than the 2 s
+        // default for a pooled connection: that is load, not an outage. `faults.rs` checks
+        // the default itself.
+        database_acquire_timeout_ms: 15_000,
         ..Config::default()
     };
     let mut sqlite_dir = None;

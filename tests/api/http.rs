@@ -63,6 +63,10 @@ async fn ready_turns_unavailable_when_redis_goes_away() {
     let body: Value = r.json().await.expect("json");
     assert_eq!(body["cache"]["status"], "unavailable");
     assert_eq!(body["database"], "ok");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "UNAVAILABLE",
+        "{body}"
+    );
 }
 
 #[tokio::test]

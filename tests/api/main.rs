@@ -13,6 +13,7 @@ mod coupon_redemptions;
 mod credit_topups;
 mod credits;
 mod deferred;
+mod faults;
 mod http;
 mod idempotency;
 mod idempotency_subscriptions;
