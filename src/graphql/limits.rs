@@ -3,13 +3,14 @@
 //! cost of its fields at validation, and each tenant's budget of cost per second before it
 //! runs. A hostile query is refused before it costs more than reading it.
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
 };
-use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
 use async_graphql::{ServerError, ServerResult, ValidationResult, Variables};
 
 use super::Credential;
@@ -208,6 +209,7 @@ impl ExtensionFactory for Limits {
         Arc::new(LimitsExt {
             limits: self.limits,
             budget: self.budget.clone(),
+            reads: AtomicBool::new(false),
         })
     }
 }
@@ -215,6 +217,8 @@ impl ExtensionFactory for Limits {
 struct LimitsExt {
     limits: QueryLimits,
     budget: Arc<CostBudget>,
+    /// Whether the document holds a query (read) operation; set once parsed.
+    reads: AtomicBool,
 }
 
 #[async_trait::async_trait]
@@ -259,18 +263,28 @@ impl Extension for LimitsExt {
                 ),
             ));
         }
+        let reads = doc
+            .operations
+            .iter()
+            .any(|(_, op)| op.node.ty == OperationType::Query);
+        self.reads.store(reads, Ordering::Relaxed);
         Ok(doc)
     }
 
-    /// Charges the validated cost to the caller's tenant. Operators (the admin console, the
-    /// operator's service keys) are trusted and not budgeted; anonymous calls are bounded by
-    /// the limits above and by the sign-in throttle.
+    /// Charges the validated cost of reads to the caller's tenant. Mutations are not charged:
+    /// they are the money path an AI product calls on every request, bounded by their own
+    /// locks and keys, while the costly reads are what one tenant could starve others with.
+    /// Operators (the admin console, the operator's service keys) are trusted and not
+    /// budgeted; anonymous calls are bounded by the limits above and the sign-in throttle.
     async fn validation(
         &self,
         ctx: &ExtensionContext<'_>,
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
         let result = next.run(ctx).await?;
+        if !self.reads.load(Ordering::Relaxed) {
+            return Ok(result);
+        }
         let Some(Credential::Valid(Actor {
             tenant: Some(tenant),
             ..

@@ -161,3 +161,30 @@ async fn a_tenant_that_spends_its_budget_is_rate_limited_and_others_are_not() {
     tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
     app.as_token(&hostile, query, json!({})).await.data();
 }
+
+/// Mutations are the money path (a spend on every LLM request): they are not charged to the
+/// read budget, so a tenant that spent it can still record usage and spend credits.
+#[tokio::test]
+async fn a_tenant_over_its_read_budget_can_still_write() {
+    let app = spawn_app_with(|c| {
+        c.tenant_cost_per_second = 1;
+        c.tenant_cost_burst = 100;
+    })
+    .await;
+    let tenant = app.create_tenant("busy").await;
+    let owner = app.tenant_token(&tenant, Role::Owner);
+    let query = "{ plans { edges { node { id } } } }";
+    app.as_token(&owner, query, json!({})).await.data();
+    let r = app.as_token(&owner, query, json!({})).await;
+    refused_by(&r, "RATE_LIMITED", "BILLING_TENANT_COST_PER_SECOND");
+    for i in 0..20 {
+        let r = app
+            .as_token(
+                &owner,
+                "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { secret } }",
+                json!({ "i": { "name": format!("k{i}") } }),
+            )
+            .await;
+        r.data();
+    }
+}
