@@ -25,6 +25,11 @@ pub(crate) struct BatchInput<'a> {
     pub existing: &'a HashMap<String, UsageEventId>,
     /// Current aggregate of each metric in the subscription's period.
     pub totals: HashMap<Uuid, i64>,
+    /// The highest block index already charged per metric in the period. A metric missing
+    /// here has exactly the blocks its total implies under the current plan. After a plan
+    /// change mid-period the two differ, and blocks are charged from the highest one charged,
+    /// so no block is charged twice or skipped.
+    pub charged: HashMap<Uuid, i64>,
 }
 
 pub(crate) enum Decision {
@@ -77,6 +82,7 @@ pub(crate) fn decide(
         metrics,
         existing,
         totals,
+        charged,
     } = input;
     let mut out = BatchPlan::default();
     let mut seen: HashMap<String, UsageEventId> = HashMap::new();
@@ -88,6 +94,7 @@ pub(crate) fn decide(
         plan,
         metrics,
         totals,
+        charged,
         blocks_in_call: 0,
     };
 
@@ -152,6 +159,7 @@ struct Running<'a> {
     plan: Option<&'a Plan>,
     metrics: &'a HashMap<String, BillableMetric>,
     totals: HashMap<Uuid, i64>,
+    charged: HashMap<Uuid, i64>,
     blocks_in_call: i64,
 }
 
@@ -227,14 +235,17 @@ impl Running<'_> {
                 pricing::blocks_due(current, b.included, b.size),
                 pricing::blocks_due(next, b.included, b.size),
             );
-            if after - before + self.blocks_in_call > MAX_BLOCKS_PER_CALL {
+            let charged = self.charged.get(&metric.id.0).copied().unwrap_or(before);
+            let new = (after - charged).max(0);
+            if new + self.blocks_in_call > MAX_BLOCKS_PER_CALL {
                 return Err(reject(
                     RejectCode::InvalidQuantity,
                     format!("one call may charge at most {MAX_BLOCKS_PER_CALL} blocks"),
                 ));
             }
-            self.blocks_in_call += after - before;
-            blocks.extend(before + 1..=after);
+            self.blocks_in_call += new;
+            blocks.extend(charged + 1..=after);
+            self.charged.insert(metric.id.0, charged.max(after));
         }
         self.totals.insert(metric.id.0, next);
         Ok(Step {

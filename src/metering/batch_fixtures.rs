@@ -63,6 +63,8 @@ pub(super) struct Tenant {
     pub(super) metrics: HashMap<String, BillableMetric>,
     pub(super) existing: HashMap<String, UsageEventId>,
     pub(super) totals: HashMap<Uuid, i64>,
+    /// Highest block charged per metric; empty: what the totals imply.
+    pub(super) charged: HashMap<Uuid, i64>,
 }
 
 impl Tenant {
@@ -120,6 +122,7 @@ impl Tenant {
             metrics,
             existing: HashMap::new(),
             totals: HashMap::new(),
+            charged: HashMap::new(),
         }
     }
 
@@ -144,6 +147,12 @@ impl Tenant {
         self
     }
 
+    /// Blocks up to `highest` of `code` are charged in this period.
+    pub(super) fn charged(mut self, code: &str, highest: i64) -> Self {
+        self.charged.insert(self.metrics[code].id.0, highest);
+        self
+    }
+
     pub(super) fn decide(&self, reports: Vec<Report>) -> BatchPlan {
         decide(
             BatchInput {
@@ -153,6 +162,7 @@ impl Tenant {
                 metrics: &self.metrics,
                 existing: &self.existing,
                 totals: self.totals.clone(),
+                charged: self.charged.clone(),
             },
             reports,
         )

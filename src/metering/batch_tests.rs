@@ -337,3 +337,45 @@ fn a_period_closed_refusal_says_whether_the_event_or_the_billing_clock_is_behind
     );
     assert!(!text.contains("already invoiced"), "{text}");
 }
+
+/// After a mid-period plan change the blocks already charged (under the old plan) are what
+/// counts, not what the total implies under the new plan: no block is charged twice, none is
+/// skipped.
+#[test]
+fn after_a_plan_change_blocks_continue_from_the_highest_one_charged() {
+    // From 0 included to tokens-400's 8M included, with blocks 1 and 2 charged at 10M: the
+    // new plan implies only block 1 at 10M, but block 2 is not charged again at 17M.
+    let t = Tenant::tokens_400()
+        .used("tokens", 10 * M)
+        .charged("tokens", 2);
+    assert_eq!(
+        blocks(&t.decide(vec![event("k", "tokens", 7 * M)])),
+        Vec::<i64>::new()
+    );
+    let t = t.used("tokens", 17 * M);
+    assert_eq!(
+        blocks(&t.decide(vec![event("k", "tokens", 8 * M)])),
+        vec![3]
+    );
+
+    // From 8M included to none, with block 1 charged at 10M: block 2 (8M to 16M under the
+    // new plan) is charged when the next report comes, not skipped.
+    let t = Tenant::on(vec![], vec![block_charge("tokens", 0, 8 * M)])
+        .used("tokens", 10 * M)
+        .charged("tokens", 1);
+    assert_eq!(
+        blocks(&t.decide(vec![event("k", "tokens", 6 * M)])),
+        vec![2]
+    );
+
+    // Within one batch the running highest block moves on with each event.
+    let t = Tenant::tokens_400()
+        .used("tokens", 10 * M)
+        .charged("tokens", 2);
+    let plan = t.decide(vec![
+        event("a", "tokens", 7 * M),
+        event("b", "tokens", 8 * M),
+        event("c", "tokens", 8 * M),
+    ]);
+    assert_eq!(blocks(&plan), vec![3, 4]);
+}

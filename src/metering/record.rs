@@ -7,11 +7,12 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction};
 use uuid::Uuid;
 
 use super::batch::{BatchInput, BatchPlan, Decision, decide};
+use super::immediate_blocks;
 use super::write::Batch;
 use crate::auth::Actor;
 use crate::domain::MAX_BATCH_EVENTS;
 use crate::domain::{
-    BlockCharge, Invoice, Rejection, Subscription, TenantId, UsageEventId, UsageReport,
+    BlockCharge, Invoice, Plan, Rejection, Subscription, TenantId, UsageEventId, UsageReport,
     parse_metadata, parse_operation, parse_quantity, parse_usage_key,
 };
 use crate::error::{Error, Result};
@@ -120,6 +121,18 @@ pub async fn record_usage(
             .collect(),
         None => HashMap::new(),
     };
+    // Blocks already charged in the period, so that a plan changed mid-period neither charges
+    // a block twice nor skips one: none charged is 0 for every metric the batch names.
+    let charged = match &live {
+        Some(sub) if plan.as_deref().is_some_and(has_immediate_blocks) => {
+            let highest = store::metering::highest_blocks(&txn, sub.id, sub.cycle).await?;
+            metric_ids
+                .iter()
+                .map(|m| (*m, highest.get(m).copied().unwrap_or(0)))
+                .collect()
+        }
+        _ => HashMap::new(),
+    };
     let decided = decide(
         BatchInput {
             now,
@@ -128,6 +141,7 @@ pub async fn record_usage(
             metrics: &metrics,
             existing: &existing,
             totals,
+            charged,
         },
         reports,
     );
@@ -226,4 +240,8 @@ async fn previous_charges(
         out.entry(charge.event_id).or_default().push(charge);
     }
     Ok(out)
+}
+
+fn has_immediate_blocks(plan: &Plan) -> bool {
+    plan.charges.iter().any(|c| immediate_blocks(c).is_some())
 }

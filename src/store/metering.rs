@@ -227,6 +227,31 @@ pub async fn charges_of_events(
         .collect()
 }
 
+/// The highest block index charged per metric in one period, for the metrics that have any.
+pub async fn highest_blocks(
+    db: &impl ConnectionTrait,
+    subscription: SubscriptionId,
+    cycle: i32,
+) -> Result<HashMap<Uuid, i64>> {
+    let rows: Vec<(Uuid, Option<i64>)> = block_charges::Entity::find()
+        .select_only()
+        .column(block_charges::Column::MetricId)
+        .column_as(
+            Expr::expr(Func::max(Expr::col(block_charges::Column::BlockIndex))).cast_as("bigint"),
+            "highest",
+        )
+        .filter(block_charges::Column::SubscriptionId.eq(subscription.0))
+        .filter(block_charges::Column::Cycle.eq(cycle))
+        .group_by(block_charges::Column::MetricId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(metric, highest)| (metric, highest.unwrap_or(0)))
+        .collect())
+}
+
 /// How many blocks of one metric were charged in one period, and their total amount.
 pub async fn charged_in_period(
     db: &impl ConnectionTrait,

@@ -19,6 +19,7 @@ mod idempotency;
 mod idempotency_subscriptions;
 mod invoices;
 mod outbox;
+mod plan_change_blocks;
 mod query_limits;
 mod schema;
 mod security;
