@@ -2,128 +2,19 @@
 //! job charges it later. Each record is charged by moving it pending → charged and debiting
 //! the wallet in one transaction, so two processors never charge it twice; a record the wallet
 //! cannot pay becomes `failed` with the reason, and can be retried after a top-up.
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::wallet::spending_tenant;
-use super::{CreditRule, Move, begin, entry, move_balance, rule_for};
+use super::{Move, begin, entry, move_balance};
 use crate::auth::Actor;
 use crate::domain::MAX_BATCH_EVENTS;
 use crate::domain::keys::ledger_key;
-use crate::domain::{
-    Code, Credits, LedgerKind, PendingStatus, PendingUsage, PendingUsageId, RejectCode, Rejection,
-    TenantId, parse_operation, parse_quantity, parse_usage_key,
-};
+use crate::domain::{Credits, LedgerKind, PendingStatus, PendingUsage, PendingUsageId, TenantId};
 use crate::error::{Error, Result};
 use crate::state::AppState;
 use crate::store::{self, TenantScope};
-
-#[derive(Clone, Debug)]
-pub struct DeferredEvent {
-    pub metric_code: String,
-    pub quantity: i64,
-    pub operation_type: Option<String>,
-    pub idempotency_key: String,
-}
-
-#[derive(Clone, Debug)]
-pub enum DeferredResult {
-    Accepted(PendingUsage),
-    /// The key was recorded before: the first record.
-    Duplicate(PendingUsage),
-    Rejected(Rejection),
-}
-
-/// Stores each event `pending` with its cost computed now by the tenant's credit rule.
-#[tracing::instrument(skip_all)]
-pub async fn record_deferred_usage(
-    state: &AppState,
-    actor: &Actor,
-    tenant: Option<TenantId>,
-    events: Vec<DeferredEvent>,
-) -> Result<Vec<DeferredResult>> {
-    let tenant = spending_tenant(state, actor, tenant).await?;
-    if events.is_empty() || events.len() > MAX_BATCH_EVENTS {
-        return Err(Error::validation(
-            "events",
-            format!("a batch holds 1 to {MAX_BATCH_EVENTS} events"),
-        ));
-    }
-    let now = state.clock.now();
-    let mut rules: HashMap<String, Option<CreditRule>> = HashMap::new();
-    let mut out = Vec::with_capacity(events.len());
-    for e in events {
-        let key = match parse_usage_key(&e.idempotency_key) {
-            Ok(k) => k,
-            Err(r) => {
-                out.push(DeferredResult::Rejected(r));
-                continue;
-            }
-        };
-        let (quantity, operation) = match (
-            parse_quantity(e.quantity),
-            parse_operation(e.operation_type.as_deref()),
-        ) {
-            (Ok(q), Ok(o)) => (q, o),
-            (Err(r), _) | (_, Err(r)) => {
-                out.push(DeferredResult::Rejected(r));
-                continue;
-            }
-        };
-        let code = e.metric_code.trim().to_ascii_lowercase();
-        if !rules.contains_key(&code) {
-            let rule = match Code::parse("metricCode", &code) {
-                Ok(c) => match rule_for(state, &state.db, tenant, &c).await {
-                    Ok(rule) => Some(rule),
-                    Err(Error::NotFound(_)) => None,
-                    Err(other) => return Err(other),
-                },
-                Err(_) => None,
-            };
-            rules.insert(code.clone(), rule);
-        }
-        let Some(rule) = rules.get(&code).copied().flatten() else {
-            out.push(DeferredResult::Rejected(Rejection::new(
-                RejectCode::UnknownMetric,
-                format!("no billable metric '{code}'"),
-            )));
-            continue;
-        };
-        let cost = match rule.price(quantity) {
-            Ok(c) => c,
-            Err(_) => {
-                out.push(DeferredResult::Rejected(Rejection::new(
-                    RejectCode::InvalidQuantity,
-                    "too large to price",
-                )));
-                continue;
-            }
-        };
-        let record = PendingUsage {
-            id: PendingUsageId::new(),
-            tenant_id: tenant,
-            metric_code: code,
-            quantity,
-            operation_type: operation,
-            idempotency_key: key,
-            cost,
-            status: PendingStatus::Pending,
-            reason: None,
-            attempts: 0,
-            charged_at: None,
-            created_at: now,
-        };
-        let (stored, fresh) = store::credits::pending::insert_once(&state.db, &record).await?;
-        out.push(if fresh {
-            DeferredResult::Accepted(stored)
-        } else {
-            DeferredResult::Duplicate(stored)
-        });
-    }
-    Ok(out)
-}
 
 /// Which records a processing run takes.
 #[derive(Clone, Debug, Default)]

@@ -14,16 +14,17 @@ use crate::state::AppState;
 use crate::store;
 
 mod deferred;
+mod deferred_record;
 mod holds;
 mod stats;
 mod topups;
 mod wallet;
 
 pub use deferred::{
-    DeferredEvent, DeferredResult, ProcessReport, Selection, StatusStat, TenantStats,
-    pending_usage_stats, process_due, process_pending_usage, record_deferred_usage,
-    reprocess_failed_usage,
+    ProcessReport, Selection, StatusStat, TenantStats, pending_usage_stats, process_due,
+    process_pending_usage, reprocess_failed_usage,
 };
+pub use deferred_record::{DeferredEvent, DeferredResult, pending_usage, record_deferred_usage};
 pub use holds::{HoldOutcome, release_credits, reserve_credits, settle_credits};
 pub use stats::{OperationStat, UsageStats, credit_usage_stats};
 pub use wallet::{

@@ -17,6 +17,7 @@ str_enum!(RejectCode {
     OccurredInFuture = "OCCURRED_IN_FUTURE",
     PeriodClosed = "PERIOD_CLOSED",
     LimitExceeded = "LIMIT_EXCEEDED",
+    IdempotencyKeyReused = "IDEMPOTENCY_KEY_REUSED",
 });
 
 /// Most events in one usage or deferred-usage batch.

@@ -78,19 +78,20 @@ async fn record_ok(app: &TestApp, tenant: &str, events: Vec<Value>) -> Vec<Value
         .collect()
 }
 
-/// The stored record with `key`, read back by sending the key again (a duplicate answers the
-/// first record as it is now).
+/// The stored record with `key`, as it is now, read with `pendingUsage`.
 async fn read_back(app: &TestApp, tenant: &str, key: &str) -> Value {
-    let r = record(
-        app,
-        &app.admin_token,
-        Some(tenant),
-        vec![event(1, key, Some("readback"))],
-    )
-    .await;
-    let res = &r.data()["recordDeferredUsage"]["results"][0];
-    assert_eq!(res["status"], "DUPLICATE", "read back {key}: {}", r.body);
-    res["record"].clone()
+    let r = app
+        .as_admin(
+            &format!(
+                "query($t: ID, $k: String!) {{ pendingUsage(tenantId: $t, idempotencyKey: $k) \
+                 {{ {RECORD} }} }}"
+            ),
+            json!({ "t": tenant, "k": key }),
+        )
+        .await;
+    let record = r.data()["pendingUsage"].clone();
+    assert!(record.is_object(), "no record under {key}: {}", r.body);
+    record
 }
 
 async fn process_as(app: &TestApp, token: &str, mutation: &str, input: Value) -> Gql {
@@ -223,8 +224,9 @@ async fn deferred_usage_is_stored_pending_with_its_cost_and_deduplicated() {
             event(-5, "k-3", Some("chat")),
             event(1_000, "bad key!", Some("chat")),
             json!({ "metricCode": "nope", "quantity": 100, "idempotencyKey": "k-4" }),
-            event(9_999, "k-1", Some("chat")),
+            event(1_300, "k-1", Some("chat")),
             event(2_001, "k-5", Some("diagnosis")),
+            event(9_999, "k-1", Some("chat")),
         ],
     )
     .await;
@@ -232,7 +234,7 @@ async fn deferred_usage_is_stored_pending_with_its_cost_and_deduplicated() {
         .as_array()
         .expect("results")
         .clone();
-    assert_eq!(results.len(), 7, "{}", r.body);
+    assert_eq!(results.len(), 8, "{}", r.body);
     for (i, x) in results.iter().enumerate() {
         assert_eq!(int_of(&x["index"]), i as i64, "{x}");
     }
@@ -275,7 +277,7 @@ async fn deferred_usage_is_stored_pending_with_its_cost_and_deduplicated() {
         );
     }
 
-    // The same key in the same batch: the first record, unchanged.
+    // The same event again in the same batch: the first record, unchanged.
     let dup = &results[5];
     assert_eq!(dup["status"], "DUPLICATE", "{dup}");
     assert_eq!(dup["record"]["id"], rec["id"], "{dup}");
@@ -285,8 +287,23 @@ async fn deferred_usage_is_stored_pending_with_its_cost_and_deduplicated() {
     assert_eq!(results[6]["status"], "ACCEPTED");
     assert_eq!(results[6]["record"]["costCredits"], "3", "{}", results[6]);
 
-    // The same key in a later call.
-    let again = record(&app, &service, None, vec![event(50_000, "k-1", None)]).await;
+    // The key with another quantity in the same batch: refused, the first record stands.
+    let reused = &results[7];
+    assert_eq!(reused["status"], "REJECTED", "{reused}");
+    assert_eq!(reused["code"], "IDEMPOTENCY_KEY_REUSED", "{reused}");
+    assert!(
+        str_of(&reused["message"]).contains("quantity 1300"),
+        "{reused}"
+    );
+
+    // The same event in a later call: the first record.
+    let again = record(
+        &app,
+        &service,
+        None,
+        vec![event(1_300, "k-1", Some("chat"))],
+    )
+    .await;
     let again = &again.data()["recordDeferredUsage"]["results"][0];
     assert_eq!(again["status"], "DUPLICATE", "{again}");
     assert_eq!(again["record"]["id"], rec["id"]);

@@ -16,6 +16,7 @@ mod deferred;
 mod faults;
 mod http;
 mod idempotency;
+mod idempotency_deferred;
 mod idempotency_subscriptions;
 mod invoices;
 mod outbox;

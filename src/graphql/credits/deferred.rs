@@ -207,6 +207,22 @@ pub struct DeferredQuery;
 
 #[Object]
 impl DeferredQuery {
+    /// The deferred record stored under an idempotency key, as it is now; null when the key
+    /// was never recorded. Operators name the tenant.
+    async fn pending_usage(
+        &self,
+        ctx: &Context<'_>,
+        tenant_id: Option<ID>,
+        idempotency_key: String,
+    ) -> async_graphql::Result<Option<PendingUsageOut>> {
+        let (state, actor) = (ctx.state()?, ctx.actor()?);
+        let tenant = opt_tenant_id("tenantId", tenant_id.as_ref()).gql()?;
+        credits::pending_usage(state, actor, tenant, &idempotency_key)
+            .await
+            .map(|p| p.map(Into::into))
+            .gql()
+    }
+
     /// Deferred records by status: counts and credits overall and per tenant.
     #[graphql(complexity = "crate::graphql::limits::HEAVY + child_complexity")]
     async fn pending_usage_stats(

@@ -8,7 +8,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::domain::{Credits, PendingStatus, PendingUsage, PendingUsageId};
+use crate::domain::{Credits, PendingStatus, PendingUsage, PendingUsageId, TenantId};
 use crate::error::{Error, Result};
 use crate::store::TenantScope;
 
@@ -56,13 +56,25 @@ pub async fn insert_once(
         .exec(db)
         .await?;
     let fresh = !matches!(result, sea_orm::TryInsertResult::Conflicted);
-    let stored = Entity::find()
-        .filter(Column::TenantId.eq(p.tenant_id.0))
-        .filter(Column::IdempotencyKey.eq(p.idempotency_key.as_str()))
-        .one(db)
+    let stored = find_by_key(db, p.tenant_id, &p.idempotency_key)
         .await?
         .ok_or_else(|| Error::internal("a pending usage record vanished"))?;
-    Ok((to_domain(stored)?, fresh))
+    Ok((stored, fresh))
+}
+
+/// The tenant's record under `key`, if any.
+pub async fn find_by_key(
+    db: &impl ConnectionTrait,
+    tenant: TenantId,
+    key: &str,
+) -> Result<Option<PendingUsage>> {
+    Entity::find()
+        .filter(Column::TenantId.eq(tenant.0))
+        .filter(Column::IdempotencyKey.eq(key))
+        .one(db)
+        .await?
+        .map(to_domain)
+        .transpose()
 }
 
 pub async fn find(
