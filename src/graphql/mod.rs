@@ -32,6 +32,7 @@ mod limits;
 mod metering;
 mod notify;
 mod observe;
+mod outbox;
 mod scalars;
 mod subscriptions;
 
@@ -48,6 +49,7 @@ pub struct Query(
     metering::MeteringQuery,
     credits::CreditsQuery,
     credits::deferred::DeferredQuery,
+    outbox::OutboxQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -59,6 +61,7 @@ pub struct Mutation(
     metering::MeteringMutation,
     credits::CreditsMutation,
     credits::deferred::DeferredMutation,
+    outbox::OutboxMutation,
 );
 
 pub type BillingSchema = Schema<Query, Mutation, EmptySubscription>;

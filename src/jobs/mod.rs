@@ -19,7 +19,7 @@ mod clock;
 mod outbox;
 
 pub use clock::{ClockMove, ClockReading, ClockSource, advance_clock, billing_clock};
-pub use outbox::{OutboxReport, deliver_due};
+pub use outbox::{OutboxReport, deliver_due, outbox_messages, retry_outbox_message};
 
 /// Days before a trial ends that its `trial_ending` notice is recorded.
 const TRIAL_NOTICE_DAYS: i64 = 3;

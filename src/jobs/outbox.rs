@@ -4,14 +4,18 @@
 use chrono::TimeDelta;
 use rand::Rng;
 
-use crate::domain::{InvoiceId, OutboxKind, OutboxMessage, OutboxStatus};
-use crate::error::Result;
+use crate::auth::Actor;
+use crate::domain::{
+    InvoiceId, OutboxKind, OutboxMessage, OutboxMessageId, OutboxStatus, Page, PageRequest,
+};
+use crate::error::{ConflictReason, Error, OptionExt, Result};
 use crate::invoicing;
 use crate::state::AppState;
 use crate::store;
 
-/// Messages read per query.
-const BATCH: u64 = 100;
+/// Messages claimed per query: few, so that a slow provider cannot outlast the lease of the
+/// last one claimed.
+const BATCH: u64 = 10;
 /// How long one attempt may hold a message before another worker may take it over.
 const LEASE: TimeDelta = TimeDelta::minutes(5);
 /// Back-off after the first failed attempt; it doubles with each attempt, up to `MAX_BACKOFF`.
@@ -31,12 +35,10 @@ pub async fn deliver_due(state: &AppState) -> Result<OutboxReport> {
     let mut report = OutboxReport::default();
     loop {
         let now = state.clock.now();
-        let due = store::outbox::due(&state.db, now, BATCH).await?;
-        let full = due.len() as u64 == BATCH;
-        for msg in due {
-            if store::outbox::claim(&state.db, &msg, now + LEASE, now).await? {
-                attempt(state, &msg, &mut report).await?;
-            }
+        let claimed = store::outbox::claim_due(&state.db, now, now + LEASE, BATCH).await?;
+        let full = claimed.len() as u64 == BATCH;
+        for msg in claimed {
+            attempt(state, &msg, &mut report).await?;
         }
         if !full {
             return Ok(report);
@@ -44,10 +46,11 @@ pub async fn deliver_due(state: &AppState) -> Result<OutboxReport> {
     }
 }
 
+/// Carries out a claimed message; `msg.attempts` counts this attempt.
 async fn attempt(state: &AppState, msg: &OutboxMessage, report: &mut OutboxReport) -> Result<()> {
     let outcome = carry_out(state, msg).await;
     let now = state.clock.now();
-    let attempts = msg.attempts + 1;
+    let attempts = msg.attempts;
     match outcome {
         Ok(()) => {
             report.sent += 1;
@@ -85,6 +88,45 @@ fn backoff(attempts: i32) -> TimeDelta {
         .map_or(MAX_BACKOFF, |d| d.min(MAX_BACKOFF));
     let jitter_ms = rand::thread_rng().gen_range(0..=base.num_milliseconds() / 10);
     base + TimeDelta::milliseconds(jitter_ms)
+}
+
+/// The outbox for operators, in creation order, optionally of one status and kind.
+pub async fn outbox_messages(
+    state: &AppState,
+    actor: &Actor,
+    status: Option<OutboxStatus>,
+    kind: Option<OutboxKind>,
+    page: PageRequest,
+) -> Result<Page<OutboxMessage>> {
+    actor.require_admin()?;
+    store::outbox::page(&state.db, status, kind, page).await
+}
+
+/// Makes a dead message due again now, with a fresh count of attempts (admin). The worker
+/// carries it out on its next run. Only a dead message can be retried: a pending one is
+/// already due or leased, and a done one was carried out.
+pub async fn retry_outbox_message(
+    state: &AppState,
+    actor: &Actor,
+    id: OutboxMessageId,
+) -> Result<OutboxMessage> {
+    actor.require_admin()?;
+    let msg = store::outbox::find(&state.db, id)
+        .await?
+        .or_not_found("outbox message")?;
+    if !store::outbox::revive(&state.db, id, state.clock.now()).await? {
+        return Err(Error::conflict(
+            ConflictReason::IllegalTransition,
+            format!(
+                "outbox message {id} is {}; only a dead message can be retried",
+                msg.status.as_str()
+            ),
+        ));
+    }
+    tracing::info!(message = %id, kind = msg.kind.as_str(), by = %actor.subject, "outbox message retried");
+    store::outbox::find(&state.db, id)
+        .await?
+        .or_not_found("outbox message")
 }
 
 async fn carry_out(state: &AppState, msg: &OutboxMessage) -> Result<()> {

@@ -1,16 +1,20 @@
-//! Outbox rows. A message is enqueued in the transaction of the change that causes it; the
-//! worker claims due rows one by one with a conditional update, so two workers (or replicas)
-//! never carry out the same row at the same time, on SQLite as on PostgreSQL.
+//! Outbox rows. A message is enqueued in the transaction of the change that causes it. The
+//! worker claims due rows with a lease so that two workers (or replicas) never carry out the
+//! same row at once: on PostgreSQL a batch at a time with `FOR UPDATE SKIP LOCKED`, so
+//! replicas take disjoint rows without waiting on each other; on SQLite, which has one writer
+//! at a time anyway, row by row with a conditional update.
 use chrono::{DateTime, Utc};
 use entity::outbox_messages::{ActiveModel, Column, Entity, Model};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    TryInsertResult,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set, Statement, TryInsertResult,
 };
 
+use super::fetch_page;
 use crate::domain::{
-    NewOutboxMessage, OutboxKind, OutboxMessage, OutboxMessageId, OutboxStatus, TenantId,
+    NewOutboxMessage, OutboxKind, OutboxMessage, OutboxMessageId, OutboxStatus, Page, PageRequest,
+    TenantId,
 };
 use crate::error::{Error, Result};
 
@@ -56,44 +60,67 @@ pub async fn enqueue(
     Ok(!matches!(result, TryInsertResult::Conflicted))
 }
 
-/// Pending messages due at `now`, oldest first.
-pub async fn due(
+/// Claims up to `limit` pending messages due at `now`, oldest first, leased until
+/// `lease_until`, and returns them with the attempt they are now on. A worker that dies holding
+/// one lets the lease run out, and the row is due again.
+pub async fn claim_due(
     db: &impl ConnectionTrait,
     now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
     limit: u64,
 ) -> Result<Vec<OutboxMessage>> {
-    Entity::find()
+    if db.get_database_backend() == DbBackend::Postgres {
+        // Rows another worker has locked are skipped, not waited for; the update happens in the
+        // statement that locked them, so no one else can claim them in between.
+        let sql = "UPDATE outbox_messages SET attempts = attempts + 1, next_attempt_at = $1, \
+                   updated_at = $2 WHERE id IN (SELECT id FROM outbox_messages \
+                   WHERE status = $3 AND next_attempt_at <= $2 \
+                   ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING *";
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut rows = Entity::find()
+            .from_raw_sql(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                sql,
+                [
+                    lease_until.into(),
+                    now.into(),
+                    OutboxStatus::Pending.as_str().into(),
+                    limit.into(),
+                ],
+            ))
+            .all(db)
+            .await?;
+        rows.sort_by_key(|m| m.id);
+        return rows.into_iter().map(to_domain).collect();
+    }
+    let due = Entity::find()
         .filter(Column::Status.eq(OutboxStatus::Pending.as_str()))
         .filter(Column::NextAttemptAt.lte(now))
         .order_by_asc(Column::NextAttemptAt)
         .order_by_asc(Column::Id)
         .limit(limit)
         .all(db)
-        .await?
-        .into_iter()
-        .map(to_domain)
-        .collect()
-}
-
-/// Takes `msg` for one attempt, leased until `lease_until`: the row is claimed only if no one
-/// else changed it since it was read. A worker that dies holding it lets the lease run out,
-/// and the row is due again. `true` if this caller holds it.
-pub async fn claim(
-    db: &impl ConnectionTrait,
-    msg: &OutboxMessage,
-    lease_until: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<bool> {
-    let result = Entity::update_many()
-        .col_expr(Column::Attempts, Expr::value(msg.attempts + 1))
-        .col_expr(Column::NextAttemptAt, Expr::value(lease_until))
-        .col_expr(Column::UpdatedAt, Expr::value(now))
-        .filter(Column::Id.eq(msg.id.0))
-        .filter(Column::Status.eq(OutboxStatus::Pending.as_str()))
-        .filter(Column::Attempts.eq(msg.attempts))
-        .exec(db)
         .await?;
-    Ok(result.rows_affected == 1)
+    let mut claimed = Vec::with_capacity(due.len());
+    for row in due {
+        // Claimed only if no one else changed it since it was read.
+        let result = Entity::update_many()
+            .col_expr(Column::Attempts, Expr::value(row.attempts + 1))
+            .col_expr(Column::NextAttemptAt, Expr::value(lease_until))
+            .col_expr(Column::UpdatedAt, Expr::value(now))
+            .filter(Column::Id.eq(row.id))
+            .filter(Column::Status.eq(OutboxStatus::Pending.as_str()))
+            .filter(Column::Attempts.eq(row.attempts))
+            .exec(db)
+            .await?;
+        if result.rows_affected == 1 {
+            let mut msg = to_domain(row)?;
+            msg.attempts += 1;
+            msg.next_attempt_at = lease_until;
+            claimed.push(msg);
+        }
+    }
+    Ok(claimed)
 }
 
 /// Records how an attempt ended: done, tried again at `retry_at`, or given up (dead).
@@ -116,7 +143,7 @@ pub async fn finish(
     Ok(())
 }
 
-/// Every message, for the operator and for tests: newest first.
+/// Every message, for tests: newest first.
 pub async fn list(db: &impl ConnectionTrait, limit: u64) -> Result<Vec<OutboxMessage>> {
     Entity::find()
         .order_by_desc(Column::CreatedAt)
@@ -127,4 +154,56 @@ pub async fn list(db: &impl ConnectionTrait, limit: u64) -> Result<Vec<OutboxMes
         .into_iter()
         .map(to_domain)
         .collect()
+}
+
+/// A page of messages in creation order, optionally of one status and kind.
+pub async fn page(
+    db: &impl ConnectionTrait,
+    status: Option<OutboxStatus>,
+    kind: Option<OutboxKind>,
+    req: PageRequest,
+) -> Result<Page<OutboxMessage>> {
+    let mut select = Entity::find();
+    if let Some(status) = status {
+        select = select.filter(Column::Status.eq(status.as_str()));
+    }
+    if let Some(kind) = kind {
+        select = select.filter(Column::Kind.eq(kind.as_str()));
+    }
+    let page = fetch_page(db, select, Column::Id, req).await?;
+    Ok(Page {
+        items: page
+            .items
+            .into_iter()
+            .map(to_domain)
+            .collect::<Result<_>>()?,
+        has_next: page.has_next,
+    })
+}
+
+pub async fn find(db: &impl ConnectionTrait, id: OutboxMessageId) -> Result<Option<OutboxMessage>> {
+    Entity::find_by_id(id.0)
+        .one(db)
+        .await?
+        .map(to_domain)
+        .transpose()
+}
+
+/// Makes a dead message due again at `now` with a fresh count of attempts; `false` when it
+/// was not dead (someone revived it first, or it never died).
+pub async fn revive(
+    db: &impl ConnectionTrait,
+    id: OutboxMessageId,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let result = Entity::update_many()
+        .col_expr(Column::Status, Expr::value(OutboxStatus::Pending.as_str()))
+        .col_expr(Column::Attempts, Expr::value(0))
+        .col_expr(Column::NextAttemptAt, Expr::value(now))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::Id.eq(id.0))
+        .filter(Column::Status.eq(OutboxStatus::Dead.as_str()))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
 }

@@ -9,12 +9,14 @@ use serde_json::{Value, json};
 
 mod billing_calls;
 mod idempotency;
+mod outbox;
 mod proxy;
 mod usage;
 mod values;
 
 pub use billing_calls::*;
 pub use idempotency::*;
+pub use outbox::*;
 pub use proxy::*;
 pub use usage::*;
 pub use values::*;

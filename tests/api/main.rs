@@ -20,6 +20,7 @@ mod idempotency_deferred;
 mod idempotency_subscriptions;
 mod invoices;
 mod outbox;
+mod outbox_admin;
 mod plan_change_blocks;
 mod query_limits;
 mod schema;

@@ -2,142 +2,21 @@
 //! one worker carries it out after commit, once, even with two workers or after a restart. The
 //! app's own worker is off (`outbox_interval_ms = 0`); the tests run it by hand with a payment
 //! provider that records what it was asked.
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
-use async_trait::async_trait;
-use billing::domain::{Invoice, InvoiceId, OutboxKind, OutboxMessage, OutboxStatus};
-use billing::error::{Error, Result};
+use billing::domain::{InvoiceId, OutboxKind, OutboxStatus};
 use billing::jobs::deliver_due;
-use billing::payments::{Collection, PaymentProvider};
-use billing::state::AppState;
 use chrono::TimeDelta;
 use serde_json::json;
 
 use crate::helpers::*;
 
-/// Answers every collection with `answer` and counts the calls per invoice.
-struct Recording {
-    answer: fn(&Invoice) -> Result<Collection>,
-    calls: Mutex<HashMap<InvoiceId, usize>>,
-}
-
-impl Recording {
-    fn new(answer: fn(&Invoice) -> Result<Collection>) -> Arc<Self> {
-        Arc::new(Self {
-            answer,
-            calls: Mutex::new(HashMap::new()),
-        })
-    }
-
-    fn calls(&self, id: InvoiceId) -> usize {
-        self.calls
-            .lock()
-            .expect("lock")
-            .get(&id)
-            .copied()
-            .unwrap_or(0)
-    }
-
-    fn total(&self) -> usize {
-        self.calls.lock().expect("lock").values().sum()
-    }
-}
-
-#[async_trait]
-impl PaymentProvider for Recording {
-    fn name(&self) -> &'static str {
-        "recording"
-    }
-
-    async fn collect(&self, invoice: &Invoice) -> Result<Collection> {
-        *self
-            .calls
-            .lock()
-            .expect("lock")
-            .entry(invoice.id)
-            .or_default() += 1;
-        (self.answer)(invoice)
-    }
-}
-
-fn pays(invoice: &Invoice) -> Result<Collection> {
-    Ok(Collection::Paid {
-        reference: format!("pay_{}", invoice.id),
-    })
-}
-
-fn unreachable_provider(_: &Invoice) -> Result<Collection> {
-    Err(Error::internal("the provider did not answer"))
-}
-
-async fn spawn() -> TestApp {
-    spawn_app_with(|c| {
-        c.clock_start = Some("2026-05-01T00:00:00Z".parse().expect("start"));
-        c.outbox_interval_ms = 0;
-        c.outbox_max_attempts = 3;
-    })
-    .await
-}
-
-/// The app's state with `provider` in place of the manual one, as a worker would run it.
-fn with_provider(app: &TestApp, provider: Arc<Recording>) -> AppState {
-    let mut state = app.state.clone();
-    state.payments = provider;
-    state
-}
-
-/// A finalized invoice of one line of `amount` for `tenant`; its id.
-async fn finalized(app: &TestApp, tenant: &str, amount: i64) -> (InvoiceId, serde_json::Value) {
-    let created = app
-        .as_admin(
-            "mutation($i: CreateInvoiceInput!) { createInvoice(input: $i) { id } }",
-            json!({ "i": { "tenantId": tenant, "lines": [
-                { "description": "Setup", "quantity": "1", "unitAmountMinor": amount.to_string() }
-            ] } }),
-        )
-        .await;
-    let id = created.data()["createInvoice"]["id"]
-        .as_str()
-        .expect("invoice id")
-        .to_owned();
-    let done = app
-        .as_admin(
-            "mutation($id: ID!) { finalizeInvoice(id: $id) { id status amountDue { amountMinor } } }",
-            json!({ "id": id }),
-        )
-        .await;
-    let invoice = done.data()["finalizeInvoice"].clone();
-    (InvoiceId::parse("id", &id).expect("invoice id"), invoice)
-}
-
-async fn messages(app: &TestApp) -> Vec<OutboxMessage> {
-    billing::store::outbox::list(&app.state.db, 1_000)
-        .await
-        .expect("outbox rows")
-}
-
-async fn status_of(app: &TestApp, id: InvoiceId) -> String {
-    let r = app
-        .as_admin(
-            "query($id: ID!) { invoice(id: $id) { status paymentReference } }",
-            json!({ "id": id.to_string() }),
-        )
-        .await;
-    r.data()["invoice"]["status"]
-        .as_str()
-        .expect("status")
-        .to_owned()
-}
-
 #[tokio::test]
 async fn finalizing_writes_one_collection_that_the_worker_carries_out_once() {
-    let app = spawn().await;
+    let app = spawn_outbox_app().await;
     let tenant = app.create_tenant("acme").await;
     let (id, invoice) = finalized(&app, &tenant, 12_345).await;
     assert_eq!(invoice["status"], "OPEN");
 
-    let rows = messages(&app).await;
+    let rows = outbox_rows(&app).await;
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0].kind, OutboxKind::CollectInvoice);
     assert_eq!(rows[0].reference, id.to_string());
@@ -149,8 +28,8 @@ async fn finalizing_writes_one_collection_that_the_worker_carries_out_once() {
     let report = deliver_due(&state).await.expect("deliver");
     assert_eq!(report.sent, 1);
     assert_eq!(provider.calls(id), 1);
-    assert_eq!(status_of(&app, id).await, "PAID");
-    let rows = messages(&app).await;
+    assert_eq!(invoice_status(&app, id).await, "PAID");
+    let rows = outbox_rows(&app).await;
     assert_eq!(rows[0].status, OutboxStatus::Done);
     assert_eq!(rows[0].attempts, 1);
 
@@ -161,16 +40,16 @@ async fn finalizing_writes_one_collection_that_the_worker_carries_out_once() {
 
 #[tokio::test]
 async fn an_invoice_with_nothing_due_is_paid_at_once_and_enqueues_nothing() {
-    let app = spawn().await;
+    let app = spawn_outbox_app().await;
     let tenant = app.create_tenant("acme").await;
     let (_, invoice) = finalized(&app, &tenant, 0).await;
     assert_eq!(invoice["status"], "PAID");
-    assert!(messages(&app).await.is_empty());
+    assert!(outbox_rows(&app).await.is_empty());
 }
 
 #[tokio::test]
 async fn a_collection_committed_before_a_crash_is_sent_after_the_restart() {
-    let app = spawn().await;
+    let app = spawn_outbox_app().await;
     let tenant = app.create_tenant("acme").await;
     let (id, _) = finalized(&app, &tenant, 5_000).await;
     // The process stops before any worker ran: a new process on the same database finds the
@@ -184,12 +63,12 @@ async fn a_collection_committed_before_a_crash_is_sent_after_the_restart() {
     let report = deliver_due(&restarted).await.expect("deliver");
     assert_eq!(report.sent, 1);
     assert_eq!(provider.calls(id), 1);
-    assert_eq!(status_of(&app, id).await, "PAID");
+    assert_eq!(invoice_status(&app, id).await, "PAID");
 }
 
 #[tokio::test]
 async fn two_workers_at_once_collect_each_invoice_once() {
-    let app = spawn().await;
+    let app = spawn_outbox_app().await;
     let tenant = app.create_tenant("acme").await;
     let mut ids = Vec::new();
     for amount in 1..=12 {
@@ -203,13 +82,13 @@ async fn two_workers_at_once_collect_each_invoice_once() {
     assert_eq!(provider.total(), 12);
     for id in ids {
         assert_eq!(provider.calls(id), 1, "{id} collected once");
-        assert_eq!(status_of(&app, id).await, "PAID");
+        assert_eq!(invoice_status(&app, id).await, "PAID");
     }
 }
 
 #[tokio::test]
 async fn a_failed_send_is_retried_with_back_off_then_parked_dead() {
-    let app = spawn().await;
+    let app = spawn_outbox_app().await;
     let tenant = app.create_tenant("acme").await;
     let (id, _) = finalized(&app, &tenant, 5_000).await;
     let provider = Recording::new(unreachable_provider);
@@ -218,7 +97,7 @@ async fn a_failed_send_is_retried_with_back_off_then_parked_dead() {
 
     let first = deliver_due(&state).await.expect("first attempt");
     assert_eq!(first.retried, 1);
-    let row = messages(&app).await.remove(0);
+    let row = outbox_rows(&app).await.remove(0);
     assert_eq!((row.status, row.attempts), (OutboxStatus::Pending, 1));
     let wait = row.next_attempt_at - start;
     assert!(
@@ -236,7 +115,7 @@ async fn a_failed_send_is_retried_with_back_off_then_parked_dead() {
         .advance(TimeDelta::seconds(34))
         .expect("advance");
     assert_eq!(deliver_due(&state).await.expect("second").retried, 1);
-    let row = messages(&app).await.remove(0);
+    let row = outbox_rows(&app).await.remove(0);
     let wait = row.next_attempt_at - state.clock.now();
     assert!(
         wait >= TimeDelta::seconds(60) && wait <= TimeDelta::seconds(66),
@@ -248,10 +127,10 @@ async fn a_failed_send_is_retried_with_back_off_then_parked_dead() {
         .advance(TimeDelta::seconds(70))
         .expect("advance");
     assert_eq!(deliver_due(&state).await.expect("third").dead, 1);
-    let row = messages(&app).await.remove(0);
+    let row = outbox_rows(&app).await.remove(0);
     assert_eq!((row.status, row.attempts), (OutboxStatus::Dead, 3));
     assert_eq!(provider.calls(id), 3);
-    assert_eq!(status_of(&app, id).await, "OPEN");
+    assert_eq!(invoice_status(&app, id).await, "OPEN");
 
     state.clock.advance(TimeDelta::days(1)).expect("advance");
     assert_eq!(
@@ -265,7 +144,7 @@ async fn a_failed_send_is_retried_with_back_off_then_parked_dead() {
 /// pack) enqueues its collection, and the pack's top-up completes when the collection pays it.
 #[tokio::test]
 async fn every_finalized_invoice_is_collected_through_the_outbox() {
-    let app = spawn().await;
+    let app = spawn_outbox_app().await;
     let demo = billing::demo::load(&app.state).await.expect("demo loads");
     let tenant = demo.tenant_id.to_string();
     let owner = app.tenant_token(&tenant, billing::domain::Role::Owner);
@@ -292,7 +171,7 @@ async fn every_finalized_invoice_is_collected_through_the_outbox() {
         .await;
     let pack_invoice = pack.data()["purchaseCreditPack"]["invoice"]["id"].clone();
 
-    let mut queued: Vec<String> = messages(&app)
+    let mut queued: Vec<String> = outbox_rows(&app)
         .await
         .into_iter()
         .map(|m| {
@@ -316,7 +195,7 @@ async fn every_finalized_invoice_is_collected_through_the_outbox() {
     for id in &expected {
         let id = InvoiceId::parse("id", id).expect("invoice id");
         assert_eq!(provider.calls(id), 1);
-        assert_eq!(status_of(&app, id).await, "PAID");
+        assert_eq!(invoice_status(&app, id).await, "PAID");
     }
     let wallet = app
         .as_token(&owner, "{ wallet { balance } }", json!({}))
