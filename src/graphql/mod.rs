@@ -34,9 +34,11 @@ mod notify;
 mod observe;
 mod scalars;
 mod subscriptions;
+mod transport;
 
 pub use observe::RootField;
 pub use scalars::RequestTenant;
+pub use transport::Exchange;
 
 #[derive(MergedObject, Default)]
 pub struct Query(
@@ -84,6 +86,7 @@ pub fn build_schema(state: Option<AppState>, config: &Config) -> BillingSchema {
             limits: limits::QueryLimits::from_config(config),
             budget: Default::default(),
         })
+        .extension(transport::Transport)
         .extension(observe::Observe);
     if let Some(state) = state {
         builder = builder.data(state);

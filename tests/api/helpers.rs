@@ -8,12 +8,14 @@ use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 mod billing_calls;
+mod graphql_http;
 mod idempotency;
 mod proxy;
 mod usage;
 mod values;
 
 pub use billing_calls::*;
+pub use graphql_http::*;
 pub use idempotency::*;
 pub use proxy::*;
 pub use usage::*;
