@@ -35,9 +35,11 @@ mod observe;
 mod outbox;
 mod scalars;
 mod subscriptions;
+mod transport;
 
 pub use observe::RootField;
 pub use scalars::RequestTenant;
+pub use transport::Exchange;
 
 #[derive(MergedObject, Default)]
 pub struct Query(
@@ -87,6 +89,7 @@ pub fn build_schema(state: Option<AppState>, config: &Config) -> BillingSchema {
             limits: limits::QueryLimits::from_config(config),
             budget: Default::default(),
         })
+        .extension(transport::Transport)
         .extension(observe::Observe);
     if let Some(state) = state {
         builder = builder.data(state);

@@ -1,27 +1,22 @@
-//! `POST /graphql`: reads the body within the limit, authenticates, executes, and makes sure
-//! every error carries an `extensions.code`.
+//! `/graphql`, GraphQL over HTTP: `POST` with a JSON body, or `GET` with the parameters in the
+//! query string (queries only). Both go through one path, [`run`]: the same query limits,
+//! authentication, tenant budget and error codes. The response type follows `Accept`
+//! (`media`); a browser's `GET` without a query gets GraphiQL.
 use std::time::Instant;
 
 use async_graphql::Value;
-use async_graphql::http::GraphiQLSource;
-use axum::Json;
 use axum::body::{Body, to_bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
 
 use super::HttpState;
-use super::errors::error_response;
+use super::errors::error_body;
+use super::media::{self, MediaType};
+use super::params::{self, Malformed};
 use crate::accounts::api_keys;
-use crate::graphql::{Credential, RootField};
+use crate::graphql::{Credential, Exchange, RootField};
 use crate::state::AppState;
-
-pub async fn graphiql(State(s): State<HttpState>) -> Response {
-    if !s.app.config.graphiql_enabled() {
-        return (StatusCode::NOT_FOUND, "GraphiQL is disabled").into_response();
-    }
-    Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response()
-}
 
 /// Decides who is calling. A bad credential is remembered, not rejected here, so that the
 /// resolvers that need a caller answer `UNAUTHENTICATED` and `login` still works.
@@ -58,36 +53,108 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Credential {
     }
 }
 
-pub async fn execute(State(s): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
+pub async fn post(State(s): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
     let started = Instant::now();
-    let bytes = match to_bytes(body, s.app.config.body_limit_bytes).await {
-        Ok(b) => b,
-        Err(_) => {
-            return error_response(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "VALIDATION",
-                &format!(
-                    "request body is larger than {} bytes",
-                    s.app.config.body_limit_bytes
-                ),
-            );
-        }
+    let Some(media) = media::negotiate(&headers) else {
+        return not_acceptable();
     };
-    let request: async_graphql::Request = match serde_json::from_slice(&bytes) {
-        Ok(r) => r,
-        Err(e) => {
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                "VALIDATION",
-                &format!("body is not a GraphQL request: {e}"),
-            );
-        }
+    if let Err(message) = media::require_json(&headers) {
+        return refuse(media, StatusCode::UNSUPPORTED_MEDIA_TYPE, &message, None);
+    }
+    let limit = s.app.config.body_limit_bytes;
+    let Ok(bytes) = to_bytes(body, limit).await else {
+        let message = format!("request body is larger than {limit} bytes");
+        return refuse(media, StatusCode::PAYLOAD_TOO_LARGE, &message, None);
     };
-    let credential = authenticate(&s.app, &headers).await;
+    match params::from_body(&bytes).and_then(params::Params::into_request) {
+        Ok(request) => {
+            run(
+                &s,
+                &headers,
+                media,
+                request,
+                Exchange::read_write(),
+                started,
+            )
+            .await
+        }
+        Err(m) => malformed(media, m),
+    }
+}
+
+pub async fn get(State(s): State<HttpState>, headers: HeaderMap, uri: Uri) -> Response {
+    let started = Instant::now();
+    let params = params::from_uri(&uri);
+    if matches!(&params, Ok(p) if p.query.is_none()) && media::wants_html(&headers) {
+        return super::graphiql::page(&s);
+    }
+    let Some(media) = media::negotiate(&headers) else {
+        return not_acceptable();
+    };
+    let params = match params {
+        Ok(p) => p,
+        Err(m) => return malformed(media, m),
+    };
+    let exchange = Exchange::read_only(params.operation_name.clone());
+    match params.into_request() {
+        Ok(request) => run(&s, &headers, media, request, exchange, started).await,
+        Err(m) => malformed(media, m),
+    }
+}
+
+/// A refusal before GraphQL: the error shape, in the negotiated type.
+fn refuse(media: MediaType, status: StatusCode, message: &str, field: Option<&str>) -> Response {
+    let mut body = error_body("VALIDATION", message);
+    if let Some(field) = field {
+        body["errors"][0]["extensions"]["field"] = field.into();
+    }
+    respond(media, status, &body)
+}
+
+fn malformed(media: MediaType, m: Malformed) -> Response {
+    refuse(media, StatusCode::BAD_REQUEST, &m.message, m.field)
+}
+
+fn not_acceptable() -> Response {
+    let body = error_body(
+        "VALIDATION",
+        "this endpoint answers 'application/graphql-response+json' or 'application/json': \
+         accept one of them",
+    );
+    respond(MediaType::Json, StatusCode::NOT_ACCEPTABLE, &body)
+}
+
+fn respond(media: MediaType, status: StatusCode, body: &serde_json::Value) -> Response {
+    let mut response = (status, body.to_string()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, media.header_value());
+    headers.append(header::VARY, HeaderValue::from_static("accept"));
+    // Answers carry one caller's billing data, and a GET could otherwise be cached.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Executes one request, from either method, and answers it.
+///
+/// A request error (not parsed, not valid, over a limit) has no `data`. Under
+/// `application/json` it answers 200, as legacy clients expect; under
+/// `application/graphql-response+json` it answers 400, or 429 when the tenant's budget is
+/// spent. A mutation sent with `GET` answers 405 under either. Once execution starts the
+/// answer is 200, whatever errors the fields raise.
+async fn run(
+    s: &HttpState,
+    headers: &HeaderMap,
+    media: MediaType,
+    request: async_graphql::Request,
+    exchange: Exchange,
+    started: Instant,
+) -> Response {
+    let credential = authenticate(&s.app, headers).await;
     let root = RootField::default();
     let request = request
         .data(credential)
         .data(root.clone())
+        .data(exchange.clone())
         .data(crate::graphql::RequestTenant::default());
     let mut response = s.schema.execute(request).await;
     for err in &mut response.errors {
@@ -103,26 +170,56 @@ pub async fn execute(State(s): State<HttpState>, headers: HeaderMap, body: Body)
                 .set("code", "VALIDATION");
         }
     }
-    let outcome = response
-        .errors
-        .first()
-        .and_then(|e| e.extensions.as_ref())
-        .and_then(|e| match e.get("code") {
-            Some(Value::String(code)) => Some(code.to_lowercase()),
-            _ => None,
-        })
-        .unwrap_or_else(|| "ok".into());
+    let first = response.errors.first().and_then(|e| e.extensions.as_ref());
+    let code = first.and_then(|e| match e.get("code") {
+        Some(Value::String(code)) => Some(code.clone()),
+        _ => None,
+    });
+    let retry_after = first.and_then(|e| match e.get("retryAfterSeconds") {
+        Some(Value::Number(n)) => n.as_u64(),
+        _ => None,
+    });
+    let outcome = code.as_deref().map_or("ok".into(), str::to_lowercase);
     let operation = root.get().unwrap_or_else(|| "invalid".into());
     let labels = [operation.as_str(), outcome.as_str()];
-    s.app
-        .metrics
-        .graphql_requests
-        .with_label_values(&labels)
-        .inc();
-    s.app
-        .metrics
+    let metrics = &s.app.metrics;
+    metrics.graphql_requests.with_label_values(&labels).inc();
+    metrics
         .graphql_duration
         .with_label_values(&labels)
         .observe(started.elapsed().as_secs_f64());
-    Json(response).into_response()
+
+    let executed = exchange.executed();
+    let status = if exchange.mutation_refused() {
+        StatusCode::METHOD_NOT_ALLOWED
+    } else if executed || media == MediaType::Json {
+        StatusCode::OK
+    } else if code.as_deref() == Some("RATE_LIMITED") {
+        StatusCode::TOO_MANY_REQUESTS
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    let mut body = match serde_json::to_value(&response) {
+        Ok(body) => body,
+        Err(e) => {
+            tracing::error!(error = %e, "a GraphQL response could not be written as JSON");
+            let body = error_body("INTERNAL", "internal error");
+            return respond(media, StatusCode::INTERNAL_SERVER_ERROR, &body);
+        }
+    };
+    if !executed && let Some(fields) = body.as_object_mut() {
+        fields.remove("data");
+    }
+    let mut answer = respond(media, status, &body);
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        answer
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    }
+    if let (StatusCode::TOO_MANY_REQUESTS, Some(wait)) = (status, retry_after) {
+        answer
+            .headers_mut()
+            .insert(header::RETRY_AFTER, wait.into());
+    }
+    answer
 }

@@ -1,5 +1,6 @@
-//! Non-GraphQL routes and the HTTP stack: CORS, body limit, timeout, request ids, tracing,
-//! JSON error bodies, and the connection loop with its limits (`serve`).
+//! The routes (`/graphql`, GraphiQL, health, readiness, metrics, jobs) and the HTTP stack:
+//! CORS, body limit, timeout, request ids, tracing, JSON error bodies, and the connection loop
+//! with its limits (`serve`).
 use std::time::Duration;
 
 use axum::Router;
@@ -18,9 +19,12 @@ use crate::graphql::BillingSchema;
 use crate::state::AppState;
 
 mod errors;
+mod graphiql;
 mod graphql;
 mod health;
 mod jobs;
+mod media;
+mod params;
 mod serve;
 
 pub use serve::{Limits, serve};
@@ -36,7 +40,8 @@ pub fn router(app: AppState, schema: BillingSchema) -> Router {
     let state = HttpState { app, schema };
     let request_id = HeaderName::from_static("x-request-id");
     let mut router = Router::new()
-        .route("/graphql", get(graphql::graphiql).post(graphql::execute))
+        .route("/graphql", get(graphql::get).post(graphql::post))
+        .route("/graphiql/{file}", get(graphiql::asset))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))

@@ -8,6 +8,7 @@ use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 mod billing_calls;
+mod graphql_http;
 mod idempotency;
 mod outbox;
 mod proxy;
@@ -15,6 +16,7 @@ mod usage;
 mod values;
 
 pub use billing_calls::*;
+pub use graphql_http::*;
 pub use idempotency::*;
 pub use outbox::*;
 pub use proxy::*;

@@ -167,8 +167,15 @@ async fn cors_allows_only_the_configured_origins() {
 
 #[tokio::test]
 async fn graphiql_is_served_in_development_and_can_be_switched_off() {
+    // A browser's GET without a query; other GETs run queries (see graphql_over_http.rs).
+    let browse = |app: &TestApp| {
+        app.client
+            .get(format!("{}/graphql", app.address))
+            .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+            .send()
+    };
     let app = spawn_app().await;
-    let r = app.get("/graphql").await;
+    let r = browse(&app).await.expect("GET");
     assert_eq!(r.status(), 200);
     assert!(
         r.text()
@@ -178,7 +185,7 @@ async fn graphiql_is_served_in_development_and_can_be_switched_off() {
             .contains("graphiql")
     );
     let off = spawn_app_with(|c| c.graphiql = Some(false)).await;
-    assert_eq!(off.get("/graphql").await.status(), 404);
+    assert_eq!(browse(&off).await.expect("GET").status(), 404);
 }
 
 #[tokio::test]

@@ -14,6 +14,8 @@ mod credit_topups;
 mod credits;
 mod deferred;
 mod faults;
+mod graphiql;
+mod graphql_over_http;
 mod http;
 mod idempotency;
 mod idempotency_deferred;
