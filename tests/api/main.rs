@@ -13,6 +13,7 @@ mod coupon_redemptions;
 mod credit_topups;
 mod credits;
 mod deferred;
+mod fault_kill;
 mod faults;
 mod http;
 mod idempotency;
