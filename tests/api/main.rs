@@ -14,6 +14,7 @@ mod credit_topups;
 mod credits;
 mod deferred;
 mod fault_kill;
+mod fault_outage;
 mod faults;
 mod http;
 mod idempotency;
