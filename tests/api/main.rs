@@ -15,6 +15,7 @@ mod credits;
 mod deferred;
 mod fault_kill;
 mod fault_outage;
+mod fault_replicas;
 mod faults;
 mod http;
 mod idempotency;
