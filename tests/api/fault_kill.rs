@@ -36,7 +36,8 @@ async fn faults_kill_9_under_mixed_load_then_resend_acknowledged_exist_exactly_o
 
     let restarted = ServerProcess::start(&harness.state.config).await;
     let app = restarted.app(&harness);
-    resend_all(&app, &customers, &mut sent).await;
+    let resent = resend_all(&app, &customers, &mut sent).await;
+    eprintln!("resent after the restart: {resent}");
     assert_money_invariants(&app, &customers, &sent).await;
     eprintln!(
         "kill -9 on {}: {} requests, {:?} in all",

@@ -123,7 +123,8 @@ async fn faults_database_cut_for_10_s_under_load_fails_fast_recovers_and_loses_n
         "no request of the load succeeded after the restore"
     );
 
-    resend_all(&app, &customers, &mut sent).await;
+    let resent = resend_all(&app, &customers, &mut sent).await;
+    eprintln!("resent after the recovery: {resent}");
     assert_money_invariants(&app, &customers, &sent).await;
     eprintln!(
         "database cut on {}: {} requests, {:?} in all",

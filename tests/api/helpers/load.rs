@@ -410,8 +410,11 @@ pub fn load_tally(sent: &[Sent]) -> String {
 /// Sends every request again, acknowledged or not, retrying an `UNAVAILABLE` or missing
 /// answer for up to 30 s, and asserts what each answers: an acknowledged request replays
 /// its first answer in full (same ids, nothing new charged); an unacknowledged one either
-/// replays or acts now, as a whole (a usage batch is one transaction).
-pub async fn resend_all(app: &TestApp, customers: &[Customer], sent: &mut [Sent]) {
+/// replays or acts now, as a whole (a usage batch is one transaction). Returns, for the log,
+/// how many unacknowledged requests had in fact been done (their answer was lost) and how
+/// many were done only now.
+pub async fn resend_all(app: &TestApp, customers: &[Customer], sent: &mut [Sent]) -> String {
+    let (mut lost_answers, mut done_now) = (0, 0);
     let answers: Vec<(usize, Answer)> = futures::stream::iter(sent.iter().enumerate())
         .map(|(i, s)| async move {
             let deadline = Instant::now() + Duration::from_secs(30);
@@ -451,6 +454,11 @@ pub async fn resend_all(app: &TestApp, customers: &[Customer], sent: &mut [Sent]
                 );
             }
             None => {
+                if answer.replayed.iter().all(|r| *r) {
+                    lost_answers += 1;
+                } else {
+                    done_now += 1;
+                }
                 if let Op::Usage(_) = s.op {
                     assert!(
                         answer.replayed.iter().all(|r| *r) || answer.replayed.iter().all(|r| !r),
@@ -466,6 +474,9 @@ pub async fn resend_all(app: &TestApp, customers: &[Customer], sent: &mut [Sent]
         }
         s.resent = Some(answer.ack);
     }
+    format!(
+        "of the unacknowledged, {lost_answers} had been done (answer lost), {done_now} done now"
+    )
 }
 
 /// Checks, per customer, after `resend_all`: every event sent exists once with the id its
