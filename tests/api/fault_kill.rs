@@ -22,7 +22,7 @@ async fn faults_kill_9_under_mixed_load_then_resend_acknowledged_exist_exactly_o
 
     let server = ServerProcess::start(&harness.state.config).await;
     let app = Arc::new(server.app(&harness));
-    let load = Load::start(app.clone(), customers.clone(), 6, "kill");
+    let load = Load::start(app.clone(), customers.clone(), 8, "kill");
     tokio::time::sleep(LOAD_FOR).await;
     server.kill();
     let mut sent = load.stop().await;
@@ -38,6 +38,7 @@ async fn faults_kill_9_under_mixed_load_then_resend_acknowledged_exist_exactly_o
     let app = restarted.app(&harness);
     let resent = resend_all(&app, &customers, &mut sent).await;
     eprintln!("resent after the restart: {resent}");
+    charge_deferred(&app).await;
     assert_money_invariants(&app, &customers, &sent).await;
     eprintln!(
         "kill -9 on {}: {} requests, {:?} in all",

@@ -38,7 +38,7 @@ async fn faults_database_cut_for_10_s_under_load_fails_fast_recovers_and_loses_n
     let customers = Arc::new(app.load_customers(2).await);
     let probe = "{ wallet { balance } }";
 
-    let load = Load::start(app.clone(), customers.clone(), 6, "cut");
+    let load = Load::start(app.clone(), customers.clone(), 8, "cut");
     tokio::time::sleep(Duration::from_secs(1)).await;
     proxy.cut();
     let cut_at = Instant::now();
@@ -125,6 +125,7 @@ async fn faults_database_cut_for_10_s_under_load_fails_fast_recovers_and_loses_n
 
     let resent = resend_all(&app, &customers, &mut sent).await;
     eprintln!("resent after the recovery: {resent}");
+    charge_deferred(&app).await;
     assert_money_invariants(&app, &customers, &sent).await;
     eprintln!(
         "database cut on {}: {} requests, {:?} in all",

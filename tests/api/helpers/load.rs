@@ -1,14 +1,15 @@
-//! Mixed money load for the fault tests: clients that report usage batches, spend credits
-//! and reserve then settle holds, each request with fresh idempotency keys, recording which
-//! were acknowledged; then every request sent again, and the invariants of usage, blocks and
-//! the ledger checked against what was sent.
+//! Mixed money load for the fault tests: clients that report usage batches, spend credits,
+//! reserve then settle holds and record deferred usage, each request with fresh idempotency
+//! keys, recording which were acknowledged, while the admin charges the deferred usage; then
+//! every request sent again, the deferred usage charged to the end, and the invariants of
+//! usage, blocks and the ledger checked against what was sent.
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use billing::domain::{BlockChargeId, InvoiceId, TenantId, UsageEventId};
+use billing::domain::{BlockChargeId, InvoiceId, PendingUsageId, TenantId, UsageEventId};
 use futures::StreamExt;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
@@ -31,6 +32,10 @@ const CONSUME: &str = "mutation($i: ConsumeCreditsInput!) { consumeCredits(input
     entry { id kind } replayed } }";
 const RESERVE: &str = "mutation($i: ReserveCreditsInput!) { reserveCredits(input: $i) { \
     hold { id status } replayed } }";
+const DEFERRED: &str = "mutation($i: RecordDeferredUsageInput!) { recordDeferredUsage(input: $i) { \
+    results { status code message record { id } } } }";
+const PROCESS: &str = "mutation($i: ProcessUsageInput!) { processPendingUsage(input: $i) { \
+    charged failed } }";
 const SETTLE: &str = "mutation($i: SettleCreditsInput!) { settleCredits(input: $i) { \
     hold { id status settled } replayed } }";
 
@@ -87,7 +92,7 @@ impl TestApp {
                 .as_admin(
                     "query($t: ID, $a: String) { wallet(tenantId: $t) { \
                      ledger(first: 100, after: $a) { pageInfo { hasNextPage } \
-                     edges { cursor node { id kind amount } } } } }",
+                     edges { cursor node { id kind amount reference } } } } }",
                     json!({ "t": tenant, "a": after }),
                 )
                 .await;
@@ -132,6 +137,11 @@ pub enum Op {
         reserve: i64,
         actual: i64,
     },
+    /// `recordDeferredUsage` of one event, charged later by `processPendingUsage`.
+    Deferred {
+        key: String,
+        quantity: i64,
+    },
 }
 
 /// What a request's successful answer said.
@@ -143,6 +153,8 @@ pub enum Ack {
     Consume(String),
     /// The hold's id and what settling it charged.
     ReserveSettle { hold: String, settled: String },
+    /// The deferred record's id.
+    Deferred(String),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -192,13 +204,14 @@ impl Sent {
             Op::Usage(_) => "usage",
             Op::Consume { .. } => "spend",
             Op::ReserveSettle { .. } => "hold",
+            Op::Deferred { .. } => "deferred",
         }
     }
 }
 
 /// Asserts that each kind of request was acknowledged at least once: the load did run.
 pub fn assert_each_kind_acknowledged(sent: &[Sent], when: &str) {
-    for kind in ["usage", "spend", "hold"] {
+    for kind in ["usage", "spend", "hold", "deferred"] {
         assert!(
             sent.iter().any(|s| s.kind() == kind && s.ack.is_some()),
             "no {kind} request acknowledged {when}: {}",
@@ -272,6 +285,26 @@ async fn exec(app: &TestApp, token: &str, op: &Op) -> Result<Answer, (Failure, O
                 replayed: vec![c["replayed"] == true],
             })
         }
+        Op::Deferred { key, quantity } => {
+            let events = [json!({ "metricCode": "tokens", "quantity": quantity,
+                "operationType": "batch", "idempotencyKey": key })];
+            let r = failure_of(
+                app.try_as_token(token, DEFERRED, json!({ "i": { "events": events } }))
+                    .await,
+            )
+            .map_err(|f| (f, None))?;
+            let res = &r.body["data"]["recordDeferredUsage"]["results"][0];
+            match str_of(&res["status"]) {
+                "ACCEPTED" | "DUPLICATE" => Ok(Answer {
+                    ack: Ack::Deferred(str_of(&res["record"]["id"]).to_owned()),
+                    replayed: vec![res["status"] == "DUPLICATE"],
+                }),
+                _ => Err((
+                    Failure::Code(format!("REJECTED:{}: {res}", res["code"])),
+                    None,
+                )),
+            }
+        }
         Op::ReserveSettle {
             key,
             reserve,
@@ -303,11 +336,11 @@ async fn exec(app: &TestApp, token: &str, op: &Op) -> Result<Answer, (Failure, O
     }
 }
 
-/// The `n`-th request of client `client`: clients take turns at the three kinds of request
+/// The `n`-th request of client `client`: clients take turns at the four kinds of request
 /// and at the customers, and every key is new.
 fn op_for(run: &str, client: usize, n: usize) -> Op {
     let key = |part: &str| format!("{run}-c{client}-n{n}{part}");
-    match client % 3 {
+    match client % 4 {
         0 => Op::Usage(
             (0..10)
                 .map(|k| (key(&format!("-e{k}")), 250_000 * (1 + ((n + k) % 8) as i64)))
@@ -317,10 +350,14 @@ fn op_for(run: &str, client: usize, n: usize) -> Op {
             key: key(""),
             quantity: 1_000 + (n % 5) as i64 * 700,
         },
-        _ => Op::ReserveSettle {
+        2 => Op::ReserveSettle {
             key: key(""),
             reserve: 5_000,
             actual: 1_000 + (n % 4) as i64 * 1_000,
+        },
+        _ => Op::Deferred {
+            key: key(""),
+            quantity: 500 + (n % 3) as i64 * 1_000,
         },
     }
 }
@@ -329,11 +366,14 @@ fn op_for(run: &str, client: usize, n: usize) -> Op {
 pub struct Load {
     stop: Arc<AtomicBool>,
     clients: Vec<tokio::task::JoinHandle<Vec<Sent>>>,
+    /// The admin charging deferred usage: (answered calls, records they charged).
+    processor: tokio::task::JoinHandle<(usize, i64)>,
 }
 
 impl Load {
     /// Starts `clients` clients against `app`, spread over `customers`; `run` makes the keys
     /// unique. A client that gets no success backs off for 500 ms before its next request.
+    /// Meanwhile the admin charges pending deferred usage, a few records at a time.
     pub fn start(
         app: Arc<TestApp>,
         customers: Arc<Vec<Customer>>,
@@ -378,13 +418,44 @@ impl Load {
                 })
             })
             .collect();
-        Load { stop, clients }
+        let processor = tokio::spawn({
+            let stop = stop.clone();
+            async move {
+                let (mut answered, mut charged) = (0, 0);
+                while !stop.load(Ordering::SeqCst) {
+                    let input = json!({ "i": { "limit": 4 } });
+                    let pause = match failure_of(
+                        app.try_as_token(&app.admin_token, PROCESS, input).await,
+                    ) {
+                        Ok(r) => {
+                            answered += 1;
+                            let p = &r.body["data"]["processPendingUsage"];
+                            assert_eq!(p["failed"], 0, "{}", r.body);
+                            charged += p["charged"].as_i64().expect("charged");
+                            50
+                        }
+                        Err(_) => 500,
+                    };
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                }
+                (answered, charged)
+            }
+        });
+        Load {
+            stop,
+            clients,
+            processor,
+        }
     }
 
     /// Stops the clients after their current request; returns every request they sent.
     pub async fn stop(self) -> Vec<Sent> {
         self.stop.store(true, Ordering::SeqCst);
         let mut all = Vec::new();
+        let (answered, charged) = self.processor.await.expect("the processor panicked");
+        eprintln!(
+            "deferred processing during the load: {answered} calls answered, {charged} records charged"
+        );
         for c in self.clients {
             all.extend(c.await.expect("a load client panicked"));
         }
@@ -479,10 +550,36 @@ pub async fn resend_all(app: &TestApp, customers: &[Customer], sent: &mut [Sent]
     )
 }
 
-/// Checks, per customer, after `resend_all`: every event sent exists once with the id its
+/// Charges every pending deferred record (as the admin), retrying `UNAVAILABLE` for up to
+/// 30 s, until a run finds nothing left to charge.
+pub async fn charge_deferred(app: &TestApp) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = app
+            .try_as_token(&app.admin_token, PROCESS, json!({ "i": {} }))
+            .await;
+        match failure_of(r) {
+            Ok(r) => {
+                let p = &r.body["data"]["processPendingUsage"];
+                assert_eq!(p["failed"], 0, "{}", r.body);
+                if p["charged"] == 0 {
+                    return;
+                }
+            }
+            Err(f) => assert!(
+                Instant::now() < deadline,
+                "processPendingUsage still fails: {f}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Checks, per customer, after `resend_all` and `charge_deferred`: every event sent exists once with the id its
 /// answers gave, the period's usage is their sum, the block charges are those the plan owes
-/// for that sum (indexes 1..n, each once, on usage invoices that add up), and the wallet is
-/// the grant less exactly one charge per spend and per settled hold, equal to its ledger.
+/// for that sum (indexes 1..n, each once, on usage invoices that add up), every deferred
+/// record exists once and is charged once, and the wallet is the grant less exactly one
+/// charge per spend, settled hold and deferred record, equal to its ledger.
 /// Then that invoice numbers are unique and gapless.
 pub async fn assert_money_invariants(app: &TestApp, customers: &[Customer], sent: &[Sent]) {
     let db = &app.state.db;
@@ -494,6 +591,7 @@ pub async fn assert_money_invariants(app: &TestApp, customers: &[Customer], sent
         // Usage: each key once, with the id its answers gave.
         let mut events: HashMap<String, (i64, String)> = HashMap::new();
         let (mut spends, mut holds) = (BTreeSet::new(), BTreeSet::new());
+        let mut deferred: HashMap<String, (i64, String)> = HashMap::new();
         let mut expected_spent = 0;
         for s in &mine {
             match (&s.op, resent(s)) {
@@ -513,6 +611,10 @@ pub async fn assert_money_invariants(app: &TestApp, customers: &[Customer], sent
                         "two reservations answered {hold}"
                     );
                     expected_spent += credits_for(*actual);
+                }
+                (Op::Deferred { key, quantity }, Ack::Deferred(id)) => {
+                    assert!(deferred.insert(key.clone(), (*quantity, id)).is_none());
+                    expected_spent += credits_for(*quantity);
                 }
                 (op, ack) => panic!("{op:?} answered {ack:?}"),
             }
@@ -597,7 +699,36 @@ pub async fn assert_money_invariants(app: &TestApp, customers: &[Customer], sent
             assert_eq!(on_it, inv.total_minor, "invoice {}", InvoiceId(inv.id));
         }
 
-        // Credits: the grant less one charge per spend and settled hold, equal to the ledger.
+        // Deferred usage: each key once, with the id answered, charged at its cost.
+        let records = entity::pending_usage::Entity::find()
+            .filter(entity::pending_usage::Column::TenantId.eq(tenant.0))
+            .all(db)
+            .await
+            .expect("read deferred usage");
+        for r in &records {
+            assert_eq!(
+                (r.status.as_str(), r.cost_micro),
+                ("charged", credits_for(r.quantity)),
+                "customer {c}: deferred record {}",
+                PendingUsageId(r.id)
+            );
+        }
+        let records: HashMap<String, (i64, String)> = records
+            .into_iter()
+            .map(|r| {
+                (
+                    r.idempotency_key,
+                    (r.quantity, PendingUsageId(r.id).to_string()),
+                )
+            })
+            .collect();
+        assert!(
+            records == deferred,
+            "customer {c}: the stored deferred records are not those sent, each once"
+        );
+
+        // Credits: the grant less one charge per spend, settled hold and deferred record,
+        // equal to the ledger.
         let ledger = app.ledger_of(&customer.tenant).await;
         let sum: i64 = ledger.iter().map(|e| micro(str_of(&e["amount"]))).sum();
         let (balance, held) = app.balance(&customer.tenant).await;
@@ -619,13 +750,36 @@ pub async fn assert_money_invariants(app: &TestApp, customers: &[Customer], sent
                 .map(|e| str_of(&e["id"]).to_owned())
                 .collect()
         };
-        let consumed = of_kind("CONSUME");
+        // Deferred charges name their record; spends name nothing of the kind.
+        let (charges, consumed): (Vec<&Value>, Vec<&Value>) = ledger
+            .iter()
+            .filter(|e| e["kind"] == "CONSUME")
+            .partition(|e| {
+                e["reference"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("pnd_"))
+            });
+        let consumed: Vec<String> = consumed
+            .iter()
+            .map(|e| str_of(&e["id"]).to_owned())
+            .collect();
         assert_eq!(
             consumed.iter().cloned().collect::<BTreeSet<_>>(),
             spends,
             "customer {c}: CONSUME entries ≠ the spends answered"
         );
         assert_eq!(consumed.len(), spends.len(), "customer {c}: a spend twice");
+        let charged: Vec<&str> = charges.iter().map(|e| str_of(&e["reference"])).collect();
+        assert_eq!(
+            charged.iter().copied().collect::<BTreeSet<_>>(),
+            deferred.values().map(|(_, id)| id.as_str()).collect(),
+            "customer {c}: deferred charges ≠ the records sent"
+        );
+        assert_eq!(
+            charged.len(),
+            deferred.len(),
+            "customer {c}: a record charged twice"
+        );
         assert_eq!(
             of_kind("HOLD").len(),
             holds.len(),
