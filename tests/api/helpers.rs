@@ -10,16 +10,20 @@ use serde_json::{Value, json};
 mod billing_calls;
 mod graphql_http;
 mod idempotency;
+mod load;
 mod outbox;
 mod proxy;
+mod server;
 mod usage;
 mod values;
 
 pub use billing_calls::*;
 pub use graphql_http::*;
 pub use idempotency::*;
+pub use load::*;
 pub use outbox::*;
 pub use proxy::*;
+pub use server::*;
 pub use usage::*;
 pub use values::*;
 
@@ -117,9 +121,15 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Config)) -> TestApp {
 impl TestApp {
     /// A second server on the same database and cache, as a restarted process would be.
     pub async fn restarted(&self) -> TestApp {
-        let app = App::build((*self.state.config).clone())
-            .await
-            .expect("restart app");
+        self.restarted_with(|_| {}).await
+    }
+
+    /// A second server on the same database and cache, with its settings changed by
+    /// `customise` (say, a clock that starts later).
+    pub async fn restarted_with(&self, customise: impl FnOnce(&mut Config)) -> TestApp {
+        let mut config = (*self.state.config).clone();
+        customise(&mut config);
+        let app = App::build(config).await.expect("restart app");
         let address = format!("http://{}", app.addr);
         let state = app.state.clone();
         tokio::spawn(app.run_until_stopped());
@@ -129,6 +139,21 @@ impl TestApp {
             client: reqwest::Client::new(),
             state,
             admin_token,
+            sqlite_dir: None,
+        }
+    }
+}
+
+impl TestApp {
+    /// This harness pointed at another server on the same database (say, the `billing`
+    /// binary run as a child process): requests go to `address`, tokens are minted with the
+    /// same secret, and `state` still reads the database directly.
+    pub fn pointed_at(&self, address: &str) -> TestApp {
+        TestApp {
+            address: address.to_owned(),
+            client: reqwest::Client::new(),
+            state: self.state.clone(),
+            admin_token: self.admin_token.clone(),
             sqlite_dir: None,
         }
     }
@@ -225,6 +250,36 @@ impl TestApp {
         let status = resp.status().as_u16();
         let body = resp.json().await.expect("JSON body");
         Gql { status, body }
+    }
+
+    /// Sends a GraphQL request with a bearer credential; a failure to get an answer (refused
+    /// or broken connection, no JSON body, nothing within 30 s) is an `Err` rather than a
+    /// panic, for clients of a server that a test breaks on purpose.
+    pub async fn try_as_token(
+        &self,
+        bearer: &str,
+        query: &str,
+        variables: Value,
+    ) -> Result<Gql, String> {
+        let send = async {
+            let resp = self
+                .client
+                .post(format!("{}/graphql", self.address))
+                .bearer_auth(bearer)
+                .json(&json!({ "query": query, "variables": variables }))
+                .send()
+                .await
+                .map_err(|e| format!("no answer: {e}"))?;
+            let status = resp.status().as_u16();
+            let body = resp
+                .json()
+                .await
+                .map_err(|e| format!("HTTP {status} without a JSON body: {e}"))?;
+            Ok(Gql { status, body })
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(30), send)
+            .await
+            .unwrap_or_else(|_| Err("no answer within 30 s".to_owned()))
     }
 
     pub async fn as_admin(&self, query: &str, variables: Value) -> Gql {
