@@ -147,6 +147,19 @@ pub struct Config {
     /// Bearer secret of `POST /jobs/process-billing` for an external cron; unset, the route
     /// answers 404.
     pub cron_secret: Option<Secret>,
+    /// Stripe's secret key; set, Stripe collects invoices instead of the manual provider.
+    pub stripe_secret_key: Option<Secret>,
+    /// The signing secret of the `POST /webhooks/stripe` endpoint (`whsec_…`).
+    pub stripe_webhook_secret: Option<Secret>,
+    /// Stripe's API address; tests point it at a local server.
+    pub stripe_api_base: Option<String>,
+    /// How long one Stripe request may take before it is given up (and retried later with the
+    /// same idempotency key).
+    pub stripe_timeout_ms: u64,
+    /// Where users reach this service and its SPA (links in Checkout and emails).
+    pub public_url: String,
+    /// Days after an invoice's first failed payment when it is tried again (dunning).
+    pub payment_retry_days: String,
 }
 
 impl Default for Config {
@@ -193,6 +206,12 @@ impl Default for Config {
             outbox_interval_ms: 1000,
             outbox_max_attempts: 10,
             cron_secret: None,
+            stripe_secret_key: None,
+            stripe_webhook_secret: None,
+            stripe_api_base: None,
+            stripe_timeout_ms: 10_000,
+            public_url: "http://127.0.0.1:8080".into(),
+            payment_retry_days: "1,3,5,7".into(),
         }
     }
 }
@@ -215,6 +234,18 @@ impl Config {
             .map_err(Box::new)?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// The dunning schedule: days after the first failure, increasing; `None` if malformed.
+    pub fn payment_retry_schedule(&self) -> Option<Vec<i64>> {
+        let days: Vec<i64> = self
+            .payment_retry_days
+            .split(',')
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(|d| d.parse::<i64>().ok().filter(|d| (1..=365).contains(d)))
+            .collect::<Option<_>>()?;
+        days.windows(2).all(|w| w[0] < w[1]).then_some(days)
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -256,6 +287,22 @@ impl Config {
             return invalid(
                 "BILLING_HTTP_HEADER_READ_TIMEOUT_MS, BILLING_HTTP_IDLE_TIMEOUT_SECONDS and BILLING_HTTP_MAX_CONNECTIONS must be positive",
             );
+        }
+        if self.env == Environment::Production
+            && self.stripe_secret_key.is_some()
+            && self.stripe_webhook_secret.is_none()
+        {
+            return invalid(
+                "production mode with BILLING_STRIPE_SECRET_KEY needs BILLING_STRIPE_WEBHOOK_SECRET: without it no payment outcome arrives",
+            );
+        }
+        if self.payment_retry_schedule().is_none() {
+            return invalid(
+                "BILLING_PAYMENT_RETRY_DAYS must be increasing whole days, e.g. 1,3,5,7 (or empty)",
+            );
+        }
+        if self.stripe_timeout_ms == 0 {
+            return invalid("BILLING_STRIPE_TIMEOUT_MS must be positive");
         }
         if self.env == Environment::Production && self.clock_start.is_some() {
             return invalid("BILLING_CLOCK_START is for development and tests only");

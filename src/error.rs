@@ -67,6 +67,10 @@ conflict_reasons! {
     IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
     /// Someone else changed the same object at the same time; read it again and retry.
     ConcurrentUpdate => "CONCURRENT_UPDATE",
+    /// An action that needs a card processor (Stripe) while none is configured.
+    ProviderNotConfigured => "PROVIDER_NOT_CONFIGURED",
+    /// An invoice that cannot be collected now: paid, not open, or an attempt still running.
+    NotCollectible => "NOT_COLLECTIBLE",
     /// A plan or credit pack code has used up its version numbers.
     TooManyVersions => "TOO_MANY_VERSIONS",
 }

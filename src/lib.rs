@@ -4,6 +4,7 @@ pub mod auth;
 pub mod cache;
 pub mod catalog;
 pub mod clock;
+pub mod collection;
 pub mod config;
 pub mod credits;
 pub mod demo;

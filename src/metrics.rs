@@ -15,6 +15,9 @@ pub struct Metrics {
     pub subscriptions: IntGaugeVec,
     /// `billing_monthly_revenue{currency}` in minor units, refreshed by the jobs.
     pub monthly_revenue: IntGaugeVec,
+    /// `billing_payments_total{status}`: collection attempts by outcome (`succeeded`,
+    /// `failed`, `requires_action`).
+    pub payments: IntCounterVec,
 }
 
 impl Metrics {
@@ -58,6 +61,14 @@ impl Metrics {
             ),
             &["currency"],
         )?;
+        let payments = IntCounterVec::new(
+            Opts::new(
+                "billing_payments_total",
+                "Payment collection attempts by outcome",
+            ),
+            &["status"],
+        )?;
+        registry.register(Box::new(payments.clone()))?;
         registry.register(Box::new(subscriptions.clone()))?;
         registry.register(Box::new(monthly_revenue.clone()))?;
         registry.register(Box::new(graphql_requests.clone()))?;
@@ -70,6 +81,7 @@ impl Metrics {
             http_requests,
             subscriptions,
             monthly_revenue,
+            payments,
         })
     }
 

@@ -13,7 +13,7 @@ use crate::cache::{Cache, MemoryCache, RedisCache};
 use crate::clock::{Clock, ControlledClock, SystemClock};
 use crate::config::{Config, Environment};
 use crate::metrics::Metrics;
-use crate::payments::ManualProvider;
+use crate::payments::{ManualProvider, PaymentProvider, StripeProvider};
 use crate::state::{AppState, InvoiceHooks};
 use crate::{credits, graphql, http, jobs, store};
 
@@ -56,6 +56,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
             ))
         }
     };
+    let payments = payment_provider(&config)?;
     Ok(AppState {
         db,
         cache,
@@ -63,10 +64,25 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
         clock,
         config: Arc::new(config),
         metrics: Arc::new(Metrics::new()?),
-        payments: Arc::new(ManualProvider),
+        payments,
         plans: Arc::new(PlanVersions::default()),
         invoice_hooks: Arc::new(credits::invoice_hooks(InvoiceHooks::default())),
     })
+}
+
+/// Stripe when a secret key is configured, else the manual provider; the log names it.
+fn payment_provider(config: &Config) -> Result<Arc<dyn PaymentProvider>, StartupError> {
+    let provider: Arc<dyn PaymentProvider> = match &config.stripe_secret_key {
+        Some(key) => Arc::new(StripeProvider::new(
+            key.expose(),
+            config.stripe_api_base.as_deref(),
+            config.stripe_webhook_secret.as_ref().map(|s| s.expose()),
+            Duration::from_millis(config.stripe_timeout_ms),
+        )?),
+        None => Arc::new(ManualProvider),
+    };
+    tracing::info!(provider = provider.name(), "payment provider");
+    Ok(provider)
 }
 
 impl App {

@@ -11,6 +11,7 @@ mod m0005_credits;
 mod m0006_outbox;
 mod m0007_billing_clock;
 mod m0008_idempotency;
+mod m0009_payments;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0006_outbox::Migration),
             Box::new(m0007_billing_clock::Migration),
             Box::new(m0008_idempotency::Migration),
+            Box::new(m0009_payments::Migration),
         ]
     }
 }

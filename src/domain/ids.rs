@@ -61,6 +61,9 @@ id_type!(HoldId, "hld");
 id_type!(TopupId, "top");
 id_type!(PendingUsageId, "pnd");
 id_type!(OutboxMessageId, "obx");
+id_type!(PaymentMethodId, "pmt");
+id_type!(PaymentId, "pay");
+id_type!(ProviderEventId, "pev");
 
 fn parse_prefixed(field: &str, prefix: &str, raw: &str) -> Result<Uuid, ParseError> {
     let invalid = || {

@@ -9,6 +9,9 @@ str_enum!(NotificationKind {
     UsageLimit80 = "usage_limit_80",
     UsageLimit100 = "usage_limit_100",
     LowBalance = "low_balance",
+    PaymentFailed = "payment_failed",
+    PaymentActionRequired = "payment_action_required",
+    PaymentMethodRequired = "payment_method_required",
 });
 
 #[derive(Clone, Debug)]
@@ -108,6 +111,67 @@ impl NewNotification {
             reference: Some(entry.to_string()),
             message: format!("The credit balance is {balance} credits, below {threshold}."),
             dedupe_key: format!("low_balance:{entry}"),
+            now,
+        }
+    }
+
+    /// Collecting `invoice` failed on attempt `attempt`; `next_retry` says when it is tried
+    /// again, if it is.
+    pub fn payment_failed(
+        tenant: TenantId,
+        invoice: InvoiceId,
+        attempt: i32,
+        reason: &str,
+        next_retry: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let next = match next_retry {
+            Some(at) => format!(" It will be tried again on {}.", at.format("%Y-%m-%d")),
+            None => " Add or update a payment method to pay it.".into(),
+        };
+        Self {
+            tenant,
+            kind: NotificationKind::PaymentFailed,
+            reference: Some(invoice.to_string()),
+            message: format!("The payment of invoice {invoice} failed: {reason}.{next}"),
+            dedupe_key: format!("payment_failed:{invoice}:{attempt}"),
+            now,
+        }
+    }
+
+    /// The payer must authenticate the payment of `invoice` (3-D Secure) in the SPA, with the
+    /// PaymentIntent's client secret.
+    pub fn payment_action_required(
+        tenant: TenantId,
+        invoice: InvoiceId,
+        attempt: i32,
+        client_secret: &str,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            tenant,
+            kind: NotificationKind::PaymentActionRequired,
+            reference: Some(invoice.to_string()),
+            message: format!(
+                "The payment of invoice {invoice} needs your confirmation. client_secret={client_secret}"
+            ),
+            dedupe_key: format!("payment_action_required:{invoice}:{attempt}"),
+            now,
+        }
+    }
+
+    /// `invoice` cannot be collected: the tenant has no payment method.
+    pub fn payment_method_required(
+        tenant: TenantId,
+        invoice: InvoiceId,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            tenant,
+            kind: NotificationKind::PaymentMethodRequired,
+            reference: Some(invoice.to_string()),
+            message: format!("Add a payment method to pay invoice {invoice}."),
+            dedupe_key: format!("payment_method_required:{invoice}"),
             now,
         }
     }

@@ -51,4 +51,15 @@ impl NewOutboxMessage {
             dedupe_key: format!("collect_invoice:{invoice}"),
         }
     }
+
+    /// A further attempt at collecting an invoice (a scheduled retry, a new payment method, or
+    /// someone asking): one message per attempt.
+    pub fn collect_invoice_attempt(tenant: TenantId, invoice: InvoiceId, attempt: i32) -> Self {
+        Self {
+            tenant: Some(tenant),
+            kind: OutboxKind::CollectInvoice,
+            reference: invoice.to_string(),
+            dedupe_key: format!("collect_invoice:{invoice}:{attempt}"),
+        }
+    }
 }

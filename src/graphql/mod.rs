@@ -33,6 +33,7 @@ mod metering;
 mod notify;
 mod observe;
 mod outbox;
+mod payments;
 mod scalars;
 mod subscriptions;
 mod transport;
@@ -52,6 +53,7 @@ pub struct Query(
     credits::CreditsQuery,
     credits::deferred::DeferredQuery,
     outbox::OutboxQuery,
+    payments::PaymentsQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -64,6 +66,7 @@ pub struct Mutation(
     credits::CreditsMutation,
     credits::deferred::DeferredMutation,
     outbox::OutboxMutation,
+    payments::PaymentsMutation,
 );
 
 pub type BillingSchema = Schema<Query, Mutation, EmptySubscription>;

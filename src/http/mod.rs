@@ -26,6 +26,7 @@ mod jobs;
 mod media;
 mod params;
 mod serve;
+mod webhooks;
 
 pub use serve::{Limits, serve};
 
@@ -46,6 +47,7 @@ pub fn router(app: AppState, schema: BillingSchema) -> Router {
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))
         .route("/jobs/process-billing", post(jobs::process_billing))
+        .route("/webhooks/stripe", post(webhooks::stripe))
         .layer(middleware::from_fn_with_state(
             Duration::from_secs(config.request_timeout_seconds),
             errors::timeout,

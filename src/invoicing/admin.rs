@@ -179,7 +179,8 @@ fn illegal(from: InvoiceStatus, to: InvoiceStatus) -> Error {
     )
 }
 
-pub(super) async fn get_any(state: &AppState, id: InvoiceId) -> Result<Invoice> {
+/// Any tenant's invoice, for the jobs and the payment flow.
+pub async fn get_any(state: &AppState, id: InvoiceId) -> Result<Invoice> {
     store::invoicing::find(&state.db, TenantScope::Any, id)
         .await?
         .or_not_found("invoice")
@@ -218,13 +219,27 @@ async fn transition(
     Ok(moved)
 }
 
-/// Records a payment the provider confirmed.
-pub(crate) async fn settle(
-    state: &AppState,
-    id: InvoiceId,
-    reference: Option<String>,
-) -> Result<Invoice> {
-    transition(state, id, InvoiceStatus::Paid, reference).await
+/// Records a payment the provider confirmed, once: an invoice already paid stays as it is
+/// (the synchronous answer, the webhook and a retry may each report the same payment).
+pub async fn settle(state: &AppState, id: InvoiceId, reference: Option<String>) -> Result<Invoice> {
+    let current = get_any(state, id).await?;
+    if current.status == InvoiceStatus::Paid {
+        return Ok(current);
+    }
+    match transition(state, id, InvoiceStatus::Paid, reference).await {
+        Err(Error::Conflict { .. }) => {
+            let now = get_any(state, id).await?;
+            if now.status == InvoiceStatus::Paid {
+                Ok(now)
+            } else {
+                Err(Error::conflict(
+                    ConflictReason::IllegalTransition,
+                    format!("invoice {id} is {} and cannot be paid", now.status.as_str()),
+                ))
+            }
+        }
+        other => other,
+    }
 }
 
 #[tracing::instrument(skip_all, fields(invoice = %id))]

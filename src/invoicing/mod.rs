@@ -8,7 +8,6 @@ use crate::domain::{
     Invoice, InvoiceId, InvoiceStatus, NewInvoice, NewOutboxMessage, SubscriptionStatus,
 };
 use crate::error::{ConflictReason, Error, OptionExt, Result};
-use crate::payments::Collection;
 use crate::state::AppState;
 use crate::store::{self, TenantScope};
 
@@ -16,7 +15,8 @@ mod admin;
 mod usage_lines;
 
 pub use admin::{
-    add_line, create_invoice, finalize_invoice, get, list, mark_paid, mark_uncollectible, void,
+    add_line, create_invoice, finalize_invoice, get, get_any, list, mark_paid, mark_uncollectible,
+    settle, void,
 };
 pub use usage_lines::arrears_lines;
 
@@ -81,28 +81,6 @@ pub(crate) async fn issue(
     finalize_in(db, id, at, state.config.invoice_due_days, now)
         .await
         .map(Some)
-}
-
-/// Asks the payment provider to collect a finalized invoice (the outbox worker calls this).
-/// An invoice paid or voided in the meantime needs nothing. A provider that settles at once
-/// has the invoice marked paid; a declined payment leaves it open for the past-due rules. An
-/// error means the request did not get through, and the worker tries again.
-#[tracing::instrument(name = "collect_invoice", skip_all, fields(invoice = %id))]
-pub async fn collect(state: &AppState, id: InvoiceId) -> Result<()> {
-    let invoice = admin::get_any(state, id).await?;
-    if invoice.status != InvoiceStatus::Open || invoice.amount_due <= 0 {
-        return Ok(());
-    }
-    match state.payments.collect(&invoice).await? {
-        Collection::Pending => {}
-        Collection::Paid { reference } => {
-            admin::settle(state, invoice.id, Some(reference)).await?;
-        }
-        Collection::Failed { reason } => {
-            tracing::warn!(invoice = %invoice.id, %reason, provider = state.payments.name(), "payment failed");
-        }
-    }
-    Ok(())
 }
 
 /// Puts a past-due subscription back to active once none of its invoices is overdue any more.

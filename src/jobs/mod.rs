@@ -38,6 +38,8 @@ pub struct JobReport {
     pub notifications: i32,
     pub holds_expired: i32,
     pub outbox: OutboxReport,
+    /// Failed payments whose scheduled retry was handed to the outbox.
+    pub payment_retries: i32,
 }
 
 /// Runs every billing job for the clock's current time.
@@ -54,6 +56,8 @@ pub async fn run(state: &AppState) -> Result<JobReport> {
     recover(state, now).await?;
     report.holds_expired = crate::credits::expire_holds(state, now).await?;
     subscriptions::refresh_metrics(state).await?;
+    report.payment_retries =
+        i32::try_from(crate::collection::retry_due(state).await?).unwrap_or(i32::MAX);
     report.outbox = deliver_due(state).await?;
     Ok(report)
 }

@@ -5,11 +5,11 @@ use chrono::TimeDelta;
 use rand::Rng;
 
 use crate::auth::Actor;
+use crate::collection;
 use crate::domain::{
     InvoiceId, OutboxKind, OutboxMessage, OutboxMessageId, OutboxStatus, Page, PageRequest,
 };
 use crate::error::{ConflictReason, Error, OptionExt, Result};
-use crate::invoicing;
 use crate::state::AppState;
 use crate::store;
 
@@ -36,12 +36,13 @@ pub async fn deliver_due(state: &AppState) -> Result<OutboxReport> {
     loop {
         let now = state.clock.now();
         let claimed = store::outbox::claim_due(&state.db, now, now + LEASE, BATCH).await?;
-        let full = claimed.len() as u64 == BATCH;
+        // Until nothing is due: a short batch may only mean another worker took the rest of
+        // what was read, not that nothing is left.
+        if claimed.is_empty() {
+            return Ok(report);
+        }
         for msg in claimed {
             attempt(state, &msg, &mut report).await?;
-        }
-        if !full {
-            return Ok(report);
         }
     }
 }
@@ -133,7 +134,7 @@ async fn carry_out(state: &AppState, msg: &OutboxMessage) -> Result<()> {
     match msg.kind {
         OutboxKind::CollectInvoice => {
             let invoice = InvoiceId::parse("reference", &msg.reference)?;
-            invoicing::collect(state, invoice).await
+            collection::collect_invoice(state, invoice).await
         }
     }
 }

@@ -1,29 +1,114 @@
-//! How invoices get paid. Billing code knows only [`PaymentProvider`]; the manual provider is
-//! the default, and a card processor plugs in behind the same trait.
+//! How invoices get paid. Billing code knows only [`PaymentProvider`]: the manual provider is
+//! the default (invoices wait for an admin), and Stripe (`stripe.rs`) plugs in behind the same
+//! trait when `BILLING_STRIPE_SECRET_KEY` is set.
 use async_trait::async_trait;
 
-use crate::domain::Invoice;
-use crate::error::Result;
+use crate::domain::{CardDetails, Invoice, TenantId};
+use crate::error::{ConflictReason, Error, Result};
+
+mod events;
+mod stripe;
+
+pub use events::{EventSubject, IntentOutcome, VerifiedEvent, hard_decline};
+pub use stripe::StripeProvider;
+
+/// One collection attempt, as the provider is asked for it.
+#[derive(Clone, Copy, Debug)]
+pub struct CollectRequest<'a> {
+    pub invoice: &'a Invoice,
+    /// The tenant's provider customer and default card, for providers that charge cards.
+    pub customer: Option<&'a str>,
+    pub payment_method: Option<&'a str>,
+    /// Derived from the invoice and the attempt number: the same attempt sent twice is one
+    /// charge.
+    pub idempotency_key: &'a str,
+}
 
 /// What a provider did when asked to collect an invoice.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Collection {
-    /// Nothing settled yet: the invoice stays open until someone (or a webhook) marks it paid.
+    /// Nothing settled: the invoice stays open until someone (or a webhook) marks it paid.
     Pending,
     Paid {
         reference: String,
     },
-    Failed {
-        reason: String,
+    /// Accepted, with the outcome to come by webhook.
+    Processing {
+        reference: String,
     },
+    /// The payer must authenticate (3-D Secure) in the SPA with `client_secret`.
+    RequiresAction {
+        reference: String,
+        client_secret: String,
+    },
+    /// Declined or refused. `hard` declines (a lost or stolen card, and the like) are not
+    /// retried until a new payment method arrives.
+    Failed {
+        reference: Option<String>,
+        code: String,
+        reason: String,
+        hard: bool,
+    },
+}
+
+/// A SetupIntent for Stripe.js to save a card with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetupSession {
+    pub reference: String,
+    pub client_secret: String,
+}
+
+/// Who a provider customer is made for.
+#[derive(Clone, Copy, Debug)]
+pub struct CustomerRequest<'a> {
+    pub tenant: TenantId,
+    pub name: &'a str,
+    pub email: Option<&'a str>,
+}
+
+fn not_configured() -> Error {
+    Error::conflict(
+        ConflictReason::ProviderNotConfigured,
+        "no card processor is configured (set BILLING_STRIPE_SECRET_KEY)",
+    )
 }
 
 #[async_trait]
 pub trait PaymentProvider: Send + Sync + 'static {
     fn name(&self) -> &'static str;
 
+    /// Whether collecting needs the tenant's provider customer and default card.
+    fn charges_cards(&self) -> bool {
+        false
+    }
+
     /// Asks for payment of a finalized invoice with an amount due.
-    async fn collect(&self, invoice: &Invoice) -> Result<Collection>;
+    async fn collect(&self, req: &CollectRequest<'_>) -> Result<Collection>;
+
+    /// Makes the provider customer for a tenant; the same tenant always gets one customer.
+    async fn create_customer(&self, _req: &CustomerRequest<'_>) -> Result<String> {
+        Err(not_configured())
+    }
+
+    /// A SetupIntent for the customer to save a card off-session.
+    async fn create_setup(&self, _customer: &str, _idempotency_key: &str) -> Result<SetupSession> {
+        Err(not_configured())
+    }
+
+    /// The card behind a payment method.
+    async fn card(&self, _payment_method: &str) -> Result<CardDetails> {
+        Err(not_configured())
+    }
+
+    /// Detaches a payment method from its customer.
+    async fn detach(&self, _payment_method: &str) -> Result<()> {
+        Err(not_configured())
+    }
+
+    /// Checks a webhook's signature and reads it. A bad or stale signature is `VALIDATION`.
+    fn verify_event(&self, _payload: &str, _signature: &str) -> Result<VerifiedEvent> {
+        Err(not_configured())
+    }
 }
 
 /// Invoices are paid outside the platform (bank transfer, boleto) and marked paid by an admin.
@@ -35,7 +120,7 @@ impl PaymentProvider for ManualProvider {
         "manual"
     }
 
-    async fn collect(&self, _invoice: &Invoice) -> Result<Collection> {
+    async fn collect(&self, _req: &CollectRequest<'_>) -> Result<Collection> {
         Ok(Collection::Pending)
     }
 }

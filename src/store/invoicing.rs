@@ -357,3 +357,18 @@ pub async fn find_by_source(db: &impl ConnectionTrait, key: &str) -> Result<Opti
         .await?;
     Ok(with_lines(db, rows).await?.pop())
 }
+
+/// The tenant's open invoices with an amount due, oldest first.
+pub async fn open_with_amount_due(
+    db: &impl ConnectionTrait,
+    tenant: TenantId,
+) -> Result<Vec<InvoiceId>> {
+    let rows = Entity::find()
+        .filter(Column::TenantId.eq(tenant.0))
+        .filter(Column::Status.eq(InvoiceStatus::Open.as_str()))
+        .filter(Column::AmountDueMinor.gt(0))
+        .order_by_asc(Column::Id)
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|r| r.id.into()).collect())
+}

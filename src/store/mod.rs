@@ -20,6 +20,7 @@ pub mod invoicing;
 pub mod metering;
 pub mod notify;
 pub mod outbox;
+pub mod payments;
 pub mod subscriptions;
 
 /// Which tenants' rows a query may see: one tenant, or all of them (operator only).

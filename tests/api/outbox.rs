@@ -71,15 +71,30 @@ async fn two_workers_at_once_collect_each_invoice_once() {
     let app = spawn_outbox_app().await;
     let tenant = app.create_tenant("acme").await;
     let mut ids = Vec::new();
-    for amount in 1..=12 {
+    // More than a claim batch, so that workers race over several batches; each run ends only
+    // when nothing is left due, whoever took the rest.
+    for amount in 1..=25 {
         ids.push(finalized(&app, &tenant, amount * 100).await.0);
     }
     let provider = Recording::new(pays);
     let state = with_provider(&app, provider.clone());
-    let (a, b) = tokio::join!(deliver_due(&state), deliver_due(&state));
-    let (a, b) = (a.expect("worker a"), b.expect("worker b"));
-    assert_eq!(a.sent + b.sent, 12, "{a:?} {b:?}");
-    assert_eq!(provider.total(), 12);
+    let (a, b, c) = tokio::join!(
+        deliver_due(&state),
+        deliver_due(&state),
+        deliver_due(&state)
+    );
+    let (a, b, c) = (
+        a.expect("worker a"),
+        b.expect("worker b"),
+        c.expect("worker c"),
+    );
+    assert_eq!(a.sent + b.sent + c.sent, 25, "{a:?} {b:?} {c:?}");
+    assert_eq!(provider.total(), 25);
+    assert_eq!(
+        deliver_due(&state).await.expect("after").sent,
+        0,
+        "nothing left due"
+    );
     for id in ids {
         assert_eq!(provider.calls(id), 1, "{id} collected once");
         assert_eq!(invoice_status(&app, id).await, "PAID");

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use billing::domain::{Invoice, InvoiceId, OutboxMessage};
 use billing::error::{Error, Result};
-use billing::payments::{Collection, PaymentProvider};
+use billing::payments::{CollectRequest, Collection, PaymentProvider};
 use billing::state::AppState;
 use serde_json::json;
 
@@ -46,7 +46,8 @@ impl PaymentProvider for Recording {
         "recording"
     }
 
-    async fn collect(&self, invoice: &Invoice) -> Result<Collection> {
+    async fn collect(&self, req: &CollectRequest<'_>) -> Result<Collection> {
+        let invoice = req.invoice;
         *self
             .calls
             .lock()

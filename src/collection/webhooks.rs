@@ -1,0 +1,139 @@
+//! Stripe's events. Each is verified, stored once under its own id, and acted on
+//! idempotently: a replay, a concurrent duplicate or an event out of order (a failure after a
+//! success) never un-pays an invoice or charges twice. An event about objects that are not
+//! ours, or of a type we do not act on, is recorded as ignored.
+use crate::auth::Actor;
+use crate::domain::{
+    InvoiceId, Page, PageRequest, PaymentStatus, ProviderEvent, ProviderEventStatus,
+};
+use crate::error::{Error, Result};
+use crate::invoicing;
+use crate::payments::{Collection, EventSubject, IntentOutcome, VerifiedEvent};
+use crate::state::AppState;
+use crate::store;
+
+/// Verifies, stores and acts on one delivery. A bad signature is `VALIDATION` and stores
+/// nothing. An error while acting is returned after the event is recorded as failed, so the
+/// provider delivers it again and it is retried then.
+#[tracing::instrument(name = "stripe_event", skip_all)]
+pub async fn receive_stripe_event(
+    state: &AppState,
+    payload: &str,
+    signature: &str,
+) -> Result<ProviderEvent> {
+    let event = state.payments.verify_event(payload, signature)?;
+    let now = state.clock.now();
+    let (stored, fresh) = store::payments::events::receive(
+        &state.db,
+        &event.id,
+        &event.kind,
+        event.object_ref.as_deref(),
+        payload,
+        now,
+    )
+    .await?;
+    if !fresh && stored.status != ProviderEventStatus::Failed {
+        return Ok(stored);
+    }
+    let acted = act(state, &event).await;
+    let (status, error) = match &acted {
+        Ok(true) => (ProviderEventStatus::Processed, None),
+        Ok(false) => (ProviderEventStatus::Ignored, None),
+        Err(e) => (ProviderEventStatus::Failed, Some(e.cause_chain())),
+    };
+    store::payments::events::finish(&state.db, stored.id, status, error.clone(), now).await?;
+    acted?;
+    tracing::info!(event = %event.id, kind = %event.kind, status = status.as_str(), "Stripe event");
+    Ok(ProviderEvent {
+        status,
+        error,
+        processed_at: Some(now),
+        ..stored
+    })
+}
+
+/// `true` when the event changed something of ours.
+async fn act(state: &AppState, event: &VerifiedEvent) -> Result<bool> {
+    match &event.subject {
+        EventSubject::PaymentIntent {
+            reference,
+            invoice,
+            tenant,
+            outcome,
+        } => {
+            let collection = match outcome {
+                IntentOutcome::Succeeded => Collection::Paid {
+                    reference: reference.clone(),
+                },
+                IntentOutcome::Failed { code, reason, hard } => Collection::Failed {
+                    reference: Some(reference.clone()),
+                    code: code.clone(),
+                    reason: reason.clone(),
+                    hard: *hard,
+                },
+                IntentOutcome::RequiresAction { client_secret } => Collection::RequiresAction {
+                    reference: reference.clone(),
+                    client_secret: client_secret.clone(),
+                },
+                IntentOutcome::Other => return Ok(false),
+            };
+            let payment = match store::payments::by_provider_ref(&state.db, reference).await? {
+                Some(p) => p,
+                None => {
+                    let Some(p) = unrecorded(state, invoice.as_deref(), tenant.as_deref()).await?
+                    else {
+                        return Ok(false);
+                    };
+                    p
+                }
+            };
+            let mut payment = payment;
+            let invoice = invoicing::get_any(state, payment.invoice_id).await?;
+            super::apply(state, &invoice, &mut payment, collection).await?;
+            Ok(true)
+        }
+        EventSubject::SetupSucceeded {
+            customer: Some(customer),
+            payment_method: Some(method),
+        } => super::methods::card_saved(state, customer, method).await,
+        _ => Ok(false),
+    }
+}
+
+/// The attempt a PaymentIntent belongs to when we never learned its id (the process stopped
+/// between creating it and recording the answer): the invoice named in its metadata, if that
+/// invoice is the named tenant's and its latest attempt is still waiting for an answer.
+async fn unrecorded(
+    state: &AppState,
+    invoice: Option<&str>,
+    tenant: Option<&str>,
+) -> Result<Option<crate::domain::Payment>> {
+    let (Some(invoice), Some(tenant)) = (invoice, tenant) else {
+        return Ok(None);
+    };
+    let Ok(id) = InvoiceId::parse("invoice_id", invoice) else {
+        return Ok(None);
+    };
+    let found = match invoicing::get_any(state, id).await {
+        Ok(i) => i,
+        Err(Error::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if found.tenant_id.to_string() != tenant {
+        return Ok(None);
+    }
+    Ok(store::payments::latest(&state.db, id)
+        .await?
+        .filter(|p| p.status == PaymentStatus::Processing && p.provider_ref.is_none()))
+}
+
+/// The events received, in order (admin).
+pub async fn provider_events(
+    state: &AppState,
+    actor: &Actor,
+    kind: Option<&str>,
+    page: PageRequest,
+) -> Result<Page<ProviderEvent>> {
+    actor.require_admin()?;
+    store::payments::events::page(&state.db, kind, page).await
+}

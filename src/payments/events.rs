@@ -1,0 +1,67 @@
+//! A provider event, checked and read into what billing acts on.
+
+/// An event whose signature was checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedEvent {
+    /// The provider's event id (`evt_…`): an event is acted on once, whatever its deliveries.
+    pub id: String,
+    /// Its type (`payment_intent.succeeded`).
+    pub kind: String,
+    /// The id of the object it is about, when it names one.
+    pub object_ref: Option<String>,
+    pub subject: EventSubject,
+}
+
+/// What an event says, for the kinds billing acts on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EventSubject {
+    /// A PaymentIntent changed: succeeded, failed, or needs the payer.
+    PaymentIntent {
+        reference: String,
+        /// Our invoice and tenant, from the metadata we set when creating it.
+        invoice: Option<String>,
+        tenant: Option<String>,
+        outcome: IntentOutcome,
+    },
+    /// A card was saved for a customer.
+    SetupSucceeded {
+        customer: Option<String>,
+        payment_method: Option<String>,
+    },
+    /// Accepted and recorded; nothing to do.
+    Other,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IntentOutcome {
+    Succeeded,
+    Failed {
+        code: String,
+        reason: String,
+        hard: bool,
+    },
+    RequiresAction {
+        client_secret: String,
+    },
+    /// Processing, canceled, or anything else: recorded, nothing to do.
+    Other,
+}
+
+/// Declines that a retry with the same card cannot fix: they wait for a new payment method.
+pub fn hard_decline(code: &str) -> bool {
+    matches!(
+        code,
+        "lost_card"
+            | "stolen_card"
+            | "pickup_card"
+            | "restricted_card"
+            | "expired_card"
+            | "incorrect_number"
+            | "invalid_account"
+            | "fraudulent"
+            | "revocation_of_authorization"
+            | "revocation_of_all_authorizations"
+            | "stop_payment_order"
+            | "do_not_honor"
+    )
+}

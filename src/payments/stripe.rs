@@ -1,0 +1,290 @@
+//! Stripe, through the real `async-stripe` client. Every write carries an `Idempotency-Key`
+//! derived from what it is for, so a retried request (after a timeout, a crash or a 500) is the
+//! same request to Stripe and charges once.
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use stripe::{Client, ClientBuilder, StripeError};
+use stripe_core::customer::CreateCustomer;
+use stripe_core::payment_intent::{CreatePaymentIntent, CreatePaymentIntentOffSession};
+use stripe_core::setup_intent::{CreateSetupIntent, CreateSetupIntentUsage};
+use stripe_payment::payment_method::{DetachPaymentMethod, RetrievePaymentMethod};
+use stripe_shared::{ApiErrors, PaymentIntent, PaymentIntentStatus};
+use stripe_types::Currency as StripeCurrency;
+use stripe_webhook::{EventObject, Webhook};
+
+use super::events::{EventSubject, IntentOutcome, VerifiedEvent, hard_decline};
+use super::{CollectRequest, Collection, CustomerRequest, PaymentProvider, SetupSession};
+use crate::domain::CardDetails;
+use crate::error::{Error, Result};
+use stripe::{IdempotencyKey, RequestStrategy, StripeRequest};
+
+pub struct StripeProvider {
+    client: Client,
+    webhook_secret: Option<String>,
+    timeout: Duration,
+}
+
+impl StripeProvider {
+    pub fn new(
+        secret_key: &str,
+        api_base: Option<&str>,
+        webhook_secret: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Self> {
+        let mut builder = ClientBuilder::new(secret_key).app_info(
+            "billing",
+            Some(env!("CARGO_PKG_VERSION").to_owned()),
+            None,
+        );
+        if let Some(base) = api_base {
+            builder = builder.url(base);
+        }
+        let client = builder
+            .build()
+            .map_err(|e| Error::internal(format!("Stripe client: {e}")))?;
+        Ok(Self {
+            client,
+            webhook_secret: webhook_secret.map(str::to_owned),
+            timeout,
+        })
+    }
+}
+
+fn strategy(key: &str) -> Result<RequestStrategy> {
+    let key = IdempotencyKey::new(key)
+        .map_err(|e| Error::internal(format!("idempotency key {key}: {e:?}")))?;
+    Ok(RequestStrategy::Idempotent(key))
+}
+
+/// A failure that is Stripe's or the network's, not the request's: retried later (the outbox
+/// backs off) with the same idempotency key.
+fn transient(what: &str, e: &StripeError) -> Error {
+    Error::internal(format!("Stripe {what}: {e}"))
+}
+
+fn decline_of(err: &ApiErrors) -> (String, String, bool) {
+    let code = err
+        .decline_code
+        .clone()
+        .or_else(|| err.code.as_ref().map(|c| c.as_str().to_owned()))
+        .unwrap_or_else(|| "card_declined".into());
+    let reason = err.message.clone().unwrap_or_else(|| code.clone());
+    let hard = hard_decline(&code);
+    (code, reason, hard)
+}
+
+/// What a PaymentIntent's status means for the invoice.
+fn collection_of(pi: &PaymentIntent) -> Collection {
+    let reference = pi.id.as_str().to_owned();
+    match &pi.status {
+        PaymentIntentStatus::Succeeded => Collection::Paid { reference },
+        PaymentIntentStatus::RequiresAction | PaymentIntentStatus::RequiresConfirmation => {
+            Collection::RequiresAction {
+                reference,
+                client_secret: pi.client_secret.clone().unwrap_or_default(),
+            }
+        }
+        PaymentIntentStatus::RequiresPaymentMethod | PaymentIntentStatus::Canceled => {
+            let (code, reason, hard) = pi
+                .last_payment_error
+                .as_deref()
+                .map(decline_of)
+                .unwrap_or_else(|| ("payment_failed".into(), "the payment failed".into(), false));
+            Collection::Failed {
+                reference: Some(reference),
+                code,
+                reason,
+                hard,
+            }
+        }
+        _ => Collection::Processing { reference },
+    }
+}
+
+#[async_trait]
+impl PaymentProvider for StripeProvider {
+    fn name(&self) -> &'static str {
+        "stripe"
+    }
+
+    fn charges_cards(&self) -> bool {
+        true
+    }
+
+    async fn collect(&self, req: &CollectRequest<'_>) -> Result<Collection> {
+        let (Some(customer), Some(method)) = (req.customer, req.payment_method) else {
+            return Ok(Collection::Failed {
+                reference: None,
+                code: "payment_method_required".into(),
+                reason: "the tenant has no payment method".into(),
+                hard: true,
+            });
+        };
+        let invoice = req.invoice;
+        let currency: StripeCurrency = invoice
+            .currency
+            .to_string()
+            .to_lowercase()
+            .parse()
+            .map_err(|_| Error::internal(format!("Stripe has no currency {}", invoice.currency)))?;
+        let metadata = HashMap::from([
+            ("invoice_id".to_owned(), invoice.id.to_string()),
+            ("tenant_id".to_owned(), invoice.tenant_id.to_string()),
+        ]);
+        let sent = CreatePaymentIntent::new(invoice.amount_due, currency)
+            .customer(customer)
+            .payment_method(method)
+            .confirm(true)
+            .off_session(CreatePaymentIntentOffSession::Bool(true))
+            .description(format!(
+                "Invoice {}",
+                invoice.number.clone().unwrap_or_default()
+            ))
+            .metadata(metadata)
+            .customize()
+            .request_strategy(strategy(req.idempotency_key)?)
+            .timeout(self.timeout)
+            .send(&self.client)
+            .await;
+        match sent {
+            Ok(pi) => Ok(collection_of(&pi)),
+            // A decline is an answer, not a fault: Stripe says 402 with the card error.
+            Err(StripeError::Stripe(err, 402)) => {
+                let (code, reason, hard) = decline_of(&err);
+                Ok(Collection::Failed {
+                    reference: err
+                        .payment_intent
+                        .as_ref()
+                        .map(|p| p.id.as_str().to_owned()),
+                    code,
+                    reason,
+                    hard,
+                })
+            }
+            Err(e) => Err(transient("PaymentIntent", &e)),
+        }
+    }
+
+    async fn create_customer(&self, req: &CustomerRequest<'_>) -> Result<String> {
+        let mut create = CreateCustomer::new()
+            .name(req.name)
+            .metadata(HashMap::from([(
+                "tenant_id".to_owned(),
+                req.tenant.to_string(),
+            )]));
+        if let Some(email) = req.email {
+            create = create.email(email);
+        }
+        let customer = create
+            .customize()
+            .request_strategy(strategy(&format!("customer:{}", req.tenant))?)
+            .timeout(self.timeout)
+            .send(&self.client)
+            .await
+            .map_err(|e| transient("Customer", &e))?;
+        Ok(customer.id.as_str().to_owned())
+    }
+
+    async fn create_setup(&self, customer: &str, idempotency_key: &str) -> Result<SetupSession> {
+        let setup = CreateSetupIntent::new()
+            .customer(customer)
+            .usage(CreateSetupIntentUsage::OffSession)
+            .customize()
+            .request_strategy(strategy(idempotency_key)?)
+            .timeout(self.timeout)
+            .send(&self.client)
+            .await
+            .map_err(|e| transient("SetupIntent", &e))?;
+        Ok(SetupSession {
+            reference: setup.id.as_str().to_owned(),
+            client_secret: setup.client_secret.unwrap_or_default(),
+        })
+    }
+
+    async fn card(&self, payment_method: &str) -> Result<CardDetails> {
+        let pm = RetrievePaymentMethod::new(payment_method)
+            .customize()
+            .timeout(self.timeout)
+            .send(&self.client)
+            .await
+            .map_err(|e| transient("PaymentMethod", &e))?;
+        let card = pm
+            .card
+            .ok_or_else(|| Error::validation("paymentMethod", "only cards are supported"))?;
+        Ok(CardDetails {
+            provider_ref: pm.id.as_str().to_owned(),
+            brand: card.brand,
+            last4: card.last4,
+            exp_month: i32::try_from(card.exp_month).unwrap_or(0),
+            exp_year: i32::try_from(card.exp_year).unwrap_or(0),
+        })
+    }
+
+    async fn detach(&self, payment_method: &str) -> Result<()> {
+        DetachPaymentMethod::new(payment_method)
+            .customize()
+            .timeout(self.timeout)
+            .send(&self.client)
+            .await
+            .map_err(|e| transient("detach", &e))?;
+        Ok(())
+    }
+
+    fn verify_event(&self, payload: &str, signature: &str) -> Result<VerifiedEvent> {
+        let secret = self.webhook_secret.as_deref().ok_or_else(|| {
+            Error::validation("Stripe-Signature", "no webhook secret is configured")
+        })?;
+        let event = Webhook::construct_event(payload, signature, secret)
+            .map_err(|e| Error::validation("Stripe-Signature", e.to_string()))?;
+        let kind = event.type_.as_str().to_owned();
+        let (object_ref, subject) = match event.data.object {
+            EventObject::PaymentIntentSucceeded(pi) => intent(&pi, IntentOutcome::Succeeded),
+            EventObject::PaymentIntentPaymentFailed(pi) => {
+                let (code, reason, hard) = pi
+                    .last_payment_error
+                    .as_deref()
+                    .map(decline_of)
+                    .unwrap_or_else(|| {
+                        ("payment_failed".into(), "the payment failed".into(), false)
+                    });
+                intent(&pi, IntentOutcome::Failed { code, reason, hard })
+            }
+            EventObject::PaymentIntentRequiresAction(pi) => {
+                let client_secret = pi.client_secret.clone().unwrap_or_default();
+                intent(&pi, IntentOutcome::RequiresAction { client_secret })
+            }
+            EventObject::SetupIntentSucceeded(si) => (
+                Some(si.id.as_str().to_owned()),
+                EventSubject::SetupSucceeded {
+                    customer: si.customer.as_ref().map(|c| c.id().as_str().to_owned()),
+                    payment_method: si
+                        .payment_method
+                        .as_ref()
+                        .map(|p| p.id().as_str().to_owned()),
+                },
+            ),
+            _ => (None, EventSubject::Other),
+        };
+        Ok(VerifiedEvent {
+            id: event.id.as_str().to_owned(),
+            kind,
+            object_ref,
+            subject,
+        })
+    }
+}
+
+fn intent(pi: &PaymentIntent, outcome: IntentOutcome) -> (Option<String>, EventSubject) {
+    let reference = pi.id.as_str().to_owned();
+    (
+        Some(reference.clone()),
+        EventSubject::PaymentIntent {
+            reference,
+            invoice: pi.metadata.get("invoice_id").cloned(),
+            tenant: pi.metadata.get("tenant_id").cloned(),
+            outcome,
+        },
+    )
+}
