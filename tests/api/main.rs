@@ -31,6 +31,7 @@ mod query_limits;
 mod schema;
 mod security;
 mod strict_inputs;
+mod stripe_server;
 mod subscriptions;
 mod tenants;
 mod usage_ingestion;
