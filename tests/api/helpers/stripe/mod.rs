@@ -1,6 +1,7 @@
 //! A Stripe-shaped HTTP server for tests, answering with objects built from Stripe's published
 //! fixtures so the real async-stripe client reads them, plus signed webhook events.
 
+mod http;
 mod objects;
 mod routes;
 mod server;

@@ -1,0 +1,192 @@
+//! The HTTP side of the Stripe server: authentication, form bodies, recording, idempotency
+//! keys and queued answers around the endpoint logic in `routes`.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+
+use super::objects::{self, Params, error_body};
+use super::routes::{self, Reply};
+use super::server::{RecordedRequest, Saved, Shared, StripeAnswer, StripeEndpoint};
+
+pub(super) async fn handle(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().to_string();
+    let mut params = parse_form(uri.query().unwrap_or(""));
+    params.extend(parse_form(&String::from_utf8_lossy(&body)));
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let authorized =
+        bearer.and_then(|b| b.strip_prefix("Bearer ")) == Some(shared.secret_key.as_str());
+    shared.lock().requests.push(RecordedRequest {
+        method: method.to_string(),
+        path: path.clone(),
+        params: params.clone(),
+        idempotency_key: key.clone(),
+        authorized,
+        at: SystemTime::now(),
+    });
+    if !authorized {
+        return reply(unauthorized(bearer), &[]);
+    }
+    // Keys are scoped to the account's secret key; Stripe only honours them on POST.
+    let slot = key
+        .filter(|_| method == Method::POST)
+        .map(|k| (shared.secret_key.clone(), k));
+    let fingerprint = (method.to_string(), path.clone(), params.clone());
+    let (status, body, hang) = {
+        let mut inner = shared.lock();
+        if let Some(slot) = &slot {
+            if let Some(saved) = inner.saved.get(slot) {
+                if saved.request == fingerprint {
+                    return reply(
+                        (saved.status, saved.body.clone()),
+                        &[("idempotent-replayed", "true")],
+                    );
+                }
+                let message = format!(
+                    "Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '{}' if you meant to execute a different request.",
+                    slot.1
+                );
+                return reply(
+                    (
+                        StatusCode::BAD_REQUEST,
+                        error_body("idempotency_error", None, &message, None),
+                    ),
+                    &[],
+                );
+            }
+            if !inner.in_flight.insert(slot.clone()) {
+                let message = "There is currently another in-progress request using this Idempotent Key (that probably means you submitted twice, and the other request is still going through). Please try again later.";
+                let body = error_body(
+                    "idempotency_error",
+                    Some("idempotency_key_in_use"),
+                    message,
+                    None,
+                );
+                return reply((StatusCode::CONFLICT, body), &[]);
+            }
+        }
+        let answer = StripeEndpoint::of(&path).and_then(|e| inner.answers.get_mut(&e)?.pop_front());
+        let (hang, answer) = match answer {
+            Some(StripeAnswer::Hang(delay)) => (Some(delay), None),
+            other => (None, other),
+        };
+        let (status, body) = match answer {
+            Some(StripeAnswer::ServerError) => {
+                let message = "An unknown error occurred";
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    error_body("api_error", None, message, None),
+                )
+            }
+            Some(StripeAnswer::RateLimited) => {
+                let message = "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.";
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    error_body("invalid_request_error", Some("rate_limit"), message, None),
+                )
+            }
+            other => routes::route(&mut inner.store, &method, &path, &params, other),
+        };
+        if let Some(slot) = slot {
+            inner.in_flight.remove(&slot);
+            // Stripe saves the result of a request that ran, success or decline; not one
+            // rejected before it ran (bad params, rate limit, a 500).
+            if status.is_success() || status == StatusCode::PAYMENT_REQUIRED {
+                inner.saved.insert(
+                    slot,
+                    Saved {
+                        request: fingerprint,
+                        status,
+                        body: body.clone(),
+                    },
+                );
+            }
+        }
+        (status, body, hang)
+    };
+    if let Some(delay) = hang {
+        tokio::time::sleep(delay).await;
+    }
+    reply((status, body), &[])
+}
+
+fn unauthorized(bearer: Option<&str>) -> Reply {
+    let message = match bearer.and_then(|b| b.strip_prefix("Bearer ")) {
+        Some(key) => {
+            let tail = key.get(key.len().saturating_sub(4)..).unwrap_or("");
+            format!("Invalid API Key provided: sk_test_****{tail}")
+        }
+        None => "You did not provide an API key. You need to provide your API key in the Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY').".to_string(),
+    };
+    (
+        StatusCode::UNAUTHORIZED,
+        error_body("invalid_request_error", None, &message, None),
+    )
+}
+
+fn reply((status, body): Reply, extra: &[(&'static str, &'static str)]) -> Response {
+    let mut response = (status, axum::Json(body)).into_response();
+    let headers = response.headers_mut();
+    if let Ok(id) = HeaderValue::from_str(&objects::stripe_id("req")) {
+        headers.insert("request-id", id);
+    }
+    for (name, value) in extra {
+        headers.insert(*name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+/// `application/x-www-form-urlencoded` into flat pairs; later duplicates win.
+pub fn parse_form(input: &str) -> Params {
+    input
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(key), percent_decode(value))
+        })
+        .collect()
+}
+
+fn percent_decode(input: &str) -> String {
+    let bytes = input.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                match (
+                    bytes.get(i + 1).and_then(|b| hex(*b)),
+                    bytes.get(i + 2).and_then(|b| hex(*b)),
+                ) {
+                    (Some(hi), Some(lo)) => {
+                        out.push((hi * 16 + lo) as u8);
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
