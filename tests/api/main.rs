@@ -32,6 +32,7 @@ mod schema;
 mod security;
 mod strict_inputs;
 mod stripe_server;
+mod stripe_server_faults;
 mod stripe_server_webhooks;
 mod subscriptions;
 mod tenants;

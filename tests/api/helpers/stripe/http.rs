@@ -70,18 +70,19 @@ pub(super) async fn handle(
                     &[],
                 );
             }
-            if !inner.in_flight.insert(slot.clone()) {
-                let message = "There is currently another in-progress request using this Idempotent Key (that probably means you submitted twice, and the other request is still going through). Please try again later.";
-                let body = error_body(
-                    "idempotency_error",
-                    Some("idempotency_key_in_use"),
-                    message,
-                    None,
-                );
-                return reply((StatusCode::CONFLICT, body), &[]);
-            }
         }
-        let answer = StripeEndpoint::of(&path).and_then(|e| inner.answers.get_mut(&e)?.pop_front());
+        let confirming = method == Method::POST
+            && path.starts_with("/v1/payment_intents")
+            && (path.ends_with("/confirm") || params.get("confirm").is_some_and(|c| c == "true"));
+        let answer = StripeEndpoint::of(&path).and_then(|endpoint| {
+            let queue = inner.answers.get_mut(&endpoint)?;
+            // A decline or 3-D Secure waits for a request that confirms a payment.
+            let applies = match queue.front()? {
+                StripeAnswer::Decline { .. } | StripeAnswer::RequiresAction => confirming,
+                _ => true,
+            };
+            if applies { queue.pop_front() } else { None }
+        });
         let (hang, answer) = match answer {
             Some(StripeAnswer::Hang(delay)) => (Some(delay), None),
             other => (None, other),
@@ -101,10 +102,13 @@ pub(super) async fn handle(
                     error_body("invalid_request_error", Some("rate_limit"), message, None),
                 )
             }
-            other => routes::route(&mut inner.store, &method, &path, &params, other),
+            other => {
+                let (status, body) =
+                    routes::route(&mut inner.store, &method, &path, &params, other);
+                (status, routes::expand(&inner.store, body, &params))
+            }
         };
         if let Some(slot) = slot {
-            inner.in_flight.remove(&slot);
             // Stripe saves the result of a request that ran, success or decline; not one
             // rejected before it ran (bad params, rate limit, a 500).
             if status.is_success() || status == StatusCode::PAYMENT_REQUIRED {

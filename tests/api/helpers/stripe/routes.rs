@@ -39,10 +39,22 @@ pub fn route(
         ["setup_intents", id] if get => retrieve(store, "setup_intent", id),
         ["payment_intents"] if post => create_payment_intent(store, params, answer),
         ["payment_intents", id] if get => retrieve(store, "payment_intent", id),
-        ["payment_intents", id, "confirm"] if post => match store.find("payment_intent", id) {
-            Some(pi) => confirm(store, pi, answer),
-            None => no_such("payment_intent", id),
-        },
+        ["payment_intents", id, "confirm"] if post => {
+            let Some(mut pi) = store.find("payment_intent", id) else {
+                return no_such("payment_intent", id);
+            };
+            let status = pi["status"].as_str().unwrap_or_default();
+            if !status.starts_with("requires_") {
+                let message = format!(
+                    "This PaymentIntent's status is {status}, but it must be one of requires_payment_method, requires_confirmation or requires_action to be confirmed."
+                );
+                return invalid("intent", Some("payment_intent_unexpected_state"), &message);
+            }
+            if let Some(pm) = params.get("payment_method") {
+                pi["payment_method"] = json!(pm);
+            }
+            confirm(store, pi, answer)
+        }
         ["checkout", "sessions"] if post => match check_refs(store, params) {
             Err(reply) => reply,
             Ok(()) => {
@@ -62,6 +74,19 @@ pub fn route(
             )
         }
     }
+}
+
+/// `expand[]=latest_charge` and the like: top-level ids replaced by their objects.
+pub fn expand(store: &Store, mut body: Value, params: &Params) -> Value {
+    for (key, field) in params {
+        if key.starts_with("expand[")
+            && let Some(id) = body.get(field.as_str()).and_then(Value::as_str)
+            && let Some(object) = store.by_id(id)
+        {
+            body[field.as_str()] = object;
+        }
+    }
+    body
 }
 
 fn created(store: &mut Store, object: Value) -> Reply {
@@ -208,12 +233,11 @@ fn create_payment_intent(
     if !params.contains_key("currency") {
         return missing("currency");
     }
-    if amount < 1 {
-        return invalid(
-            "amount",
-            Some("amount_too_small"),
-            "Amount must be at least 1 minor unit.",
-        );
+    // Stripe's minimum charge is 50 minor units in BRL, USD, EUR and most currencies.
+    if amount < 50 {
+        let currency = params.get("currency").map_or("", String::as_str);
+        let message = format!("Amount must be at least 50 minor units of {currency}.");
+        return invalid("amount", Some("amount_too_small"), &message);
     }
     if let Err(reply) = check_refs(store, params) {
         return reply;

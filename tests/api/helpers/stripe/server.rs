@@ -1,7 +1,7 @@
 //! A local HTTP server that answers like Stripe's API: bearer-key auth, form bodies,
 //! idempotency keys, and queued faults and declines.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -115,6 +115,10 @@ impl Store {
             .cloned()
     }
 
+    pub fn by_id(&self, id: &str) -> Option<Value> {
+        self.objects.iter().find(|o| o["id"] == id).cloned()
+    }
+
     pub fn all(&self, kind: &str) -> Vec<Value> {
         self.objects
             .iter()
@@ -137,7 +141,6 @@ pub(super) struct Inner {
     pub(super) requests: Vec<RecordedRequest>,
     pub(super) answers: HashMap<StripeEndpoint, VecDeque<StripeAnswer>>,
     pub(super) saved: HashMap<(String, String), Saved>,
-    pub(super) in_flight: HashSet<(String, String)>,
 }
 
 pub(super) struct Shared {
@@ -187,7 +190,6 @@ impl StripeServer {
                 requests: Vec::new(),
                 answers: HashMap::new(),
                 saved: HashMap::new(),
-                in_flight: HashSet::new(),
             }),
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
