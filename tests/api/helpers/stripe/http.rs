@@ -50,26 +50,26 @@ pub(super) async fn handle(
     let fingerprint = (method.to_string(), path.clone(), params.clone());
     let (status, body, hang) = {
         let mut inner = shared.lock();
-        if let Some(slot) = &slot {
-            if let Some(saved) = inner.saved.get(slot) {
-                if saved.request == fingerprint {
-                    return reply(
-                        (saved.status, saved.body.clone()),
-                        &[("idempotent-replayed", "true")],
-                    );
-                }
-                let message = format!(
-                    "Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '{}' if you meant to execute a different request.",
-                    slot.1
-                );
+        if let Some(slot) = &slot
+            && let Some(saved) = inner.saved.get(slot)
+        {
+            if saved.request == fingerprint {
                 return reply(
-                    (
-                        StatusCode::BAD_REQUEST,
-                        error_body("idempotency_error", None, &message, None),
-                    ),
-                    &[],
+                    (saved.status, saved.body.clone()),
+                    &[("idempotent-replayed", "true")],
                 );
             }
+            let message = format!(
+                "Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '{}' if you meant to execute a different request.",
+                slot.1
+            );
+            return reply(
+                (
+                    StatusCode::BAD_REQUEST,
+                    error_body("idempotency_error", None, &message, None),
+                ),
+                &[],
+            );
         }
         let confirming = method == Method::POST
             && path.starts_with("/v1/payment_intents")
