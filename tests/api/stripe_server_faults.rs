@@ -39,6 +39,12 @@ async fn server_errors_and_rate_limits_are_errors_and_save_no_result() {
     assert_eq!(limited.code, Some(ApiErrorsCode::RateLimit));
     assert_eq!(paid.status, PaymentIntentStatus::Succeeded);
     assert_eq!(server.object_count(StripeEndpoint::PaymentIntents), 1);
+    let answered: Vec<(u16, bool)> = server
+        .requests_to("/v1/payment_intents")
+        .iter()
+        .map(|r| (r.status, r.replayed))
+        .collect();
+    assert_eq!(answered, [(500, false), (429, false), (200, false)]);
 }
 
 #[tokio::test]
@@ -101,6 +107,7 @@ async fn a_replayed_idempotency_key_returns_the_first_payment_intent() {
         .expect("raw replay");
 
     assert_eq!(again.id, first.id);
+    assert!(server.requests_to("/v1/payment_intents")[1].replayed);
     assert_eq!(server.object_count(StripeEndpoint::PaymentIntents), 1);
     assert_eq!(
         (status, conflict.type_),

@@ -2,7 +2,7 @@
 //! keys and queued answers around the endpoint logic in `routes`.
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -23,111 +23,122 @@ pub(super) async fn handle(
     let path = uri.path().to_string();
     let mut params = parse_form(uri.query().unwrap_or(""));
     params.extend(parse_form(&String::from_utf8_lossy(&body)));
-    let key = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
+    let header_text = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    let key = header_text("idempotency-key").map(str::to_string);
+    let bearer = header_text(header::AUTHORIZATION.as_str());
     let authorized =
         bearer.and_then(|b| b.strip_prefix("Bearer ")) == Some(shared.secret_key.as_str());
-    shared.lock().requests.push(RecordedRequest {
+    let request = RecordedRequest {
         method: method.to_string(),
-        path: path.clone(),
-        params: params.clone(),
-        idempotency_key: key.clone(),
+        path,
+        params,
+        idempotency_key: key,
         authorized,
         at: SystemTime::now(),
-    });
-    if !authorized {
-        return reply(unauthorized(bearer), &[]);
-    }
-    // Keys are scoped to the account's secret key; Stripe only honours them on POST.
-    let slot = key
-        .filter(|_| method == Method::POST)
-        .map(|k| (shared.secret_key.clone(), k));
-    let fingerprint = (method.to_string(), path.clone(), params.clone());
-    let (status, body, hang) = {
-        let mut inner = shared.lock();
-        if let Some(slot) = &slot
-            && let Some(saved) = inner.saved.get(slot)
-        {
-            if saved.request == fingerprint {
-                return reply(
-                    (saved.status, saved.body.clone()),
-                    &[("idempotent-replayed", "true")],
-                );
-            }
-            let message = format!(
-                "Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '{}' if you meant to execute a different request.",
-                slot.1
-            );
-            return reply(
-                (
-                    StatusCode::BAD_REQUEST,
-                    error_body("idempotency_error", None, &message, None),
-                ),
-                &[],
-            );
-        }
-        let confirming = method == Method::POST
-            && path.starts_with("/v1/payment_intents")
-            && (path.ends_with("/confirm") || params.get("confirm").is_some_and(|c| c == "true"));
-        let answer = StripeEndpoint::of(&path).and_then(|endpoint| {
-            let queue = inner.answers.get_mut(&endpoint)?;
-            // A decline or 3-D Secure waits for a request that confirms a payment.
-            let applies = match queue.front()? {
-                StripeAnswer::Decline { .. } | StripeAnswer::RequiresAction => confirming,
-                _ => true,
-            };
-            if applies { queue.pop_front() } else { None }
-        });
-        let (hang, answer) = match answer {
-            Some(StripeAnswer::Hang(delay)) => (Some(delay), None),
-            other => (None, other),
-        };
-        let (status, body) = match answer {
-            Some(StripeAnswer::ServerError) => {
-                let message = "An unknown error occurred";
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    error_body("api_error", None, message, None),
-                )
-            }
-            Some(StripeAnswer::RateLimited) => {
-                let message = "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.";
-                (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    error_body("invalid_request_error", Some("rate_limit"), message, None),
-                )
-            }
-            other => {
-                let (status, body) =
-                    routes::route(&mut inner.store, &method, &path, &params, other);
-                (status, routes::expand(&inner.store, body, &params))
-            }
-        };
-        if let Some(slot) = slot {
-            // Stripe saves the result of a request that ran, success or decline; not one
-            // rejected before it ran (bad params, rate limit, a 500).
-            if status.is_success() || status == StatusCode::PAYMENT_REQUIRED {
-                inner.saved.insert(
-                    slot,
-                    Saved {
-                        request: fingerprint,
-                        status,
-                        body: body.clone(),
-                    },
-                );
-            }
-        }
-        (status, body, hang)
+        status: 0,
+        replayed: false,
     };
+    let ((status, body), replayed, hang) = if authorized {
+        answer(&shared, &request)
+    } else {
+        (unauthorized(bearer), false, None)
+    };
+    shared.lock().requests.push(RecordedRequest {
+        status: status.as_u16(),
+        replayed,
+        ..request
+    });
     if let Some(delay) = hang {
         tokio::time::sleep(delay).await;
     }
-    reply((status, body), &[])
+    let extra: &[_] = if replayed {
+        &[("idempotent-replayed", "true")]
+    } else {
+        &[]
+    };
+    reply((status, body), extra)
+}
+
+/// The reply, whether it replays a saved one, and how long to hold it back.
+fn answer(shared: &Shared, request: &RecordedRequest) -> (Reply, bool, Option<Duration>) {
+    let RecordedRequest {
+        method,
+        path,
+        params,
+        ..
+    } = request;
+    let post = method == "POST";
+    // Keys are scoped to the account's secret key; Stripe only honours them on POST.
+    let slot = request
+        .idempotency_key
+        .clone()
+        .filter(|_| post)
+        .map(|k| (shared.secret_key.clone(), k));
+    let fingerprint = (method.clone(), path.clone(), params.clone());
+    let mut inner = shared.lock();
+    if let Some(slot) = &slot
+        && let Some(saved) = inner.saved.get(slot)
+    {
+        if saved.request == fingerprint {
+            return ((saved.status, saved.body.clone()), true, None);
+        }
+        let message = format!(
+            "Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '{}' if you meant to execute a different request.",
+            slot.1
+        );
+        let body = error_body("idempotency_error", None, &message, None);
+        return ((StatusCode::BAD_REQUEST, body), false, None);
+    }
+    let confirming = post
+        && path.starts_with("/v1/payment_intents")
+        && (path.ends_with("/confirm") || params.get("confirm").is_some_and(|c| c == "true"));
+    let answer = StripeEndpoint::of(path).and_then(|endpoint| {
+        let queue = inner.answers.get_mut(&endpoint)?;
+        // A decline or 3-D Secure waits for a request that confirms a payment.
+        let applies = match queue.front()? {
+            StripeAnswer::Decline { .. } | StripeAnswer::RequiresAction => confirming,
+            _ => true,
+        };
+        if applies { queue.pop_front() } else { None }
+    });
+    let (hang, answer) = match answer {
+        Some(StripeAnswer::Hang(delay)) => (Some(delay), None),
+        other => (None, other),
+    };
+    let (status, body) = match answer {
+        Some(StripeAnswer::ServerError) => {
+            let message = "An unknown error occurred";
+            let body = error_body("api_error", None, message, None);
+            (StatusCode::INTERNAL_SERVER_ERROR, body)
+        }
+        Some(StripeAnswer::RateLimited) => {
+            let message = "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.";
+            let body = error_body("invalid_request_error", Some("rate_limit"), message, None);
+            (StatusCode::TOO_MANY_REQUESTS, body)
+        }
+        other => {
+            let method = Method::from_bytes(method.as_bytes()).unwrap_or_default();
+            let (status, body) = routes::route(&mut inner.store, &method, path, params, other);
+            (status, routes::expand(&inner.store, body, params))
+        }
+    };
+    // Stripe saves the result of a request that ran, success or decline; not one rejected
+    // before it ran (bad params, rate limit, a 500).
+    if let Some(slot) = slot
+        && (status.is_success() || status == StatusCode::PAYMENT_REQUIRED)
+    {
+        let saved = Saved {
+            request: fingerprint,
+            status,
+            body: body.clone(),
+        };
+        inner.saved.insert(slot, saved);
+    }
+    ((status, body), false, hang)
 }
 
 fn unauthorized(bearer: Option<&str>) -> Reply {

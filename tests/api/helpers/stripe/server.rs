@@ -93,6 +93,10 @@ pub struct RecordedRequest {
     pub idempotency_key: Option<String>,
     pub authorized: bool,
     pub at: SystemTime,
+    /// The HTTP status answered (recorded when the answer is decided, before any `Hang`).
+    pub status: u16,
+    /// True when an `Idempotency-Key` replayed a saved answer.
+    pub replayed: bool,
 }
 
 pub(super) struct Saved {
