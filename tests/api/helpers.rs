@@ -14,6 +14,7 @@ mod load;
 mod outbox;
 mod proxy;
 mod server;
+mod stripe;
 mod usage;
 mod values;
 
@@ -24,6 +25,8 @@ pub use load::*;
 pub use outbox::*;
 pub use proxy::*;
 pub use server::*;
+// `self::` because `stripe` is also the async-stripe crate.
+pub use self::stripe::*;
 pub use usage::*;
 pub use values::*;
 
