@@ -8,8 +8,8 @@ use sea_orm::TransactionTrait;
 
 use crate::auth::Actor;
 use crate::domain::{
-    Invoice, InvoiceId, InvoiceStatus, NewNotification, NewOutboxMessage, Payment, PaymentId,
-    PaymentStatus, Role, TenantId,
+    BillingReason, Invoice, InvoiceId, InvoiceStatus, NewNotification, NewOutboxMessage, Payment,
+    PaymentId, PaymentStatus, Role, TenantId,
 };
 use crate::error::{ConflictReason, Error, Result};
 use crate::invoicing;
@@ -51,6 +51,10 @@ pub async fn collect_invoice(state: &AppState, id: InvoiceId) -> Result<()> {
             }
             _ => {}
         }
+        return Ok(());
+    }
+    if invoice.billing_reason == BillingReason::CreditPack {
+        // Paid by the buyer on its Checkout page, never charged off-session.
         return Ok(());
     }
     let Some(payment) = next_attempt(state, &invoice).await? else {

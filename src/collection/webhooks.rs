@@ -4,11 +4,12 @@
 //! ours, or of a type we do not act on, is recorded as ignored.
 use crate::auth::Actor;
 use crate::domain::{
-    InvoiceId, Page, PageRequest, PaymentStatus, ProviderEvent, ProviderEventStatus,
+    BillingReason, InvoiceId, InvoiceStatus, Page, PageRequest, PaymentStatus, ProviderEvent,
+    ProviderEventStatus,
 };
 use crate::error::{Error, Result};
 use crate::invoicing;
-use crate::payments::{Collection, EventSubject, IntentOutcome, VerifiedEvent};
+use crate::payments::{CheckoutOutcome, Collection, EventSubject, IntentOutcome, VerifiedEvent};
 use crate::state::AppState;
 use crate::store;
 
@@ -92,6 +93,22 @@ async fn act(state: &AppState, event: &VerifiedEvent) -> Result<bool> {
             super::apply(state, &invoice, &mut payment, collection).await?;
             Ok(true)
         }
+        EventSubject::Checkout {
+            invoice,
+            tenant,
+            payment,
+            outcome,
+            ..
+        } => {
+            checkout(
+                state,
+                invoice.as_deref(),
+                tenant.as_deref(),
+                payment,
+                *outcome,
+            )
+            .await
+        }
         EventSubject::SetupSucceeded {
             customer: Some(customer),
             payment_method: Some(method),
@@ -125,6 +142,44 @@ async fn unrecorded(
     Ok(store::payments::latest(&state.db, id)
         .await?
         .filter(|p| p.status == PaymentStatus::Processing && p.provider_ref.is_none()))
+}
+
+/// A credit pack's Checkout Session paid (its invoice is paid, which credits the wallet once
+/// through the top-up's invoice hook) or given up (its invoice is voided, which fails the
+/// top-up). Only a credit-pack invoice of the tenant the session names is touched.
+async fn checkout(
+    state: &AppState,
+    invoice: Option<&str>,
+    tenant: Option<&str>,
+    payment: &Option<String>,
+    outcome: CheckoutOutcome,
+) -> Result<bool> {
+    let (Some(invoice), Some(tenant)) = (invoice, tenant) else {
+        return Ok(false);
+    };
+    let Ok(id) = InvoiceId::parse("invoice_id", invoice) else {
+        return Ok(false);
+    };
+    let found = match invoicing::get_any(state, id).await {
+        Ok(i) => i,
+        Err(Error::NotFound(_)) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    if found.tenant_id.to_string() != tenant || found.billing_reason != BillingReason::CreditPack {
+        return Ok(false);
+    }
+    match (outcome, found.status) {
+        (CheckoutOutcome::Paid, InvoiceStatus::Open) => {
+            invoicing::settle(state, id, payment.clone()).await?;
+            Ok(true)
+        }
+        (CheckoutOutcome::Failed, InvoiceStatus::Open) => {
+            invoicing::void_unpaid(state, id).await?;
+            Ok(true)
+        }
+        // Paid already (a replay, or the async event after the completed one), or given up.
+        _ => Ok(false),
+    }
 }
 
 /// The events received, in order (admin).

@@ -17,6 +17,7 @@ use crate::domain::{
     TopupStatus,
 };
 use crate::error::{ConflictReason, Error, OptionExt, Result};
+use crate::payments::CheckoutRequest;
 use crate::state::{AppState, InvoiceHook, InvoiceHooks};
 use crate::store::{self, TenantScope};
 use crate::{invoicing, pricing};
@@ -26,6 +27,64 @@ use crate::{invoicing, pricing};
 /// replay returns the first top-up and invoice (read again), and buys nothing.
 #[tracing::instrument(skip_all, fields(pack = pack_code.as_str()))]
 pub async fn purchase_credit_pack(
+    state: &AppState,
+    actor: &Actor,
+    tenant: Option<TenantId>,
+    pack_code: Code,
+    key: Option<String>,
+) -> Result<Purchase> {
+    let (topup, invoice) = buy(state, actor, tenant, pack_code, key).await?;
+    let checkout_url = checkout(state, &topup, &invoice).await?;
+    Ok(Purchase {
+        topup,
+        invoice,
+        checkout_url,
+    })
+}
+
+/// What a purchase made, and where the buyer pays it when a card processor is configured.
+#[derive(Clone, Debug)]
+pub struct Purchase {
+    pub topup: CreditTopup,
+    pub invoice: Invoice,
+    pub checkout_url: Option<String>,
+}
+
+/// A Checkout Session for the pack's invoice, while it waits for payment. Its key derives from
+/// the top-up, so a replayed purchase answers the same session. The top-up is credited when
+/// Stripe reports the session paid (`collection::webhooks`).
+async fn checkout(
+    state: &AppState,
+    topup: &CreditTopup,
+    invoice: &Invoice,
+) -> Result<Option<String>> {
+    if !state.payments.charges_cards()
+        || topup.status != TopupStatus::Pending
+        || invoice.status != InvoiceStatus::Open
+    {
+        return Ok(None);
+    }
+    let base = state.config.public_url.trim_end_matches('/');
+    let success = format!("{base}/credits?checkout=success&topup={}", topup.id);
+    let cancel = format!("{base}/credits?checkout=cancel&topup={}", topup.id);
+    let description = invoice
+        .lines
+        .first()
+        .map_or_else(|| "Credit pack".to_owned(), |l| l.description.clone());
+    let session = state
+        .payments
+        .create_checkout(&CheckoutRequest {
+            invoice,
+            description: &description,
+            success_url: &success,
+            cancel_url: &cancel,
+            idempotency_key: &format!("checkout:{}", topup.id),
+        })
+        .await?;
+    Ok(Some(session.url))
+}
+
+async fn buy(
     state: &AppState,
     actor: &Actor,
     tenant: Option<TenantId>,

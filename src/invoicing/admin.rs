@@ -253,6 +253,11 @@ pub async fn mark_paid(
     transition(state, id, InvoiceStatus::Paid, reference).await
 }
 
+/// Voids an open invoice the payer gave up on (an expired or failed Checkout).
+pub async fn void_unpaid(state: &AppState, id: InvoiceId) -> Result<Invoice> {
+    transition(state, id, InvoiceStatus::Void, None).await
+}
+
 #[tracing::instrument(name = "void_invoice", skip_all, fields(invoice = %id))]
 pub async fn void(state: &AppState, actor: &Actor, id: InvoiceId) -> Result<Invoice> {
     actor.require_admin()?;

@@ -16,7 +16,7 @@ mod usage_lines;
 
 pub use admin::{
     add_line, create_invoice, finalize_invoice, get, get_any, list, mark_paid, mark_uncollectible,
-    settle, void,
+    settle, void, void_unpaid,
 };
 pub use usage_lines::arrears_lines;
 

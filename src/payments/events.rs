@@ -23,6 +23,15 @@ pub enum EventSubject {
         tenant: Option<String>,
         outcome: IntentOutcome,
     },
+    /// A Checkout Session was paid, or will not be.
+    Checkout {
+        reference: String,
+        invoice: Option<String>,
+        tenant: Option<String>,
+        /// The PaymentIntent that paid it, when paid.
+        payment: Option<String>,
+        outcome: CheckoutOutcome,
+    },
     /// A card was saved for a customer.
     SetupSucceeded {
         customer: Option<String>,
@@ -45,6 +54,14 @@ pub enum IntentOutcome {
     },
     /// Processing, canceled, or anything else: recorded, nothing to do.
     Other,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckoutOutcome {
+    Paid,
+    /// Completed, but paid later (boleto, PIX): wait for the async event.
+    Waiting,
+    Failed,
 }
 
 /// Declines that a retry with the same card cannot fix: they wait for a new payment method.

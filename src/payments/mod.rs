@@ -9,7 +9,7 @@ use crate::error::{ConflictReason, Error, Result};
 mod events;
 mod stripe;
 
-pub use events::{EventSubject, IntentOutcome, VerifiedEvent, hard_decline};
+pub use events::{CheckoutOutcome, EventSubject, IntentOutcome, VerifiedEvent, hard_decline};
 pub use stripe::StripeProvider;
 
 /// One collection attempt, as the provider is asked for it.
@@ -58,6 +58,22 @@ pub struct SetupSession {
     pub client_secret: String,
 }
 
+/// A hosted payment page for one invoice (a credit pack), paid by the buyer in the browser.
+#[derive(Clone, Copy, Debug)]
+pub struct CheckoutRequest<'a> {
+    pub invoice: &'a Invoice,
+    pub description: &'a str,
+    pub success_url: &'a str,
+    pub cancel_url: &'a str,
+    pub idempotency_key: &'a str,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckoutSession {
+    pub reference: String,
+    pub url: String,
+}
+
 /// Who a provider customer is made for.
 #[derive(Clone, Copy, Debug)]
 pub struct CustomerRequest<'a> {
@@ -92,6 +108,11 @@ pub trait PaymentProvider: Send + Sync + 'static {
 
     /// A SetupIntent for the customer to save a card off-session.
     async fn create_setup(&self, _customer: &str, _idempotency_key: &str) -> Result<SetupSession> {
+        Err(not_configured())
+    }
+
+    /// A Checkout Session for the invoice; the same key answers the same session.
+    async fn create_checkout(&self, _req: &CheckoutRequest<'_>) -> Result<CheckoutSession> {
         Err(not_configured())
     }
 

@@ -6,16 +6,26 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use stripe::{Client, ClientBuilder, StripeError};
+use stripe_checkout::checkout_session::{
+    CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionLineItemsPriceData,
+    ProductData,
+};
 use stripe_core::customer::CreateCustomer;
 use stripe_core::payment_intent::{CreatePaymentIntent, CreatePaymentIntentOffSession};
 use stripe_core::setup_intent::{CreateSetupIntent, CreateSetupIntentUsage};
 use stripe_payment::payment_method::{DetachPaymentMethod, RetrievePaymentMethod};
-use stripe_shared::{ApiErrors, PaymentIntent, PaymentIntentStatus};
+use stripe_shared::{
+    ApiErrors, CheckoutSession as StripeSession, CheckoutSessionMode, CheckoutSessionPaymentStatus,
+    PaymentIntent, PaymentIntentStatus,
+};
 use stripe_types::Currency as StripeCurrency;
 use stripe_webhook::{EventObject, Webhook};
 
-use super::events::{EventSubject, IntentOutcome, VerifiedEvent, hard_decline};
-use super::{CollectRequest, Collection, CustomerRequest, PaymentProvider, SetupSession};
+use super::events::{CheckoutOutcome, EventSubject, IntentOutcome, VerifiedEvent, hard_decline};
+use super::{
+    CheckoutRequest, CheckoutSession, CollectRequest, Collection, CustomerRequest, PaymentProvider,
+    SetupSession,
+};
 use crate::domain::CardDetails;
 use crate::error::{Error, Result};
 use stripe::{IdempotencyKey, RequestStrategy, StripeRequest};
@@ -123,16 +133,8 @@ impl PaymentProvider for StripeProvider {
             });
         };
         let invoice = req.invoice;
-        let currency: StripeCurrency = invoice
-            .currency
-            .to_string()
-            .to_lowercase()
-            .parse()
-            .map_err(|_| Error::internal(format!("Stripe has no currency {}", invoice.currency)))?;
-        let metadata = HashMap::from([
-            ("invoice_id".to_owned(), invoice.id.to_string()),
-            ("tenant_id".to_owned(), invoice.tenant_id.to_string()),
-        ]);
+        let currency = currency_of(invoice)?;
+        let metadata = metadata_of(invoice);
         let sent = CreatePaymentIntent::new(invoice.amount_due, currency)
             .customer(customer)
             .payment_method(method)
@@ -203,6 +205,33 @@ impl PaymentProvider for StripeProvider {
         })
     }
 
+    async fn create_checkout(&self, req: &CheckoutRequest<'_>) -> Result<CheckoutSession> {
+        let invoice = req.invoice;
+        let mut price = CreateCheckoutSessionLineItemsPriceData::new(currency_of(invoice)?);
+        price.unit_amount = Some(invoice.amount_due);
+        price.product_data = Some(ProductData::new(req.description));
+        let mut item = CreateCheckoutSessionLineItems::new();
+        item.price_data = Some(price);
+        item.quantity = Some(1);
+        let session = CreateCheckoutSession::new()
+            .mode(CheckoutSessionMode::Payment)
+            .line_items(vec![item])
+            .success_url(req.success_url)
+            .cancel_url(req.cancel_url)
+            .client_reference_id(invoice.id.to_string())
+            .metadata(metadata_of(invoice))
+            .customize()
+            .request_strategy(strategy(req.idempotency_key)?)
+            .timeout(self.timeout)
+            .send(&self.client)
+            .await
+            .map_err(|e| transient("Checkout Session", &e))?;
+        Ok(CheckoutSession {
+            reference: session.id.as_str().to_owned(),
+            url: session.url.unwrap_or_default(),
+        })
+    }
+
     async fn card(&self, payment_method: &str) -> Result<CardDetails> {
         let pm = RetrievePaymentMethod::new(payment_method)
             .customize()
@@ -255,6 +284,19 @@ impl PaymentProvider for StripeProvider {
                 let client_secret = pi.client_secret.clone().unwrap_or_default();
                 intent(&pi, IntentOutcome::RequiresAction { client_secret })
             }
+            EventObject::CheckoutSessionCompleted(cs) => {
+                let outcome = match cs.payment_status {
+                    CheckoutSessionPaymentStatus::Paid
+                    | CheckoutSessionPaymentStatus::NoPaymentRequired => CheckoutOutcome::Paid,
+                    _ => CheckoutOutcome::Waiting,
+                };
+                checkout(&cs, outcome)
+            }
+            EventObject::CheckoutSessionAsyncPaymentSucceeded(cs) => {
+                checkout(&cs, CheckoutOutcome::Paid)
+            }
+            EventObject::CheckoutSessionAsyncPaymentFailed(cs)
+            | EventObject::CheckoutSessionExpired(cs) => checkout(&cs, CheckoutOutcome::Failed),
             EventObject::SetupIntentSucceeded(si) => (
                 Some(si.id.as_str().to_owned()),
                 EventSubject::SetupSucceeded {
@@ -274,6 +316,41 @@ impl PaymentProvider for StripeProvider {
             subject,
         })
     }
+}
+
+fn checkout(cs: &StripeSession, outcome: CheckoutOutcome) -> (Option<String>, EventSubject) {
+    let reference = cs.id.as_str().to_owned();
+    let metadata = cs.metadata.clone().unwrap_or_default();
+    (
+        Some(reference.clone()),
+        EventSubject::Checkout {
+            reference,
+            invoice: metadata.get("invoice_id").cloned(),
+            tenant: metadata.get("tenant_id").cloned(),
+            payment: cs
+                .payment_intent
+                .as_ref()
+                .map(|p| p.id().as_str().to_owned()),
+            outcome,
+        },
+    )
+}
+
+fn currency_of(invoice: &crate::domain::Invoice) -> Result<StripeCurrency> {
+    invoice
+        .currency
+        .to_string()
+        .to_lowercase()
+        .parse()
+        .map_err(|_| Error::internal(format!("Stripe has no currency {}", invoice.currency)))
+}
+
+/// Names our invoice and tenant on what we create, so an event can be traced back.
+fn metadata_of(invoice: &crate::domain::Invoice) -> HashMap<String, String> {
+    HashMap::from([
+        ("invoice_id".to_owned(), invoice.id.to_string()),
+        ("tenant_id".to_owned(), invoice.tenant_id.to_string()),
+    ])
 }
 
 fn intent(pi: &PaymentIntent, outcome: IntentOutcome) -> (Option<String>, EventSubject) {

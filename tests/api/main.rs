@@ -31,6 +31,7 @@ mod query_limits;
 mod schema;
 mod security;
 mod strict_inputs;
+mod stripe_checkout;
 mod stripe_server;
 mod stripe_server_faults;
 mod stripe_server_webhooks;

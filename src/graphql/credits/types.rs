@@ -3,9 +3,9 @@ use async_graphql::connection::Connection;
 use async_graphql::{ComplexObject, Context, ID, InputObject, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use crate::credits::{self, HoldOutcome, SpendRequest, Spent};
+use crate::credits::{self, HoldOutcome, Purchase, SpendRequest, Spent};
 use crate::domain::{
-    Code, CreditHold, CreditTopup, HoldStatus, Invoice, LedgerEntry, LedgerKind, Name, TenantId,
+    Code, CreditHold, CreditTopup, HoldStatus, LedgerEntry, LedgerKind, Name, TenantId,
     TopupSource, TopupStatus, Wallet, parse_operation, parse_usage_key,
 };
 use crate::error::{Error, Result};
@@ -83,13 +83,17 @@ pub struct PurchaseCreditPackPayload {
     topup: CreditTopupOut,
     /// The invoice for the pack; paying it completes the top-up.
     invoice: InvoiceOut,
+    /// With Stripe, the Checkout page where the buyer pays (null with the manual provider, or
+    /// once paid).
+    checkout_url: Option<String>,
 }
 
-impl From<(CreditTopup, Invoice)> for PurchaseCreditPackPayload {
-    fn from((t, i): (CreditTopup, Invoice)) -> Self {
+impl From<Purchase> for PurchaseCreditPackPayload {
+    fn from(p: Purchase) -> Self {
         Self {
-            topup: t.into(),
-            invoice: i.into(),
+            topup: p.topup.into(),
+            invoice: p.invoice.into(),
+            checkout_url: p.checkout_url,
         }
     }
 }
