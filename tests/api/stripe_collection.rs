@@ -83,6 +83,20 @@ async fn stripe_collection_charges_the_default_card_once_whatever_the_webhooks_s
         paid["paidAt"]
     );
     assert_eq!(server.object_count(StripeEndpoint::PaymentIntents), 1);
+    assert_eq!(
+        payments_metric(&app, "succeeded").await,
+        1,
+        "one attempt succeeded"
+    );
+}
+
+/// `billing_payments_total{status}` as `/metrics` shows it.
+async fn payments_metric(app: &TestApp, status: &str) -> i64 {
+    let body = app.get("/metrics").await.text().await.expect("metrics");
+    let series = format!("billing_payments_total{{status=\"{status}\"}} ");
+    body.lines()
+        .find_map(|l| l.strip_prefix(&series))
+        .map_or(0, |v| v.trim().parse().expect("counter"))
 }
 
 #[tokio::test]

@@ -208,3 +208,59 @@ async fn stripe_dunning_waits_for_3d_secure_and_is_paid_by_its_webhook() {
     assert_eq!(payments[0]["status"], "SUCCEEDED");
     assert_eq!(server.object_count(StripeEndpoint::PaymentIntents), 1);
 }
+
+#[tokio::test]
+async fn stripe_dunning_a_hard_decline_after_a_manual_retry_is_not_retried_on_the_old_schedule() {
+    let server = StripeServer::start().await;
+    let app = stripe_app(&server).await;
+    let (_, owner, invoice) =
+        first_attempt(&server, &app, StripeAnswer::decline("insufficient_funds")).await;
+    server.next(
+        StripeEndpoint::PaymentIntents,
+        StripeAnswer::decline("lost_card"),
+    );
+
+    let r = retry(&app, &owner, invoice).await;
+    let payments = r.data()["retryInvoicePayment"]["payments"].clone();
+    assert_eq!(payments[1]["status"], "FAILED", "{payments}");
+    let payments = payments_of(&app, invoice).await;
+    assert_eq!(payments[1]["failureCode"], "lost_card");
+    assert!(payments[1]["nextRetryAt"].is_null(), "{payments:?}");
+
+    // Attempt 1's retry date passes, and every later one.
+    for _ in 0..4 {
+        app.advance_days(2).await;
+    }
+    assert_eq!(
+        keys(&server, invoice).len(),
+        2,
+        "the lost card is not charged again: {:?}",
+        payments_of(&app, invoice).await
+    );
+    assert_eq!(invoice_status(&app, invoice).await, "OPEN");
+}
+
+#[tokio::test]
+async fn stripe_dunning_a_manual_retry_does_not_add_attempts_to_the_schedule() {
+    let server = StripeServer::start().await;
+    let app = stripe_app(&server).await;
+    let (_, owner, invoice) =
+        first_attempt(&server, &app, StripeAnswer::decline("insufficient_funds")).await;
+    for _ in 0..10 {
+        server.next(
+            StripeEndpoint::PaymentIntents,
+            StripeAnswer::decline("insufficient_funds"),
+        );
+    }
+    retry(&app, &owner, invoice).await.data();
+    // The schedule "1,3,5,7" counts days from the first failure: one attempt at each date.
+    for _ in 0..8 {
+        app.advance_days(1).await;
+    }
+    let payments = payments_of(&app, invoice).await;
+    let days: Vec<i64> = payments
+        .iter()
+        .map(|p| (at(&p["createdAt"]) - at(&payments[0]["createdAt"])).num_days())
+        .collect();
+    assert_eq!(days, vec![0, 0, 3, 5, 7], "{payments:?}");
+}
