@@ -170,3 +170,56 @@ async fn stripe_cards_without_stripe_configured_are_a_conflict() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn stripe_cards_first_setups_at_once_make_one_customer_and_redelivered_cards_save_once() {
+    let server = StripeServer::start().await;
+    let app = stripe_app(&server).await;
+    let (_, owner) = app.tenant_with_owner("acme").await;
+    let setups = futures::future::join_all((0..5).map(|_| setup_intent(&app, &owner))).await;
+    assert_eq!(setups.len(), 5);
+    assert_eq!(server.object_count(StripeEndpoint::Customers), 1);
+    let customer = server.objects(StripeEndpoint::Customers)[0]["id"].clone();
+    for s in &setups {
+        let intent = server.object(str_of(&s["setupIntentId"])).expect("seti");
+        assert_eq!(intent["customer"], customer);
+    }
+
+    let (pm, intent) =
+        server.complete_setup(str_of(&setups[0]["setupIntentId"]), "visa", "4242", 1, 2030);
+    let deliveries = (0..5).map(|_| {
+        let app = &app;
+        let intent = &intent;
+        async move { send_event(app, "setup_intent.succeeded", intent).await }
+    });
+    for (status, body) in futures::future::join_all(deliveries).await {
+        assert_eq!(status, 200, "{body}");
+    }
+    let cards = methods_of(&app, &owner).await;
+    assert_eq!(cards.len(), 1, "{cards:?}");
+    assert_eq!(cards[0]["stripeId"], pm.as_str());
+    assert_eq!(cards[0]["isDefault"], true);
+}
+
+#[tokio::test]
+async fn stripe_cards_removing_the_default_card_makes_another_the_default() {
+    let server = StripeServer::start().await;
+    let app = stripe_app(&server).await;
+    let (_, owner) = app.tenant_with_owner("acme").await;
+    let visa = save_card(&app, &server, &owner, "visa", "4242").await;
+    let master = save_card(&app, &server, &owner, "mastercard", "4444").await;
+    let cards = methods_of(&app, &owner).await;
+    let default = cards
+        .iter()
+        .find(|c| c["isDefault"] == true)
+        .expect("default");
+    assert_eq!(default["stripeId"], master.as_str());
+
+    app.as_token(&owner, REMOVE, json!({ "id": default["id"] }))
+        .await
+        .data();
+    let cards = methods_of(&app, &owner).await;
+    assert_eq!(cards.len(), 1, "{cards:?}");
+    assert_eq!(cards[0]["stripeId"], visa.as_str());
+    assert_eq!(cards[0]["isDefault"], true, "{cards:?}");
+}
