@@ -146,19 +146,26 @@ pub(crate) async fn apply(
 ) -> Result<()> {
     let now = state.clock.now();
     payment.updated_at = now;
+    // The metric counts outcomes of attempts: an outcome reported again (the webhook after
+    // the answer, a redelivery under a new event id) is not counted twice.
+    let before = payment.status;
     match outcome {
         Collection::Paid { reference } => {
             payment.status = PaymentStatus::Succeeded;
             payment.provider_ref = Some(reference.clone());
             payment.failure_code = None;
             payment.failure_message = None;
-            store::payments::record(&state.db, payment).await?;
+            // A repeated report (a webhook after the answer, a redelivery) changes no row and
+            // counts no second success; settling again is harmless.
+            let changed = store::payments::record(&state.db, payment).await?;
             invoicing::settle(state, invoice.id, Some(reference)).await?;
-            state
-                .metrics
-                .payments
-                .with_label_values(&["succeeded"])
-                .inc();
+            if changed && before != PaymentStatus::Succeeded {
+                state
+                    .metrics
+                    .payments
+                    .with_label_values(&["succeeded"])
+                    .inc();
+            }
         }
         Collection::Processing { reference } => {
             payment.provider_ref = Some(reference);
@@ -183,12 +190,14 @@ pub(crate) async fn apply(
                     ),
                 )
                 .await?;
+                if before != PaymentStatus::RequiresAction {
+                    state
+                        .metrics
+                        .payments
+                        .with_label_values(&["requires_action"])
+                        .inc();
+                }
             }
-            state
-                .metrics
-                .payments
-                .with_label_values(&["requires_action"])
-                .inc();
         }
         Collection::Failed {
             reference,
@@ -220,8 +229,10 @@ pub(crate) async fn apply(
                     ),
                 )
                 .await?;
+                if before != PaymentStatus::Failed {
+                    state.metrics.payments.with_label_values(&["failed"]).inc();
+                }
             }
-            state.metrics.payments.with_label_values(&["failed"]).inc();
         }
     }
     Ok(())
@@ -253,11 +264,23 @@ async fn next_retry(
 pub async fn retry_due(state: &AppState) -> Result<usize> {
     let now = state.clock.now();
     let due = store::payments::retries_due(&state.db, now, 500).await?;
-    for mut p in due.iter().cloned() {
+    let mut handed = 0;
+    for mut p in due {
+        // An attempt made since (an owner's retry, a new card) supersedes this one's retry
+        // date: the schedule goes on from the latest attempt, and a hard decline there is
+        // not retried. Handing this one over would make an attempt the schedule never asked
+        // for, on the card that was just declined.
+        let superseded = store::payments::latest(&state.db, p.invoice_id)
+            .await?
+            .is_some_and(|l| l.attempt > p.attempt);
         let txn = state.db.begin().await?;
         p.next_retry_at = None;
         p.updated_at = now;
         store::payments::record(&txn, &p).await?;
+        if superseded {
+            txn.commit().await?;
+            continue;
+        }
         store::outbox::enqueue(
             &txn,
             NewOutboxMessage::collect_invoice_attempt(p.tenant_id, p.invoice_id, p.attempt + 1),
@@ -265,8 +288,9 @@ pub async fn retry_due(state: &AppState) -> Result<usize> {
         )
         .await?;
         txn.commit().await?;
+        handed += 1;
     }
-    Ok(due.len())
+    Ok(handed)
 }
 
 /// Asks for a new attempt at every open invoice of the tenant that has none running (after a

@@ -15,6 +15,7 @@ mod outbox;
 mod proxy;
 mod server;
 mod stripe;
+mod stripe_app;
 mod usage;
 mod values;
 
@@ -27,6 +28,7 @@ pub use proxy::*;
 pub use server::*;
 // `self::` because `stripe` is also the async-stripe crate.
 pub use self::stripe::*;
+pub use stripe_app::*;
 pub use usage::*;
 pub use values::*;
 
