@@ -158,7 +158,17 @@ pub(crate) async fn apply(
             // A repeated report (a webhook after the answer, a redelivery) changes no row and
             // counts no second success; settling again is harmless.
             let changed = store::payments::record(&state.db, payment).await?;
-            invoicing::settle(state, invoice.id, Some(reference)).await?;
+            match invoicing::settle(state, invoice.id, Some(reference.clone())).await {
+                // Voided or written off while the payer was still paying (3-D Secure): the
+                // money arrived for an invoice that can no longer be paid. The payment stays
+                // recorded as succeeded for an operator to refund; the event is not retried.
+                Err(Error::Conflict { .. }) => {
+                    tracing::error!(invoice = %invoice.id, payment = %reference, "a payment succeeded for an invoice that can no longer be paid; refund it");
+                }
+                other => {
+                    other?;
+                }
+            }
             if changed && before != PaymentStatus::Succeeded {
                 state
                     .metrics

@@ -11,7 +11,7 @@ use serde_json::json;
 use super::HttpState;
 use super::errors::error_body;
 use crate::collection;
-use crate::error::Error;
+use crate::error::{ConflictReason, Error};
 
 pub async fn stripe(
     State(s): State<HttpState>,
@@ -52,7 +52,13 @@ pub async fn stripe(
         Err(Error::Validation { message, .. }) => {
             error(StatusCode::BAD_REQUEST, "VALIDATION", &message)
         }
-        Err(e @ Error::Conflict { .. }) => error(StatusCode::NOT_FOUND, e.code(), &e.to_string()),
+        // Without Stripe configured the endpoint does not exist.
+        Err(Error::Conflict {
+            reason: ConflictReason::ProviderNotConfigured,
+            message,
+        }) => error(StatusCode::NOT_FOUND, "NOT_FOUND", &message),
+        // Anything else that conflicted (a concurrent update) is worth delivering again.
+        Err(e @ Error::Conflict { .. }) => error(StatusCode::CONFLICT, e.code(), &e.to_string()),
         Err(e) => {
             tracing::error!(error = %e.cause_chain(), location = ?e.location(), "Stripe event not processed");
             let status = if e.code() == "UNAVAILABLE" {

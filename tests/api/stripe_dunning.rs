@@ -264,3 +264,25 @@ async fn stripe_dunning_a_manual_retry_does_not_add_attempts_to_the_schedule() {
         .collect();
     assert_eq!(days, vec![0, 0, 3, 5, 7], "{payments:?}");
 }
+
+/// Voided while the payer authenticates, then paid: the money is recorded for an operator to
+/// refund, the invoice stays void, and the event is accepted rather than delivered forever.
+#[tokio::test]
+async fn stripe_dunning_a_payment_finished_after_the_invoice_was_voided_stays_recorded() {
+    let server = StripeServer::start().await;
+    let app = stripe_app(&server).await;
+    let (_, _, invoice) = first_attempt(&server, &app, StripeAnswer::RequiresAction).await;
+    let pi_id = str_of(&payments_of(&app, invoice).await[0]["paymentIntentId"]).to_owned();
+    app.as_admin(
+        "mutation($id: ID!) { voidInvoice(id: $id) { status } }",
+        json!({ "id": invoice.to_string() }),
+    )
+    .await
+    .data();
+
+    let done = server.set_payment_intent_status(&pi_id, "succeeded");
+    let (status, body) = send_event(&app, "payment_intent.succeeded", &done).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(invoice_status(&app, invoice).await, "VOID");
+    assert_eq!(payments_of(&app, invoice).await[0]["status"], "SUCCEEDED");
+}
