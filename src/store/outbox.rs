@@ -70,12 +70,18 @@ pub async fn claim_due(
     limit: u64,
 ) -> Result<Vec<OutboxMessage>> {
     if db.get_database_backend() == DbBackend::Postgres {
-        // Rows another worker has locked are skipped, not waited for; the update happens in the
-        // statement that locked them, so no one else can claim them in between.
-        let sql = "UPDATE outbox_messages SET attempts = attempts + 1, next_attempt_at = $1, \
-                   updated_at = $2 WHERE id IN (SELECT id FROM outbox_messages \
+        // Rows another worker has locked are skipped, not waited for. The candidates are
+        // picked once (a materialized CTE, never re-run), and the update checks again that
+        // each is still pending and due: a row another worker leased in the meantime no
+        // longer matches when PostgreSQL re-reads its newest version, so no row is claimed
+        // twice.
+        let sql = "WITH picked AS MATERIALIZED (SELECT id FROM outbox_messages \
                    WHERE status = $3 AND next_attempt_at <= $2 \
-                   ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING *";
+                   ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
+                   UPDATE outbox_messages o SET attempts = o.attempts + 1, \
+                   next_attempt_at = $1, updated_at = $2 FROM picked \
+                   WHERE o.id = picked.id AND o.status = $3 AND o.next_attempt_at <= $2 \
+                   RETURNING o.*";
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut rows = Entity::find()
             .from_raw_sql(Statement::from_sql_and_values(
