@@ -32,6 +32,7 @@ pub use wallet::{
 };
 
 pub(crate) use holds::expire_holds;
+pub(crate) use topups::take_back_for_refund;
 pub use topups::{
     Purchase, confirm_credit_topup, invoice_hooks, list_topups, purchase_credit_pack,
 };
