@@ -173,15 +173,37 @@ pub async fn send_refund(state: &AppState, id: CreditNoteId) -> Result<()> {
             idempotency_key: &key,
         })
         .await?;
-    store::payments::credit_notes::record(
-        &state.db,
-        id,
-        Some(&refunded.reference),
-        status_of(refunded.state),
-        state.clock.now(),
-    )
-    .await?;
+    finish(state, &note, &refunded.reference, status_of(refunded.state)).await?;
     Ok(())
+}
+
+/// Records the provider's refund and status on a credit note, and when the refund failed
+/// gives back the credits the note took, in one transaction. `true` if the note changed; a
+/// failed note never changes again, so the credits are given back once.
+async fn finish(
+    state: &AppState,
+    note: &CreditNote,
+    reference: &str,
+    status: CreditNoteStatus,
+) -> Result<bool> {
+    let now = state.clock.now();
+    let txn = state.db.begin().await?;
+    store::accounts::tenants::lock(&txn, note.tenant_id).await?;
+    let changed =
+        store::payments::credit_notes::record(&txn, note.id, Some(reference), status, now).await?;
+    if changed && status == CreditNoteStatus::Failed {
+        credits::give_back_for_failed_refund(
+            &txn,
+            state,
+            note.tenant_id,
+            note.credits_revoked,
+            note.id,
+            now,
+        )
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(changed)
 }
 
 fn status_of(state: RefundState) -> CreditNoteStatus {
@@ -194,7 +216,7 @@ fn status_of(state: RefundState) -> CreditNoteStatus {
 
 /// Brings a credit note in step with what an event says of its refund; `true` if it changed.
 /// The refund is found by its id, or, when the answer was never recorded, by the credit note
-/// named in its metadata. A final status is never changed again.
+/// named in its metadata. A failed note is never changed again.
 pub(crate) async fn reconcile(state: &AppState, report: &RefundReport) -> Result<bool> {
     let note =
         match store::payments::credit_notes::by_provider_ref(&state.db, &report.reference).await? {
@@ -213,14 +235,7 @@ pub(crate) async fn reconcile(state: &AppState, report: &RefundReport) -> Result
                 }
             }
         };
-    store::payments::credit_notes::record(
-        &state.db,
-        note.id,
-        Some(&report.reference),
-        status_of(report.state),
-        state.clock.now(),
-    )
-    .await
+    finish(state, &note, &report.reference, status_of(report.state)).await
 }
 
 /// The credit notes of an invoice the caller may see (admin, or the tenant for its own).

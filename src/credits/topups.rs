@@ -359,3 +359,27 @@ pub(crate) async fn take_back_for_refund(
         Move::Insufficient => Err(Error::internal("the balance moved under the tenant lock")),
     }
 }
+
+/// Gives back, in `txn`, the credits a credit note took when its refund failed: the money
+/// stayed with us, so the credits stay with the buyer. One `grant` entry keyed by the credit
+/// note, so it happens once.
+pub(crate) async fn give_back_for_failed_refund(
+    txn: &DatabaseTransaction,
+    state: &AppState,
+    tenant: TenantId,
+    credits: Credits,
+    credit_note: CreditNoteId,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    if credits.micro() <= 0 {
+        return Ok(());
+    }
+    store::credits::wallets::ensure(txn, tenant, now).await?;
+    let mut e = entry(tenant, LedgerKind::Grant, credits.micro(), now);
+    e.idempotency_key = Some(ledger_key::refund_failed(credit_note));
+    e.reference = Some(credit_note.to_string());
+    match move_balance(txn, state, e, 0, 0).await? {
+        Move::Done(_) | Move::Duplicate => Ok(()),
+        Move::Insufficient => Err(Error::internal("a grant cannot lack credits")),
+    }
+}

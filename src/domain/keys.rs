@@ -49,6 +49,11 @@ pub mod ledger_key {
         format!("credit_note:{credit_note}")
     }
 
+    /// The credits given back when a credit note's refund failed.
+    pub fn refund_failed(credit_note: CreditNoteId) -> String {
+        format!("credit_note_failed:{credit_note}")
+    }
+
     pub fn deferred(pending: PendingUsageId) -> String {
         format!("deferred:{pending}")
     }

@@ -491,3 +491,55 @@ async fn stripe_refunds_a_credit_pack_whose_credits_were_spent_takes_back_only_w
     assert_eq!(refunds_sent(&server).len(), 1);
     assert_eq!(refunds_sent(&server)[0].params["amount"], "9970");
 }
+
+#[tokio::test]
+async fn stripe_refunds_a_failed_refund_gives_the_pack_credits_back_once() {
+    let server = StripeServer::start().await;
+    let app = stripe_app_with(&server, |c| {
+        c.public_url = "https://billing.example.com".into()
+    })
+    .await;
+    let (tenant, invoice) = bought_pack(&app, &server).await;
+    let start = credits_of(&app.balance(&tenant).await.0);
+    let r = refund(
+        &app,
+        None,
+        json!({ "invoiceId": invoice, "amountMinor": "4985", "reason": "half" }),
+    )
+    .await;
+    let note = r.data()["refundInvoice"]["creditNote"].clone();
+    assert_eq!(note["creditsRevoked"], "150");
+    deliver(&app).await;
+    let read = notes(&app, None, &invoice).await;
+    let re = read.data()["creditNotes"][0]["refundId"].clone();
+    let mut failed = server.object(str_of(&re)).expect("the refund");
+    failed["status"] = json!("failed");
+    failed["failure_reason"] = json!("expired_or_canceled_card");
+    for _ in 0..2 {
+        let (status, body) = send_event(&app, "refund.failed", &failed).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let read = notes(&app, None, &invoice).await;
+    assert_eq!(read.data()["creditNotes"][0]["status"], "FAILED");
+    assert_eq!(credits_of(&app.balance(&tenant).await.0), start);
+    let grants: Vec<Value> = app
+        .ledger_of(&tenant)
+        .await
+        .into_iter()
+        .filter(|e| e["kind"] == "GRANT" && e["reference"] == note["id"])
+        .collect();
+    assert_eq!(grants.len(), 1, "{grants:?}");
+    assert_eq!(grants[0]["amount"], "150");
+    ledger_matches(&app, &tenant).await;
+    // A failed refund no longer counts: the whole amount can be refunded again.
+    let again = refund(
+        &app,
+        None,
+        json!({ "invoiceId": invoice, "reason": "retry" }),
+    )
+    .await;
+    assert_eq!(
+        again.data()["refundInvoice"]["creditNote"]["amount"]["amountMinor"],
+        "9970"
+    );
+}

@@ -102,8 +102,10 @@ pub async fn of_invoice(db: &impl ConnectionTrait, invoice: InvoiceId) -> Result
         .collect()
 }
 
-/// Records the provider's refund and its status, unless the note is final already (a late
-/// `pending` never undoes a success or a failure). `true` if the row changed.
+/// Records the provider's refund and its status where the move is allowed: pending may
+/// become succeeded or failed, and succeeded may still become failed (Stripe fails a refund
+/// after it succeeded when the card's bank returns it); failed is final, and a late `pending`
+/// undoes nothing. `true` if the row changed.
 pub async fn record(
     db: &impl ConnectionTrait,
     id: CreditNoteId,
@@ -115,7 +117,7 @@ pub async fn record(
         .col_expr(Column::Status, Expr::value(status.as_str()))
         .col_expr(Column::UpdatedAt, Expr::value(now))
         .filter(Column::Id.eq(id.0))
-        .filter(Column::Status.eq(CreditNoteStatus::Pending.as_str()));
+        .filter(Column::Status.is_in(moves_into(status)));
     if let Some(r) = provider_ref {
         update = update.col_expr(Column::ProviderRef, Expr::value(r.to_owned()));
     }
@@ -128,4 +130,17 @@ pub async fn record(
         );
     }
     Ok(update.exec(db).await?.rows_affected == 1)
+}
+
+/// The statuses a credit note may move into `status` from.
+fn moves_into(status: CreditNoteStatus) -> Vec<&'static str> {
+    match status {
+        CreditNoteStatus::Pending | CreditNoteStatus::Succeeded => {
+            vec![CreditNoteStatus::Pending.as_str()]
+        }
+        CreditNoteStatus::Failed => vec![
+            CreditNoteStatus::Pending.as_str(),
+            CreditNoteStatus::Succeeded.as_str(),
+        ],
+    }
 }
