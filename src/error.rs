@@ -71,6 +71,10 @@ conflict_reasons! {
     ProviderNotConfigured => "PROVIDER_NOT_CONFIGURED",
     /// An invoice that cannot be collected now: paid, not open, or an attempt still running.
     NotCollectible => "NOT_COLLECTIBLE",
+    /// Refunding an invoice that is not paid, or that has nothing left to refund.
+    NotRefundable => "NOT_REFUNDABLE",
+    /// A refund larger than what was paid minus the earlier refunds.
+    RefundExceedsPaid => "REFUND_EXCEEDS_PAID",
     /// A plan or credit pack code has used up its version numbers.
     TooManyVersions => "TOO_MANY_VERSIONS",
 }

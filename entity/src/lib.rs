@@ -6,6 +6,7 @@ pub mod block_charges;
 pub mod coupon_redemptions;
 pub mod coupons;
 pub mod credit_holds;
+pub mod credit_notes;
 pub mod credit_packs;
 pub mod credit_topups;
 pub mod idempotency_keys;

@@ -12,6 +12,7 @@ mod m0006_outbox;
 mod m0007_billing_clock;
 mod m0008_idempotency;
 mod m0009_payments;
+mod m0010_refunds;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_billing_clock::Migration),
             Box::new(m0008_idempotency::Migration),
             Box::new(m0009_payments::Migration),
+            Box::new(m0010_refunds::Migration),
         ]
     }
 }

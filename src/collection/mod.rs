@@ -18,11 +18,13 @@ use crate::state::AppState;
 use crate::store;
 
 mod methods;
+mod refunds;
 mod webhooks;
 
 pub use methods::{
     create_payment_method_setup, payment_methods, remove_payment_method, set_default_payment_method,
 };
+pub use refunds::{RefundInput, credit_notes, refund_invoice, send_refund};
 pub use webhooks::{provider_events, receive_stripe_event};
 
 /// Collects a finalized invoice (the outbox worker calls this). An invoice paid or voided in

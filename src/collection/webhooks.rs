@@ -109,6 +109,13 @@ async fn act(state: &AppState, event: &VerifiedEvent) -> Result<bool> {
             )
             .await
         }
+        EventSubject::Refunds(reports) => {
+            let mut changed = false;
+            for report in reports {
+                changed |= super::refunds::reconcile(state, report).await?;
+            }
+            Ok(changed)
+        }
         EventSubject::SetupSucceeded {
             customer: Some(customer),
             payment_method: Some(method),

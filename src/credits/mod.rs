@@ -35,6 +35,7 @@ pub(crate) use holds::expire_holds;
 pub use topups::{
     Purchase, confirm_credit_topup, invoice_hooks, list_topups, purchase_credit_pack,
 };
+pub(crate) use topups::{give_back_for_failed_refund, take_back_for_refund};
 
 /// How a metric's units turn into credits for a tenant: the rule of its plan when that has a
 /// credit charge for the metric, else 1 credit per 1,000 units rounded up per request.

@@ -12,9 +12,9 @@ use crate::auth::Actor;
 use crate::domain::NewInvoice;
 use crate::domain::keys::{invoice_source, ledger_key};
 use crate::domain::{
-    BillingReason, Code, CreditTopup, IdempotentOperation, Invoice, InvoiceStatus, Keyed,
-    LedgerKind, LineKind, NewLine, Page, PageRequest, Role, TenantId, TopupId, TopupSource,
-    TopupStatus,
+    BillingReason, Code, CreditNoteId, CreditTopup, Credits, IdempotentOperation, Invoice,
+    InvoiceStatus, Keyed, LedgerKind, LineKind, NewLine, Page, PageRequest, Role, TenantId,
+    TopupId, TopupSource, TopupStatus,
 };
 use crate::error::{ConflictReason, Error, OptionExt, Result};
 use crate::payments::CheckoutRequest;
@@ -317,4 +317,69 @@ pub async fn list_topups(
 ) -> Result<Page<CreditTopup>> {
     let scope = actor.scope(tenant)?;
     store::credits::topups::list(&state.db, scope, page).await
+}
+
+/// Takes back, in `txn`, the credits a refund of a credit-pack invoice covers: the pack's
+/// credits in proportion to the money refunded (`credits * amount / paid`), capped at the
+/// balance so it never goes below zero. Credits already spent are not recovered: the rest of
+/// the refund is money only. The entry is a `revoke` keyed by the credit note. Returns what
+/// was taken (zero for an invoice that is not a pack's, or an empty wallet).
+pub(crate) async fn take_back_for_refund(
+    txn: &DatabaseTransaction,
+    state: &AppState,
+    invoice: &Invoice,
+    amount_minor: i64,
+    credit_note: CreditNoteId,
+    now: DateTime<Utc>,
+) -> Result<Credits> {
+    let Some(topup) = store::credits::topups::find_by_invoice(txn, invoice.id).await? else {
+        return Ok(Credits(0));
+    };
+    if topup.status != TopupStatus::Completed || invoice.amount_paid <= 0 {
+        return Ok(Credits(0));
+    }
+    let share = i128::from(topup.credits.micro()) * i128::from(amount_minor)
+        / i128::from(invoice.amount_paid);
+    let share = i64::try_from(share).map_err(|e| Error::internal(e))?;
+    store::credits::wallets::ensure(txn, topup.tenant_id, now).await?;
+    let balance = store::credits::wallets::find(txn, topup.tenant_id)
+        .await?
+        .balance
+        .micro();
+    let take = share.min(balance.max(0));
+    if take <= 0 {
+        return Ok(Credits(0));
+    }
+    let mut e = entry(topup.tenant_id, LedgerKind::Revoke, -take, now);
+    e.idempotency_key = Some(ledger_key::refund(credit_note));
+    e.reference = Some(credit_note.to_string());
+    match move_balance(txn, state, e, 0, take).await? {
+        Move::Done(_) => Ok(Credits(take)),
+        Move::Duplicate => Err(Error::internal("a credit note took credits back twice")),
+        Move::Insufficient => Err(Error::internal("the balance moved under the tenant lock")),
+    }
+}
+
+/// Gives back, in `txn`, the credits a credit note took when its refund failed: the money
+/// stayed with us, so the credits stay with the buyer. One `grant` entry keyed by the credit
+/// note, so it happens once.
+pub(crate) async fn give_back_for_failed_refund(
+    txn: &DatabaseTransaction,
+    state: &AppState,
+    tenant: TenantId,
+    credits: Credits,
+    credit_note: CreditNoteId,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    if credits.micro() <= 0 {
+        return Ok(());
+    }
+    store::credits::wallets::ensure(txn, tenant, now).await?;
+    let mut e = entry(tenant, LedgerKind::Grant, credits.micro(), now);
+    e.idempotency_key = Some(ledger_key::refund_failed(credit_note));
+    e.reference = Some(credit_note.to_string());
+    match move_balance(txn, state, e, 0, 0).await? {
+        Move::Done(_) | Move::Duplicate => Ok(()),
+        Move::Insufficient => Err(Error::internal("a grant cannot lack credits")),
+    }
 }

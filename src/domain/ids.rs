@@ -64,6 +64,7 @@ id_type!(OutboxMessageId, "obx");
 id_type!(PaymentMethodId, "pmt");
 id_type!(PaymentId, "pay");
 id_type!(ProviderEventId, "pev");
+id_type!(CreditNoteId, "crn");
 
 fn parse_prefixed(field: &str, prefix: &str, raw: &str) -> Result<Uuid, ParseError> {
     let invalid = || {

@@ -3,7 +3,9 @@
 //! sources can never collide by accident.
 use std::fmt::Display;
 
-use super::{BlockChargeId, HoldId, LedgerKind, PendingUsageId, SubscriptionId, TopupId};
+use super::{
+    BlockChargeId, CreditNoteId, HoldId, LedgerKind, PendingUsageId, SubscriptionId, TopupId,
+};
 
 /// Source keys of invoices issued by the system (`invoices.source_key`, unique).
 pub mod invoice_source {
@@ -40,6 +42,16 @@ pub mod ledger_key {
 
     pub fn topup(topup: TopupId) -> String {
         format!("topup:{topup}")
+    }
+
+    /// The credits a credit note takes back from a refunded credit pack.
+    pub fn refund(credit_note: CreditNoteId) -> String {
+        format!("credit_note:{credit_note}")
+    }
+
+    /// The credits given back when a credit note's refund failed.
+    pub fn refund_failed(credit_note: CreditNoteId) -> String {
+        format!("credit_note_failed:{credit_note}")
     }
 
     pub fn deferred(pending: PendingUsageId) -> String {

@@ -3,11 +3,13 @@
 //! one worker afterwards (`jobs::outbox`).
 use chrono::{DateTime, Utc};
 
-use super::{InvoiceId, OutboxMessageId, TenantId};
+use super::{CreditNoteId, InvoiceId, OutboxMessageId, TenantId};
 
 // `CollectInvoice`: ask the payment provider to collect a finalized invoice with an amount due.
+// `RefundPayment`: ask the payment provider for the refund a credit note records.
 str_enum!(OutboxKind {
     CollectInvoice = "collect_invoice",
+    RefundPayment = "refund_payment",
 });
 
 // `Dead`: given up after the configured number of attempts; an operator looks at it.
@@ -60,6 +62,16 @@ impl NewOutboxMessage {
             kind: OutboxKind::CollectInvoice,
             reference: invoice.to_string(),
             dedupe_key: format!("collect_invoice:{invoice}:{attempt}"),
+        }
+    }
+
+    /// The refund a credit note asks for: one message per credit note.
+    pub fn refund_payment(tenant: TenantId, credit_note: CreditNoteId) -> Self {
+        Self {
+            tenant: Some(tenant),
+            kind: OutboxKind::RefundPayment,
+            reference: credit_note.to_string(),
+            dedupe_key: format!("refund:{credit_note}"),
         }
     }
 }

@@ -2,7 +2,10 @@
 //! one row per collection attempt, and the provider's events as received.
 use chrono::{DateTime, Utc};
 
-use super::{Currency, InvoiceId, PaymentId, PaymentMethodId, ProviderEventId, TenantId};
+use super::{
+    CreditNoteId, Credits, Currency, InvoiceId, PaymentId, PaymentMethodId, ProviderEventId,
+    TenantId,
+};
 
 /// A saved card as the provider describes it; the number never reaches us.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -93,4 +96,46 @@ pub struct ProviderEvent {
     pub error: Option<String>,
     pub received_at: DateTime<Utc>,
     pub processed_at: Option<DateTime<Utc>>,
+}
+
+// `Pending`: written, the provider's refund not made or not final yet. `Succeeded`: the money
+// went back. `Failed`: the provider refused or failed it; it no longer counts as refunded.
+str_enum!(CreditNoteStatus {
+    Pending = "pending",
+    Succeeded = "succeeded",
+    Failed = "failed",
+});
+
+/// A refund of (part of) a paid invoice, numbered like invoices (`CN-2026-000001`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreditNote {
+    pub id: CreditNoteId,
+    pub tenant_id: TenantId,
+    pub invoice_id: InvoiceId,
+    pub number: String,
+    pub amount_minor: i64,
+    pub currency: Currency,
+    pub reason: String,
+    pub status: CreditNoteStatus,
+    /// The provider's refund (`re_…`), once made.
+    pub provider_ref: Option<String>,
+    /// The payment refunded (the PaymentIntent `pi_…` for Stripe).
+    pub payment_ref: Option<String>,
+    /// Credits taken back from the wallet for a credit-pack invoice (0 otherwise).
+    pub credits_revoked: Credits,
+    pub idempotency_key: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl CreditNote {
+    /// The provider's idempotency key for this refund: it is made once, whoever sends it.
+    pub fn refund_key(&self) -> String {
+        format!("refund:{}", self.id)
+    }
+
+    /// `CN-2026-000001`.
+    pub fn format_number(year: i32, n: i64) -> String {
+        format!("CN-{year}-{n:06}")
+    }
 }

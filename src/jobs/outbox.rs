@@ -7,7 +7,8 @@ use rand::Rng;
 use crate::auth::Actor;
 use crate::collection;
 use crate::domain::{
-    InvoiceId, OutboxKind, OutboxMessage, OutboxMessageId, OutboxStatus, Page, PageRequest,
+    CreditNoteId, InvoiceId, OutboxKind, OutboxMessage, OutboxMessageId, OutboxStatus, Page,
+    PageRequest,
 };
 use crate::error::{ConflictReason, Error, OptionExt, Result};
 use crate::state::AppState;
@@ -135,6 +136,10 @@ async fn carry_out(state: &AppState, msg: &OutboxMessage) -> Result<()> {
         OutboxKind::CollectInvoice => {
             let invoice = InvoiceId::parse("reference", &msg.reference)?;
             collection::collect_invoice(state, invoice).await
+        }
+        OutboxKind::RefundPayment => {
+            let note = CreditNoteId::parse("reference", &msg.reference)?;
+            collection::send_refund(state, note).await
         }
     }
 }

@@ -37,6 +37,9 @@ pub enum EventSubject {
         customer: Option<String>,
         payment_method: Option<String>,
     },
+    /// Refunds changed (`charge.refunded` names each refund of the charge, `refund.updated`
+    /// and `refund.failed` one).
+    Refunds(Vec<RefundReport>),
     /// Accepted and recorded; nothing to do.
     Other,
 }
@@ -81,4 +84,34 @@ pub fn hard_decline(code: &str) -> bool {
             | "stop_payment_order"
             | "do_not_honor"
     )
+}
+
+/// One refund as an event reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefundReport {
+    /// The provider's refund (`re_…`).
+    pub reference: String,
+    pub state: RefundState,
+    /// Our credit note, from the metadata we set when creating it.
+    pub credit_note: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefundState {
+    Succeeded,
+    /// Pending, or waiting for the customer: final word to come.
+    Pending,
+    /// Failed or canceled: the money did not go back.
+    Failed,
+}
+
+impl RefundState {
+    /// Stripe's refund status (`succeeded`, `pending`, `requires_action`, `failed`, `canceled`).
+    pub fn of_stripe(status: Option<&str>) -> Self {
+        match status {
+            Some("succeeded") => Self::Succeeded,
+            Some("failed" | "canceled") => Self::Failed,
+            _ => Self::Pending,
+        }
+    }
 }

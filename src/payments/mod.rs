@@ -3,13 +3,16 @@
 //! trait when `BILLING_STRIPE_SECRET_KEY` is set.
 use async_trait::async_trait;
 
-use crate::domain::{CardDetails, Invoice, TenantId};
+use crate::domain::{CardDetails, CreditNote, Invoice, TenantId};
 use crate::error::{ConflictReason, Error, Result};
 
 mod events;
 mod stripe;
 
-pub use events::{CheckoutOutcome, EventSubject, IntentOutcome, VerifiedEvent, hard_decline};
+pub use events::{
+    CheckoutOutcome, EventSubject, IntentOutcome, RefundReport, RefundState, VerifiedEvent,
+    hard_decline,
+};
 pub use stripe::StripeProvider;
 
 /// One collection attempt, as the provider is asked for it.
@@ -74,6 +77,23 @@ pub struct CheckoutSession {
     pub url: String,
 }
 
+/// A refund of (part of) a payment, as the provider is asked for it.
+#[derive(Clone, Copy, Debug)]
+pub struct RefundRequest<'a> {
+    pub credit_note: &'a CreditNote,
+    /// The payment to refund (a PaymentIntent `pi_…`).
+    pub payment_ref: &'a str,
+    /// `refund:<credit note>`: the refund is made once however often it is sent.
+    pub idempotency_key: &'a str,
+}
+
+/// What the provider answered to a refund.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refunded {
+    pub reference: String,
+    pub state: RefundState,
+}
+
 /// Who a provider customer is made for.
 #[derive(Clone, Copy, Debug)]
 pub struct CustomerRequest<'a> {
@@ -123,6 +143,12 @@ pub trait PaymentProvider: Send + Sync + 'static {
 
     /// Detaches a payment method from its customer.
     async fn detach(&self, _payment_method: &str) -> Result<()> {
+        Err(not_configured())
+    }
+
+    /// Gives back (part of) a payment. An error means the provider was not reached or did not
+    /// answer: the outbox sends it again with the same key.
+    async fn create_refund(&self, _req: &RefundRequest<'_>) -> Result<Refunded> {
         Err(not_configured())
     }
 

@@ -12,19 +12,23 @@ use stripe_checkout::checkout_session::{
 };
 use stripe_core::customer::CreateCustomer;
 use stripe_core::payment_intent::{CreatePaymentIntent, CreatePaymentIntentOffSession};
+use stripe_core::refund::CreateRefund;
 use stripe_core::setup_intent::{CreateSetupIntent, CreateSetupIntentUsage};
 use stripe_payment::payment_method::{DetachPaymentMethod, RetrievePaymentMethod};
 use stripe_shared::{
     ApiErrors, CheckoutSession as StripeSession, CheckoutSessionMode, CheckoutSessionPaymentStatus,
-    PaymentIntent, PaymentIntentStatus,
+    PaymentIntent, PaymentIntentStatus, Refund as StripeRefund,
 };
 use stripe_types::Currency as StripeCurrency;
 use stripe_webhook::{EventObject, Webhook};
 
-use super::events::{CheckoutOutcome, EventSubject, IntentOutcome, VerifiedEvent, hard_decline};
+use super::events::{
+    CheckoutOutcome, EventSubject, IntentOutcome, RefundReport, RefundState, VerifiedEvent,
+    hard_decline,
+};
 use super::{
     CheckoutRequest, CheckoutSession, CollectRequest, Collection, CustomerRequest, PaymentProvider,
-    SetupSession,
+    RefundRequest, Refunded, SetupSession,
 };
 use crate::domain::CardDetails;
 use crate::error::{Error, Result};
@@ -261,6 +265,28 @@ impl PaymentProvider for StripeProvider {
         Ok(())
     }
 
+    async fn create_refund(&self, req: &RefundRequest<'_>) -> Result<Refunded> {
+        let note = req.credit_note;
+        let refund = CreateRefund::new()
+            .payment_intent(req.payment_ref)
+            .amount(note.amount_minor)
+            .metadata(HashMap::from([
+                ("credit_note_id".to_owned(), note.id.to_string()),
+                ("invoice_id".to_owned(), note.invoice_id.to_string()),
+                ("tenant_id".to_owned(), note.tenant_id.to_string()),
+            ]))
+            .customize()
+            .request_strategy(strategy(req.idempotency_key)?)
+            .timeout(self.timeout)
+            .send(&self.client)
+            .await
+            .map_err(|e| transient("Refund", &e))?;
+        Ok(Refunded {
+            reference: refund.id.as_str().to_owned(),
+            state: RefundState::of_stripe(refund.status.as_deref()),
+        })
+    }
+
     fn verify_event(&self, payload: &str, signature: &str) -> Result<VerifiedEvent> {
         let secret = self.webhook_secret.as_deref().ok_or_else(|| {
             Error::validation("Stripe-Signature", "no webhook secret is configured")
@@ -307,6 +333,22 @@ impl PaymentProvider for StripeProvider {
                         .map(|p| p.id().as_str().to_owned()),
                 },
             ),
+            EventObject::ChargeRefunded(charge) => (
+                Some(charge.id.as_str().to_owned()),
+                EventSubject::Refunds(
+                    charge
+                        .refunds
+                        .as_ref()
+                        .map(|l| l.data.iter().map(refund_report).collect())
+                        .unwrap_or_default(),
+                ),
+            ),
+            EventObject::RefundUpdated(r)
+            | EventObject::RefundFailed(r)
+            | EventObject::ChargeRefundUpdated(r) => (
+                Some(r.id.as_str().to_owned()),
+                EventSubject::Refunds(vec![refund_report(&r)]),
+            ),
             _ => (None, EventSubject::Other),
         };
         Ok(VerifiedEvent {
@@ -315,6 +357,17 @@ impl PaymentProvider for StripeProvider {
             object_ref,
             subject,
         })
+    }
+}
+
+fn refund_report(r: &StripeRefund) -> RefundReport {
+    RefundReport {
+        reference: r.id.as_str().to_owned(),
+        state: RefundState::of_stripe(r.status.as_deref()),
+        credit_note: r
+            .metadata
+            .as_ref()
+            .and_then(|m| m.get("credit_note_id").cloned()),
     }
 }
 

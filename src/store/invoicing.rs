@@ -228,6 +228,16 @@ pub async fn append_line(
 /// The next invoice number of `year`. The increment holds the year's row until the transaction
 /// ends, so concurrent finalizations take turns and a rolled-back one gives its number back.
 pub async fn next_number(db: &impl ConnectionTrait, year: i32) -> Result<i64> {
+    next_in_sequence(db, year).await
+}
+
+/// The credit notes' own gapless sequence for `year`. It lives in `invoice_sequences` under
+/// the key `-year`, which no invoice year can take, so both numberings share one mechanism.
+pub async fn next_credit_note_number(db: &impl ConnectionTrait, year: i32) -> Result<i64> {
+    next_in_sequence(db, -year).await
+}
+
+async fn next_in_sequence(db: &impl ConnectionTrait, year: i32) -> Result<i64> {
     let backend = db.get_database_backend();
     let seed = Query::insert()
         .into_table(invoice_sequences::Entity)

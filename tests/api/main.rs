@@ -36,6 +36,7 @@ mod stripe_checkout;
 mod stripe_collection;
 mod stripe_dunning;
 mod stripe_faults;
+mod stripe_refunds;
 mod stripe_server;
 mod stripe_server_faults;
 mod stripe_server_webhooks;

@@ -8,8 +8,10 @@ use crate::graphql::accounts::inputs::opt_tenant_id;
 use crate::graphql::scalars::{connection, page_request};
 use crate::graphql::{CtxExt, GqlResult};
 
+mod refunds;
 mod types;
 
+use refunds::{CreditNoteOut, RefundInvoiceInput, RefundInvoicePayload};
 use types::{PaymentMethodOut, PaymentOut, StripeEventOut};
 
 #[derive(Default)]
@@ -40,6 +42,18 @@ impl PaymentsQuery {
         let (state, actor) = (ctx.state()?, ctx.actor()?);
         let id = InvoiceId::parse("invoiceId", &invoice_id).gql()?;
         let found = collection::payments_of(state, actor, id).await.gql()?;
+        Ok(found.into_iter().map(Into::into).collect())
+    }
+
+    /// The refunds of an invoice, first first (admin, or the tenant for its own invoices).
+    async fn credit_notes(
+        &self,
+        ctx: &Context<'_>,
+        invoice_id: ID,
+    ) -> async_graphql::Result<Vec<CreditNoteOut>> {
+        let (state, actor) = (ctx.state()?, ctx.actor()?);
+        let id = InvoiceId::parse("invoiceId", &invoice_id).gql()?;
+        let found = collection::credit_notes(state, actor, id).await.gql()?;
         Ok(found.into_iter().map(Into::into).collect())
     }
 
@@ -167,6 +181,23 @@ impl PaymentsMutation {
             .gql()?;
         Ok(RetryInvoicePaymentPayload {
             payments: payments.into_iter().map(Into::into).collect(),
+        })
+    }
+
+    /// Refunds a paid invoice in full or in part (admin): writes a credit note and asks Stripe
+    /// for the money back. Never more than what was paid minus earlier refunds.
+    async fn refund_invoice(
+        &self,
+        ctx: &Context<'_>,
+        input: RefundInvoiceInput,
+    ) -> async_graphql::Result<RefundInvoicePayload> {
+        let (state, actor) = (ctx.state()?, ctx.actor()?);
+        let input = input.parse().gql()?;
+        let note = collection::refund_invoice(state, actor, input)
+            .await
+            .gql()?;
+        Ok(RefundInvoicePayload {
+            credit_note: note.into(),
         })
     }
 }

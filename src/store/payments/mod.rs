@@ -1,5 +1,6 @@
 //! Payment-provider rows: the tenant's customer, saved cards, collection attempts and the
 //! provider's events.
+pub mod credit_notes;
 pub mod events;
 pub mod methods;
 
