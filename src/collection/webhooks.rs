@@ -4,8 +4,8 @@
 //! ours, or of a type we do not act on, is recorded as ignored.
 use crate::auth::Actor;
 use crate::domain::{
-    BillingReason, InvoiceId, InvoiceStatus, Page, PageRequest, PaymentStatus, ProviderEvent,
-    ProviderEventStatus,
+    BillingReason, Invoice, InvoiceId, InvoiceStatus, Page, PageRequest, PaymentStatus,
+    ProviderEvent, ProviderEventStatus,
 };
 use crate::error::{Error, Result};
 use crate::invoicing;
@@ -124,29 +124,38 @@ async fn act(state: &AppState, event: &VerifiedEvent) -> Result<bool> {
     }
 }
 
-/// The attempt a PaymentIntent belongs to when we never learned its id (the process stopped
-/// between creating it and recording the answer): the invoice named in its metadata, if that
-/// invoice is the named tenant's and its latest attempt is still waiting for an answer.
-async fn unrecorded(
+/// The invoice an event's metadata names, when it exists and is the named tenant's; anything
+/// else (missing or malformed metadata, another tenant's invoice) is not ours to act on.
+async fn named_invoice(
     state: &AppState,
     invoice: Option<&str>,
     tenant: Option<&str>,
-) -> Result<Option<crate::domain::Payment>> {
+) -> Result<Option<Invoice>> {
     let (Some(invoice), Some(tenant)) = (invoice, tenant) else {
         return Ok(None);
     };
     let Ok(id) = InvoiceId::parse("invoice_id", invoice) else {
         return Ok(None);
     };
-    let found = match invoicing::get_any(state, id).await {
-        Ok(i) => i,
-        Err(Error::NotFound(_)) => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    if found.tenant_id.to_string() != tenant {
-        return Ok(None);
+    match invoicing::get_any(state, id).await {
+        Ok(found) => Ok((found.tenant_id.to_string() == tenant).then_some(found)),
+        Err(Error::NotFound(_)) => Ok(None),
+        Err(e) => Err(e),
     }
-    Ok(store::payments::latest(&state.db, id)
+}
+
+/// The attempt a PaymentIntent belongs to when we never learned its id (the process stopped
+/// between creating it and recording the answer): the named invoice's latest attempt, if it
+/// is still waiting for an answer.
+async fn unrecorded(
+    state: &AppState,
+    invoice: Option<&str>,
+    tenant: Option<&str>,
+) -> Result<Option<crate::domain::Payment>> {
+    let Some(found) = named_invoice(state, invoice, tenant).await? else {
+        return Ok(None);
+    };
+    Ok(store::payments::latest(&state.db, found.id)
         .await?
         .filter(|p| p.status == PaymentStatus::Processing && p.provider_ref.is_none()))
 }
@@ -161,20 +170,13 @@ async fn checkout(
     payment: &Option<String>,
     outcome: CheckoutOutcome,
 ) -> Result<bool> {
-    let (Some(invoice), Some(tenant)) = (invoice, tenant) else {
+    let Some(found) = named_invoice(state, invoice, tenant).await? else {
         return Ok(false);
     };
-    let Ok(id) = InvoiceId::parse("invoice_id", invoice) else {
-        return Ok(false);
-    };
-    let found = match invoicing::get_any(state, id).await {
-        Ok(i) => i,
-        Err(Error::NotFound(_)) => return Ok(false),
-        Err(e) => return Err(e),
-    };
-    if found.tenant_id.to_string() != tenant || found.billing_reason != BillingReason::CreditPack {
+    if found.billing_reason != BillingReason::CreditPack {
         return Ok(false);
     }
+    let id = found.id;
     match (outcome, found.status) {
         (CheckoutOutcome::Paid, InvoiceStatus::Open) => {
             invoicing::settle(state, id, payment.clone()).await?;

@@ -6,27 +6,24 @@ use axum::Json;
 use axum::body::{Body, to_bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::HttpState;
-use super::errors::error_body;
+use super::errors::error_response;
 use crate::collection;
 use crate::error::{ConflictReason, Error};
 
-pub async fn stripe(
-    State(s): State<HttpState>,
-    headers: HeaderMap,
-    body: Body,
-) -> (StatusCode, Json<serde_json::Value>) {
+pub async fn stripe(State(s): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
     let Ok(bytes) = to_bytes(body, s.app.config.body_limit_bytes).await else {
-        return error(
+        return error_response(
             StatusCode::PAYLOAD_TOO_LARGE,
             "VALIDATION",
             "the event is too large",
         );
     };
     let Ok(payload) = std::str::from_utf8(&bytes) else {
-        return error(
+        return error_response(
             StatusCode::BAD_REQUEST,
             "VALIDATION",
             "the event is not UTF-8",
@@ -36,29 +33,29 @@ pub async fn stripe(
         .get("stripe-signature")
         .and_then(|v| v.to_str().ok())
     else {
-        return error(
+        return error_response(
             StatusCode::BAD_REQUEST,
             "VALIDATION",
             "the Stripe-Signature header is missing",
         );
     };
     match collection::receive_stripe_event(&s.app, payload, signature).await {
-        Ok(event) => (
-            StatusCode::OK,
-            Json(
-                json!({ "received": true, "id": event.event_ref, "status": event.status.as_str() }),
-            ),
-        ),
+        Ok(event) => Json(
+            json!({ "received": true, "id": event.event_ref, "status": event.status.as_str() }),
+        )
+        .into_response(),
         Err(Error::Validation { message, .. }) => {
-            error(StatusCode::BAD_REQUEST, "VALIDATION", &message)
+            error_response(StatusCode::BAD_REQUEST, "VALIDATION", &message)
         }
         // Without Stripe configured the endpoint does not exist.
         Err(Error::Conflict {
             reason: ConflictReason::ProviderNotConfigured,
             message,
-        }) => error(StatusCode::NOT_FOUND, "NOT_FOUND", &message),
+        }) => error_response(StatusCode::NOT_FOUND, "NOT_FOUND", &message),
         // Anything else that conflicted (a concurrent update) is worth delivering again.
-        Err(e @ Error::Conflict { .. }) => error(StatusCode::CONFLICT, e.code(), &e.to_string()),
+        Err(e @ Error::Conflict { .. }) => {
+            error_response(StatusCode::CONFLICT, e.code(), &e.to_string())
+        }
         Err(e) => {
             tracing::error!(error = %e.cause_chain(), location = ?e.location(), "Stripe event not processed");
             let status = if e.code() == "UNAVAILABLE" {
@@ -66,15 +63,11 @@ pub async fn stripe(
             } else {
                 StatusCode::INTERNAL_SERVER_ERROR
             };
-            error(
+            error_response(
                 status,
                 e.code(),
                 "the event could not be processed; deliver it again",
             )
         }
     }
-}
-
-fn error(status: StatusCode, code: &str, message: &str) -> (StatusCode, Json<serde_json::Value>) {
-    (status, Json(error_body(code, message)))
 }

@@ -8,6 +8,7 @@ use crate::error::{ConflictReason, Error, Result};
 
 mod events;
 mod stripe;
+mod stripe_events;
 
 pub use events::{
     CheckoutOutcome, EventSubject, IntentOutcome, RefundReport, RefundState, VerifiedEvent,

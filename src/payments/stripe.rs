@@ -15,17 +15,10 @@ use stripe_core::payment_intent::{CreatePaymentIntent, CreatePaymentIntentOffSes
 use stripe_core::refund::CreateRefund;
 use stripe_core::setup_intent::{CreateSetupIntent, CreateSetupIntentUsage};
 use stripe_payment::payment_method::{DetachPaymentMethod, RetrievePaymentMethod};
-use stripe_shared::{
-    ApiErrors, CheckoutSession as StripeSession, CheckoutSessionMode, CheckoutSessionPaymentStatus,
-    PaymentIntent, PaymentIntentStatus, Refund as StripeRefund,
-};
+use stripe_shared::{ApiErrors, CheckoutSessionMode, PaymentIntent, PaymentIntentStatus};
 use stripe_types::Currency as StripeCurrency;
-use stripe_webhook::{EventObject, Webhook};
 
-use super::events::{
-    CheckoutOutcome, EventSubject, IntentOutcome, RefundReport, RefundState, VerifiedEvent,
-    hard_decline,
-};
+use super::events::{RefundState, VerifiedEvent, hard_decline};
 use super::{
     CheckoutRequest, CheckoutSession, CollectRequest, Collection, CustomerRequest, PaymentProvider,
     RefundRequest, Refunded, SetupSession,
@@ -89,6 +82,15 @@ fn decline_of(err: &ApiErrors) -> (String, String, bool) {
     (code, reason, hard)
 }
 
+/// Why a PaymentIntent failed: its last payment error's decline (code, message, hard), or a
+/// generic failure when Stripe gave none.
+pub(super) fn failure_of(pi: &PaymentIntent) -> (String, String, bool) {
+    pi.last_payment_error
+        .as_deref()
+        .map(decline_of)
+        .unwrap_or_else(|| ("payment_failed".into(), "the payment failed".into(), false))
+}
+
 /// What a PaymentIntent's status means for the invoice.
 fn collection_of(pi: &PaymentIntent) -> Collection {
     let reference = pi.id.as_str().to_owned();
@@ -101,11 +103,7 @@ fn collection_of(pi: &PaymentIntent) -> Collection {
             }
         }
         PaymentIntentStatus::RequiresPaymentMethod | PaymentIntentStatus::Canceled => {
-            let (code, reason, hard) = pi
-                .last_payment_error
-                .as_deref()
-                .map(decline_of)
-                .unwrap_or_else(|| ("payment_failed".into(), "the payment failed".into(), false));
+            let (code, reason, hard) = failure_of(pi);
             Collection::Failed {
                 reference: Some(reference),
                 code,
@@ -291,102 +289,8 @@ impl PaymentProvider for StripeProvider {
         let secret = self.webhook_secret.as_deref().ok_or_else(|| {
             Error::validation("Stripe-Signature", "no webhook secret is configured")
         })?;
-        let event = Webhook::construct_event(payload, signature, secret)
-            .map_err(|e| Error::validation("Stripe-Signature", e.to_string()))?;
-        let kind = event.type_.as_str().to_owned();
-        let (object_ref, subject) = match event.data.object {
-            EventObject::PaymentIntentSucceeded(pi) => intent(&pi, IntentOutcome::Succeeded),
-            EventObject::PaymentIntentPaymentFailed(pi) => {
-                let (code, reason, hard) = pi
-                    .last_payment_error
-                    .as_deref()
-                    .map(decline_of)
-                    .unwrap_or_else(|| {
-                        ("payment_failed".into(), "the payment failed".into(), false)
-                    });
-                intent(&pi, IntentOutcome::Failed { code, reason, hard })
-            }
-            EventObject::PaymentIntentRequiresAction(pi) => {
-                let client_secret = pi.client_secret.clone().unwrap_or_default();
-                intent(&pi, IntentOutcome::RequiresAction { client_secret })
-            }
-            EventObject::CheckoutSessionCompleted(cs) => {
-                let outcome = match cs.payment_status {
-                    CheckoutSessionPaymentStatus::Paid
-                    | CheckoutSessionPaymentStatus::NoPaymentRequired => CheckoutOutcome::Paid,
-                    _ => CheckoutOutcome::Waiting,
-                };
-                checkout(&cs, outcome)
-            }
-            EventObject::CheckoutSessionAsyncPaymentSucceeded(cs) => {
-                checkout(&cs, CheckoutOutcome::Paid)
-            }
-            EventObject::CheckoutSessionAsyncPaymentFailed(cs)
-            | EventObject::CheckoutSessionExpired(cs) => checkout(&cs, CheckoutOutcome::Failed),
-            EventObject::SetupIntentSucceeded(si) => (
-                Some(si.id.as_str().to_owned()),
-                EventSubject::SetupSucceeded {
-                    customer: si.customer.as_ref().map(|c| c.id().as_str().to_owned()),
-                    payment_method: si
-                        .payment_method
-                        .as_ref()
-                        .map(|p| p.id().as_str().to_owned()),
-                },
-            ),
-            EventObject::ChargeRefunded(charge) => (
-                Some(charge.id.as_str().to_owned()),
-                EventSubject::Refunds(
-                    charge
-                        .refunds
-                        .as_ref()
-                        .map(|l| l.data.iter().map(refund_report).collect())
-                        .unwrap_or_default(),
-                ),
-            ),
-            EventObject::RefundUpdated(r)
-            | EventObject::RefundFailed(r)
-            | EventObject::ChargeRefundUpdated(r) => (
-                Some(r.id.as_str().to_owned()),
-                EventSubject::Refunds(vec![refund_report(&r)]),
-            ),
-            _ => (None, EventSubject::Other),
-        };
-        Ok(VerifiedEvent {
-            id: event.id.as_str().to_owned(),
-            kind,
-            object_ref,
-            subject,
-        })
+        super::stripe_events::read(payload, signature, secret)
     }
-}
-
-fn refund_report(r: &StripeRefund) -> RefundReport {
-    RefundReport {
-        reference: r.id.as_str().to_owned(),
-        state: RefundState::of_stripe(r.status.as_deref()),
-        credit_note: r
-            .metadata
-            .as_ref()
-            .and_then(|m| m.get("credit_note_id").cloned()),
-    }
-}
-
-fn checkout(cs: &StripeSession, outcome: CheckoutOutcome) -> (Option<String>, EventSubject) {
-    let reference = cs.id.as_str().to_owned();
-    let metadata = cs.metadata.clone().unwrap_or_default();
-    (
-        Some(reference.clone()),
-        EventSubject::Checkout {
-            reference,
-            invoice: metadata.get("invoice_id").cloned(),
-            tenant: metadata.get("tenant_id").cloned(),
-            payment: cs
-                .payment_intent
-                .as_ref()
-                .map(|p| p.id().as_str().to_owned()),
-            outcome,
-        },
-    )
 }
 
 fn currency_of(invoice: &crate::domain::Invoice) -> Result<StripeCurrency> {
@@ -404,17 +308,4 @@ fn metadata_of(invoice: &crate::domain::Invoice) -> HashMap<String, String> {
         ("invoice_id".to_owned(), invoice.id.to_string()),
         ("tenant_id".to_owned(), invoice.tenant_id.to_string()),
     ])
-}
-
-fn intent(pi: &PaymentIntent, outcome: IntentOutcome) -> (Option<String>, EventSubject) {
-    let reference = pi.id.as_str().to_owned();
-    (
-        Some(reference.clone()),
-        EventSubject::PaymentIntent {
-            reference,
-            invoice: pi.metadata.get("invoice_id").cloned(),
-            tenant: pi.metadata.get("tenant_id").cloned(),
-            outcome,
-        },
-    )
 }
