@@ -19,9 +19,26 @@ use crate::store;
 const BATCH: u64 = 10;
 /// How long one attempt may hold a message before another worker may take it over.
 const LEASE: TimeDelta = TimeDelta::minutes(5);
-/// Back-off after the first failed attempt; it doubles with each attempt, up to `MAX_BACKOFF`.
-const FIRST_BACKOFF: TimeDelta = TimeDelta::seconds(30);
-const MAX_BACKOFF: TimeDelta = TimeDelta::hours(6);
+
+/// How a kind of message is retried: the back-off after the first failed attempt doubles with
+/// each attempt up to `max_backoff`, and the message is parked as dead after `max_attempts`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct RetryPolicy {
+    first_backoff: TimeDelta,
+    max_backoff: TimeDelta,
+    max_attempts: i32,
+}
+
+/// Each kind's retry policy. Payments and refunds use the configured number of attempts.
+fn policy(state: &AppState, kind: OutboxKind) -> RetryPolicy {
+    match kind {
+        OutboxKind::CollectInvoice | OutboxKind::RefundPayment => RetryPolicy {
+            first_backoff: TimeDelta::seconds(30),
+            max_backoff: TimeDelta::hours(6),
+            max_attempts: state.config.outbox_max_attempts,
+        },
+    }
+}
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct OutboxReport {
@@ -53,19 +70,20 @@ async fn attempt(state: &AppState, msg: &OutboxMessage, report: &mut OutboxRepor
     let outcome = carry_out(state, msg).await;
     let now = state.clock.now();
     let attempts = msg.attempts;
+    let policy = policy(state, msg.kind);
     match outcome {
         Ok(()) => {
             report.sent += 1;
             store::outbox::finish(&state.db, msg.id, OutboxStatus::Done, None, None, now).await
         }
-        Err(e) if attempts >= state.config.outbox_max_attempts => {
+        Err(e) if attempts >= policy.max_attempts => {
             tracing::error!(message = %msg.id, kind = msg.kind.as_str(), attempts, error = %e.cause_chain(), location = ?e.location(), "outbox message is dead");
             report.dead += 1;
             let error = Some(e.cause_chain());
             store::outbox::finish(&state.db, msg.id, OutboxStatus::Dead, None, error, now).await
         }
         Err(e) => {
-            let retry_at = now + backoff(attempts);
+            let retry_at = now + backoff(&policy, attempts);
             tracing::warn!(message = %msg.id, kind = msg.kind.as_str(), attempts, %retry_at, error = %e.cause_chain(), location = ?e.location(), "outbox message failed; will retry");
             report.retried += 1;
             let error = Some(e.cause_chain());
@@ -83,11 +101,12 @@ async fn attempt(state: &AppState, msg: &OutboxMessage, report: &mut OutboxRepor
 }
 
 /// Exponential back-off with up to 10% jitter, so retries of many messages spread out.
-fn backoff(attempts: i32) -> TimeDelta {
+fn backoff(policy: &RetryPolicy, attempts: i32) -> TimeDelta {
     let doublings = attempts.clamp(1, 20) - 1;
-    let base = FIRST_BACKOFF
+    let base = policy
+        .first_backoff
         .checked_mul(1 << doublings)
-        .map_or(MAX_BACKOFF, |d| d.min(MAX_BACKOFF));
+        .map_or(policy.max_backoff, |d| d.min(policy.max_backoff));
     let jitter_ms = rand::thread_rng().gen_range(0..=base.num_milliseconds() / 10);
     base + TimeDelta::milliseconds(jitter_ms)
 }
@@ -150,8 +169,13 @@ mod tests {
 
     #[test]
     fn back_off_doubles_from_thirty_seconds_up_to_six_hours_with_small_jitter() {
+        let policy = RetryPolicy {
+            first_backoff: TimeDelta::seconds(30),
+            max_backoff: TimeDelta::hours(6),
+            max_attempts: 10,
+        };
         for (attempts, base) in [(1, 30), (2, 60), (3, 120), (10, 15_360), (20, 21_600)] {
-            let d = backoff(attempts).num_seconds();
+            let d = backoff(&policy, attempts).num_seconds();
             let most = base + base / 10;
             assert!(d >= base && d <= most, "attempt {attempts}: {d}s");
         }
