@@ -135,6 +135,8 @@ pub struct Config {
     pub invoice_due_days: u32,
     /// Days after the due date before an unpaid invoice makes its subscription past due.
     pub past_due_after_days: u32,
+    /// Days a tenant stays `unpaid` (dunning) before it is suspended.
+    pub dunning_suspend_after_days: u32,
     /// A credit balance falling below this many credits records a `low_balance` notification.
     pub low_balance_credits: i64,
     /// How often pending deferred usage is charged; 0 turns the schedule off.
@@ -201,6 +203,7 @@ impl Default for Config {
             jobs_interval_seconds: 60,
             invoice_due_days: 7,
             past_due_after_days: 3,
+            dunning_suspend_after_days: 7,
             low_balance_credits: 10,
             deferred_interval_seconds: 300,
             outbox_interval_ms: 1000,
@@ -313,9 +316,12 @@ impl Config {
                 self.log
             )));
         }
-        if self.invoice_due_days > 365 || self.past_due_after_days > 365 {
+        if self.invoice_due_days > 365
+            || self.past_due_after_days > 365
+            || self.dunning_suspend_after_days > 365
+        {
             return invalid(
-                "BILLING_INVOICE_DUE_DAYS and BILLING_PAST_DUE_AFTER_DAYS must be at most 365",
+                "BILLING_INVOICE_DUE_DAYS, BILLING_PAST_DUE_AFTER_DAYS and BILLING_DUNNING_SUSPEND_AFTER_DAYS must be at most 365",
             );
         }
         if !(1..=100).contains(&self.outbox_max_attempts) {

@@ -102,6 +102,9 @@ pub enum Error {
     },
     #[error("{0}")]
     RateLimited(String),
+    /// Refused until the tenant's overdue invoices are paid (dunning).
+    #[error("{0}")]
+    PaymentRequired(String),
     /// Too few credits: the balance and what the request needed, so a client can send the
     /// user to the top-up page.
     #[error("not enough credits: {required} needed, {balance} available; top up credits")]
@@ -136,6 +139,7 @@ impl Error {
             Error::Validation { .. } => "VALIDATION",
             Error::Conflict { .. } => "CONFLICT",
             Error::RateLimited(_) => "RATE_LIMITED",
+            Error::PaymentRequired(_) => "PAYMENT_REQUIRED",
             Error::InsufficientCredits { .. } => "INSUFFICIENT_CREDITS",
             Error::Unavailable { .. } => "UNAVAILABLE",
             Error::Internal { .. } => "INTERNAL",

@@ -15,7 +15,7 @@ use crate::config::{Config, Environment};
 use crate::metrics::Metrics;
 use crate::payments::{ManualProvider, PaymentProvider, StripeProvider};
 use crate::state::{AppState, InvoiceHooks};
-use crate::{credits, graphql, http, jobs, store};
+use crate::{collection, credits, graphql, http, jobs, store};
 
 pub type StartupError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -66,7 +66,9 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
         metrics: Arc::new(Metrics::new()?),
         payments,
         plans: Arc::new(PlanVersions::default()),
-        invoice_hooks: Arc::new(credits::invoice_hooks(InvoiceHooks::default())),
+        invoice_hooks: Arc::new(collection::invoice_hooks(credits::invoice_hooks(
+            InvoiceHooks::default(),
+        ))),
     })
 }
 

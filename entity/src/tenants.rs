@@ -12,6 +12,8 @@ pub struct Model {
     pub locale: String,
     pub status: String,
     pub suspended_reason: Option<String>,
+    pub dunning_stage: Option<String>,
+    pub dunning_since: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -2,7 +2,8 @@
 //! credential may read its own tenant.
 use crate::auth::Actor;
 use crate::domain::{
-    NewTenant, Page, PageRequest, Tenant, TenantFilter, TenantId, TenantPatch, TenantStatus,
+    DunningStage, NewTenant, Page, PageRequest, Tenant, TenantFilter, TenantId, TenantPatch,
+    TenantStatus,
 };
 use crate::error::{Error, OptionExt, Result};
 use crate::state::AppState;
@@ -49,9 +50,44 @@ pub async fn active(state: &AppState, id: TenantId) -> Result<Tenant> {
         .await?
         .or_not_found("tenant")?;
     if tenant.status == TenantStatus::Suspended {
-        return Err(Error::Forbidden("the tenant is suspended".into()));
+        return Err(suspended(&tenant));
     }
     Ok(tenant)
+}
+
+/// The tenant, which must exist, for spending credits it already paid for: allowed in every
+/// dunning stage, refused only when the operator suspended the tenant.
+pub async fn with_paid_credits(state: &AppState, id: TenantId) -> Result<Tenant> {
+    let tenant = store::accounts::tenants::find(&state.db, id)
+        .await?
+        .or_not_found("tenant")?;
+    if tenant.status == TenantStatus::Suspended
+        && tenant.dunning_stage != Some(DunningStage::Suspended)
+    {
+        return Err(suspended(&tenant));
+    }
+    Ok(tenant)
+}
+
+/// Refuses what an `unpaid` or suspended tenant may not start (new block charges, new holds)
+/// until its overdue invoices are paid.
+pub fn require_paid_up(tenant: &Tenant, what: &str) -> Result<()> {
+    match tenant.dunning_stage {
+        Some(DunningStage::Unpaid | DunningStage::Suspended) => Err(Error::PaymentRequired(
+            format!("{what} is refused until the tenant's overdue invoices are paid"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn suspended(tenant: &Tenant) -> Error {
+    if tenant.dunning_stage == Some(DunningStage::Suspended) {
+        Error::PaymentRequired(
+            "the tenant is suspended for unpaid invoices; paying them lifts the suspension".into(),
+        )
+    } else {
+        Error::Forbidden("the tenant is suspended".into())
+    }
 }
 
 /// The tenant with this id, if any, for operator tools that hold no credential (`billing

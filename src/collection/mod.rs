@@ -17,9 +17,12 @@ use crate::payments::{CollectRequest, Collection};
 use crate::state::AppState;
 use crate::store;
 
+mod dunning;
 mod methods;
 mod refunds;
 mod webhooks;
+
+pub use dunning::{DunningReport, SUSPENDED_REASON, advance as advance_dunning, invoice_hooks};
 
 pub use methods::{
     create_payment_method_setup, payment_methods, remove_payment_method, set_default_payment_method,
@@ -244,6 +247,7 @@ pub(crate) async fn apply(
                 if before != PaymentStatus::Failed {
                     state.metrics.payments.with_label_values(&["failed"]).inc();
                 }
+                dunning::enter(state, invoice.tenant_id, now).await?;
             }
         }
     }

@@ -4,7 +4,7 @@
 //! as `IDEMPOTENCY_KEY_REUSED` and changes nothing.
 use std::collections::HashMap;
 
-use super::wallet::spending_tenant;
+use super::wallet::{Spending, spending_tenant};
 use super::{CreditRule, rule_for};
 use crate::auth::Actor;
 use crate::domain::MAX_BATCH_EVENTS;
@@ -80,7 +80,7 @@ pub async fn record_deferred_usage(
     tenant: Option<TenantId>,
     events: Vec<DeferredEvent>,
 ) -> Result<Vec<DeferredResult>> {
-    let tenant = spending_tenant(state, actor, tenant).await?;
+    let tenant = spending_tenant(state, actor, tenant, Spending::PaidCredits).await?;
     if events.is_empty() || events.len() > MAX_BATCH_EVENTS {
         return Err(Error::validation(
             "events",

@@ -3,7 +3,7 @@
 //! spent twice; settling gives back what was not used.
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::wallet::{SpendRequest, spending_tenant};
+use super::wallet::{SpendRequest, Spending, spending_tenant};
 use super::{Move, begin, cost_of, entry, insufficient, move_balance};
 use crate::auth::Actor;
 use crate::domain::keys::ledger_key;
@@ -79,7 +79,7 @@ pub async fn reserve_credits(
             "must be between 1 and 86400",
         ));
     }
-    let tenant = spending_tenant(state, actor, req.tenant).await?;
+    let tenant = spending_tenant(state, actor, req.tenant, Spending::NewHold).await?;
     if let Some(first) = reserved(state, tenant, &req, ttl_seconds).await? {
         return Ok(first);
     }

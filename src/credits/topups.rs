@@ -92,7 +92,9 @@ async fn buy(
     key: Option<String>,
 ) -> Result<(CreditTopup, Invoice)> {
     actor.require_role(&[Role::Owner, Role::Billing])?;
-    let tenant = super::wallet::spending_tenant(state, actor, tenant).await?;
+    let tenant =
+        super::wallet::spending_tenant(state, actor, tenant, super::wallet::Spending::Purchase)
+            .await?;
     let keyed = key.map(|k| {
         Keyed::new(
             IdempotentOperation::PurchaseCreditPack,

@@ -30,14 +30,38 @@ pub struct Spent {
     pub replayed: bool,
 }
 
-/// The tenant a spend is for, which must exist and not be suspended.
+/// What a spend starts, which decides what a tenant in dunning may do (README "Dunning
+/// stages").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Spending {
+    /// Spends credits already paid for: allowed in every dunning stage.
+    PaidCredits,
+    /// A new hold: refused once the tenant is `unpaid`.
+    NewHold,
+    /// Buys credits: refused while suspended.
+    Purchase,
+}
+
+/// The tenant a spend is for, which must exist and may make this kind of spend.
 pub(crate) async fn spending_tenant(
     state: &AppState,
     actor: &Actor,
     tenant: Option<TenantId>,
+    spending: Spending,
 ) -> Result<TenantId> {
     let tenant = actor.tenant_for(tenant)?;
-    accounts::tenants::active(state, tenant).await?;
+    match spending {
+        Spending::PaidCredits => {
+            accounts::tenants::with_paid_credits(state, tenant).await?;
+        }
+        Spending::NewHold => {
+            let t = accounts::tenants::active(state, tenant).await?;
+            accounts::tenants::require_paid_up(&t, "a new credit hold")?;
+        }
+        Spending::Purchase => {
+            accounts::tenants::active(state, tenant).await?;
+        }
+    }
     Ok(tenant)
 }
 
@@ -75,7 +99,7 @@ impl SpendRequest {
 /// and changes nothing. A replayed key returns the first result.
 #[tracing::instrument(skip_all)]
 pub async fn consume_credits(state: &AppState, actor: &Actor, req: SpendRequest) -> Result<Spent> {
-    let tenant = spending_tenant(state, actor, req.tenant).await?;
+    let tenant = spending_tenant(state, actor, req.tenant, Spending::PaidCredits).await?;
     let key = ledger_key::client(LedgerKind::Consume, &req.idempotency_key);
     if let Some(first) = replay(state, tenant, &key, |e| req.made(e)).await? {
         return Ok(first);

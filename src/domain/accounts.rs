@@ -67,6 +67,16 @@ impl TenantStatus {
     }
 }
 
+// Where a tenant stands after a failed collection (README "Dunning stages"). `PastDue`: from
+// the first failure, while retries run. `Unpaid`: the schedule is over and an invoice is still
+// unpaid; new block charges and new holds are refused. `Suspended`: some days later, the
+// tenant is suspended; paid-for credits stay spendable. Paying every failed invoice lifts all.
+str_enum!(DunningStage {
+    PastDue = "past_due",
+    Unpaid = "unpaid",
+    Suspended = "suspended",
+});
+
 #[derive(Clone, Debug)]
 pub struct Tenant {
     pub id: TenantId,
@@ -77,6 +87,9 @@ pub struct Tenant {
     pub locale: String,
     pub status: TenantStatus,
     pub suspended_reason: Option<String>,
+    pub dunning_stage: Option<DunningStage>,
+    /// The first failed collection of the current dunning, from which its stages count.
+    pub dunning_since: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -10,6 +10,7 @@ str_enum!(SubscriptionStatus {
     Trialing = "trialing",
     Active = "active",
     PastDue = "past_due",
+    Unpaid = "unpaid",
     Canceled = "canceled",
 });
 

@@ -99,6 +99,13 @@ pub(crate) async fn recheck_past_due(
     if sub.status != SubscriptionStatus::PastDue {
         return Ok(());
     }
+    // A tenant in dunning gets its status back when dunning lifts (collection's hook).
+    if store::accounts::tenants::find(db, sub.tenant_id)
+        .await?
+        .is_some_and(|t| t.dunning_stage.is_some())
+    {
+        return Ok(());
+    }
     let cutoff = now - TimeDelta::days(i64::from(state.config.past_due_after_days));
     if store::invoicing::has_overdue(db, sub.id, cutoff).await? {
         return Ok(());

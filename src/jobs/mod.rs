@@ -40,6 +40,8 @@ pub struct JobReport {
     pub outbox: OutboxReport,
     /// Failed payments whose scheduled retry was handed to the outbox.
     pub payment_retries: i32,
+    /// Dunning stages moved and lifted.
+    pub dunning: crate::collection::DunningReport,
 }
 
 /// Runs every billing job for the clock's current time.
@@ -59,6 +61,8 @@ pub async fn run(state: &AppState) -> Result<JobReport> {
     report.payment_retries =
         i32::try_from(crate::collection::retry_due(state).await?).unwrap_or(i32::MAX);
     report.outbox = deliver_due(state).await?;
+    // After the retries due now were attempted, so a last retry that failed counts.
+    report.dunning = crate::collection::advance_dunning(state).await?;
     Ok(report)
 }
 
@@ -175,6 +179,10 @@ async fn recover(state: &AppState, now: DateTime<Utc>) -> Result<()> {
             continue;
         }
         let tenant: TenantId = sub.tenant_id;
+        if in_dunning(state, tenant).await? {
+            // Dunning owns this subscription's status until it is lifted.
+            continue;
+        }
         let txn = state.db.begin().await?;
         store::accounts::tenants::lock(&txn, tenant).await?;
         if let Some(mut fresh) = store::subscriptions::find(&txn, TenantScope::Any, sub.id).await?
@@ -188,6 +196,12 @@ async fn recover(state: &AppState, now: DateTime<Utc>) -> Result<()> {
         txn.commit().await?;
     }
     Ok(())
+}
+
+async fn in_dunning(state: &AppState, tenant: TenantId) -> Result<bool> {
+    Ok(store::accounts::tenants::find(&state.db, tenant)
+        .await?
+        .is_some_and(|t| t.dunning_stage.is_some()))
 }
 
 /// The operator runs the jobs now.

@@ -94,7 +94,7 @@ pub async fn record_usage(
             format!("a batch holds 1 to {MAX_BATCH_EVENTS} events"),
         ));
     }
-    accounts::tenants::active(state, tenant).await?;
+    let account = accounts::tenants::active(state, tenant).await?;
     let now = state.clock.now();
     let reports: Vec<(Option<String>, Result<UsageReport, Rejection>)> =
         events.iter().map(parse).collect();
@@ -145,6 +145,10 @@ pub async fn record_usage(
         },
         reports,
     );
+    if !decided.blocks.is_empty() {
+        // Nothing is written: the transaction rolls back when dropped.
+        accounts::tenants::require_paid_up(&account, "usage beyond the included amount")?;
+    }
 
     let (charges, invoice) = match (&live, &plan) {
         (Some(sub), Some(plan)) => {

@@ -213,3 +213,19 @@ pub async fn revive(
         .await?;
     Ok(result.rows_affected == 1)
 }
+
+/// Whether a message of `kind` about `reference` is still to be carried out (due, leased or
+/// waiting for a retry).
+pub async fn pending_for(
+    db: &impl ConnectionTrait,
+    kind: OutboxKind,
+    reference: &str,
+) -> Result<bool> {
+    let found = Entity::find()
+        .filter(Column::Kind.eq(kind.as_str()))
+        .filter(Column::Reference.eq(reference))
+        .filter(Column::Status.eq(OutboxStatus::Pending.as_str()))
+        .one(db)
+        .await?;
+    Ok(found.is_some())
+}

@@ -35,6 +35,7 @@ mod stripe_cards;
 mod stripe_checkout;
 mod stripe_collection;
 mod stripe_dunning;
+mod stripe_dunning_stages;
 mod stripe_faults;
 mod stripe_refunds;
 mod stripe_server;

@@ -13,6 +13,7 @@ const CODES: &[&str] = &[
     "INSUFFICIENT_CREDITS",
     "LIMIT_EXCEEDED",
     "PAYMENT_FAILED",
+    "PAYMENT_REQUIRED",
     "RATE_LIMITED",
     "INTERNAL",
 ];

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 
 use crate::accounts;
 use crate::auth::Actor;
-use crate::domain::{ApiKey, Role, Tenant, TenantStatus, User};
+use crate::domain::{ApiKey, DunningStage, Role, Tenant, TenantStatus, User};
 use crate::error::Error;
 use crate::graphql::{CtxExt, GqlResult};
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
@@ -48,6 +48,8 @@ pub enum TenantStatusGql {
     Suspended,
 }
 
+gql_enum!(DunningStageGql as "DunningStage" => DunningStage { PastDue, Unpaid, Suspended });
+
 pub struct TenantOut(pub Tenant);
 
 #[Object(name = "Tenant")]
@@ -78,6 +80,14 @@ impl TenantOut {
     }
     async fn suspended_reason(&self) -> Option<&str> {
         self.0.suspended_reason.as_deref()
+    }
+    /// Where the tenant stands after a failed collection; null when nothing failed is owed.
+    async fn dunning_stage(&self) -> Option<DunningStageGql> {
+        self.0.dunning_stage.map(Into::into)
+    }
+    /// The first failed collection of the current dunning.
+    async fn dunning_since(&self) -> Option<DateTime<Utc>> {
+        self.0.dunning_since
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at

@@ -35,7 +35,7 @@ impl From<Interval> for IntervalGql {
 }
 
 gql_enum!(SubscriptionStatusGql as "SubscriptionStatus" => SubscriptionStatus {
-    Trialing, Active, PastDue, Canceled
+    Trialing, Active, PastDue, Unpaid, Canceled
 });
 
 #[derive(SimpleObject)]

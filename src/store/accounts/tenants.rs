@@ -5,8 +5,8 @@ use sea_orm::{
 };
 
 use crate::domain::{
-    Currency, NewTenant, Page, PageRequest, Tenant, TenantFilter, TenantId, TenantPatch,
-    TenantStatus,
+    Currency, DunningStage, NewTenant, Page, PageRequest, Tenant, TenantFilter, TenantId,
+    TenantPatch, TenantStatus,
 };
 use crate::error::{ConflictReason, OptionExt, Result, conflict_on_unique};
 use crate::store::{contains_ci, fetch_page};
@@ -23,6 +23,8 @@ fn to_domain(m: Model) -> Tenant {
         locale: m.locale,
         status: TenantStatus::from_db(&m.status),
         suspended_reason: m.suspended_reason,
+        dunning_stage: m.dunning_stage.as_deref().and_then(DunningStage::from_db),
+        dunning_since: m.dunning_since,
         created_at: m.created_at,
         updated_at: m.updated_at,
     }
@@ -42,6 +44,8 @@ pub async fn insert(
         locale: Set(new.locale.into_inner()),
         status: Set(TenantStatus::Active.as_str().to_owned()),
         suspended_reason: Set(None),
+        dunning_stage: Set(None),
+        dunning_since: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     };
@@ -109,8 +113,53 @@ pub async fn set_status(
     let mut row: ActiveModel = current.into();
     row.status = Set(status.as_str().to_owned());
     row.suspended_reason = Set(reason);
+    // The operator's decision replaces any dunning stage; a later failure starts a new one.
+    row.dunning_stage = Set(None);
+    row.dunning_since = Set(None);
     row.updated_at = Set(now);
     Ok(to_domain(row.update(db).await?))
+}
+
+/// Moves the tenant to a dunning stage (`None`: out of dunning), with the status that stage
+/// implies: `Suspended` suspends the tenant with `reason`; leaving it reactivates the tenant.
+/// `since` is kept as given. The caller holds the tenant's lock.
+pub async fn set_dunning(
+    db: &impl ConnectionTrait,
+    id: TenantId,
+    stage: Option<DunningStage>,
+    since: Option<DateTime<Utc>>,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Tenant> {
+    let current = Entity::find_by_id(id.0)
+        .one(db)
+        .await?
+        .or_not_found("tenant")?;
+    let was_suspended_by_dunning =
+        current.dunning_stage.as_deref() == Some(DunningStage::Suspended.as_str());
+    let mut row: ActiveModel = current.into();
+    if stage == Some(DunningStage::Suspended) {
+        row.status = Set(TenantStatus::Suspended.as_str().to_owned());
+        row.suspended_reason = Set(reason.map(str::to_owned));
+    } else if was_suspended_by_dunning {
+        row.status = Set(TenantStatus::Active.as_str().to_owned());
+        row.suspended_reason = Set(None);
+    }
+    row.dunning_stage = Set(stage.map(|s| s.as_str().to_owned()));
+    row.dunning_since = Set(since);
+    row.updated_at = Set(now);
+    Ok(to_domain(row.update(db).await?))
+}
+
+/// Tenants in a dunning stage, for the dunning job.
+pub async fn in_dunning(db: &impl ConnectionTrait) -> Result<Vec<Tenant>> {
+    Ok(Entity::find()
+        .filter(Column::DunningStage.is_not_null())
+        .all(db)
+        .await?
+        .into_iter()
+        .map(to_domain)
+        .collect())
 }
 
 /// Locks the tenant row until the transaction ends, with a write that changes nothing (a
