@@ -173,7 +173,13 @@ pub async fn send_refund(state: &AppState, id: CreditNoteId) -> Result<()> {
             idempotency_key: &key,
         })
         .await?;
-    finish(state, &note, &refunded.reference, status_of(refunded.state)).await?;
+    finish(
+        state,
+        &note,
+        refunded.reference.as_deref(),
+        status_of(refunded.state),
+    )
+    .await?;
     Ok(())
 }
 
@@ -183,14 +189,14 @@ pub async fn send_refund(state: &AppState, id: CreditNoteId) -> Result<()> {
 async fn finish(
     state: &AppState,
     note: &CreditNote,
-    reference: &str,
+    reference: Option<&str>,
     status: CreditNoteStatus,
 ) -> Result<bool> {
     let now = state.clock.now();
     let txn = state.db.begin().await?;
     store::accounts::tenants::lock(&txn, note.tenant_id).await?;
     let changed =
-        store::payments::credit_notes::record(&txn, note.id, Some(reference), status, now).await?;
+        store::payments::credit_notes::record(&txn, note.id, reference, status, now).await?;
     if changed && status == CreditNoteStatus::Failed {
         credits::give_back_for_failed_refund(
             &txn,
@@ -235,7 +241,13 @@ pub(crate) async fn reconcile(state: &AppState, report: &RefundReport) -> Result
                 }
             }
         };
-    finish(state, &note, &report.reference, status_of(report.state)).await
+    finish(
+        state,
+        &note,
+        Some(&report.reference),
+        status_of(report.state),
+    )
+    .await
 }
 
 /// The credit notes of an invoice the caller may see (admin, or the tenant for its own).

@@ -91,7 +91,9 @@ pub struct RefundRequest<'a> {
 /// What the provider answered to a refund.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refunded {
-    pub reference: String,
+    /// The provider's refund; `None` when the provider refused to make one (a permanent
+    /// refusal, such as a charge already refunded or disputed), which fails the refund.
+    pub reference: Option<String>,
     pub state: RefundState,
 }
 

@@ -277,12 +277,27 @@ impl PaymentProvider for StripeProvider {
             .request_strategy(strategy(req.idempotency_key)?)
             .timeout(self.timeout)
             .send(&self.client)
-            .await
-            .map_err(|e| transient("Refund", &e))?;
-        Ok(Refunded {
-            reference: refund.id.as_str().to_owned(),
-            state: RefundState::of_stripe(refund.status.as_deref()),
-        })
+            .await;
+        match refund {
+            Ok(refund) => Ok(Refunded {
+                reference: Some(refund.id.as_str().to_owned()),
+                state: RefundState::of_stripe(refund.status.as_deref()),
+            }),
+            // Stripe refused the request itself (the charge was already refunded or is
+            // disputed, the amount is too large, ...): asking again cannot succeed, so the
+            // refund fails now instead of being retried until the outbox gives up. A 409 is an
+            // idempotency conflict and a 429 a rate limit: both are retried.
+            Err(StripeError::Stripe(err, status))
+                if (400..500).contains(&status) && status != 409 && status != 429 =>
+            {
+                tracing::warn!(credit_note = %note.id, status, code = ?err.code, message = ?err.message, "Stripe refused the refund");
+                Ok(Refunded {
+                    reference: None,
+                    state: RefundState::Failed,
+                })
+            }
+            Err(e) => Err(transient("Refund", &e)),
+        }
     }
 
     fn verify_event(&self, payload: &str, signature: &str) -> Result<VerifiedEvent> {

@@ -37,6 +37,7 @@ mod stripe_collection;
 mod stripe_dunning;
 mod stripe_dunning_stages;
 mod stripe_faults;
+mod stripe_refund_refusals;
 mod stripe_refunds;
 mod stripe_server;
 mod stripe_server_faults;

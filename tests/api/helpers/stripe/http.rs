@@ -115,6 +115,11 @@ fn answer(shared: &Shared, request: &RecordedRequest) -> (Reply, bool, Option<Du
             let body = error_body("api_error", None, message, None);
             (StatusCode::INTERNAL_SERVER_ERROR, body)
         }
+        Some(StripeAnswer::Refuse(code)) => {
+            let message = format!("The request was refused: {code}.");
+            let body = error_body("invalid_request_error", Some(code), &message, None);
+            (StatusCode::BAD_REQUEST, body)
+        }
         Some(StripeAnswer::RateLimited) => {
             let message = "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.";
             let body = error_body("invalid_request_error", Some("rate_limit"), message, None);

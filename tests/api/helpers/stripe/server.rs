@@ -68,6 +68,9 @@ pub enum StripeAnswer {
     ServerError,
     /// HTTP 429 `rate_limit`; nothing is done and no idempotent result is saved.
     RateLimited,
+    /// HTTP 400 `invalid_request_error` with this code (`charge_already_refunded`, ...): the
+    /// request is refused for good; nothing is done.
+    Refuse(&'static str),
     /// The request is carried out at once but its answer is held back this long, so a client
     /// that times out and retries with the same key gets the saved result, as from Stripe.
     Hang(Duration),
