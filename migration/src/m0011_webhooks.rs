@@ -24,7 +24,9 @@ impl MigrationTrait for Migration {
                 .col(timestamp_with_time_zone_null(
                     WebhookEndpoints::PreviousSecretUntil,
                 ))
-                .col(timestamp_with_time_zone_null(WebhookEndpoints::FailingSince))
+                .col(timestamp_with_time_zone_null(
+                    WebhookEndpoints::FailingSince,
+                ))
                 .col(timestamp_with_time_zone_null(WebhookEndpoints::DisabledAt))
                 .col(timestamp_with_time_zone(WebhookEndpoints::CreatedAt))
                 .col(timestamp_with_time_zone(WebhookEndpoints::UpdatedAt))
@@ -73,8 +75,12 @@ impl MigrationTrait for Migration {
                 .col(integer(WebhookDeliveries::Attempts))
                 .col(integer_null(WebhookDeliveries::LastStatusCode))
                 .col(text_null(WebhookDeliveries::LastError))
-                .col(timestamp_with_time_zone_null(WebhookDeliveries::LastAttemptAt))
-                .col(timestamp_with_time_zone_null(WebhookDeliveries::DeliveredAt))
+                .col(timestamp_with_time_zone_null(
+                    WebhookDeliveries::LastAttemptAt,
+                ))
+                .col(timestamp_with_time_zone_null(
+                    WebhookDeliveries::DeliveredAt,
+                ))
                 .col(uuid_null(WebhookDeliveries::ReplayOf))
                 .col(timestamp_with_time_zone(WebhookDeliveries::CreatedAt))
                 .to_owned(),

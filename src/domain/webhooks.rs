@@ -4,8 +4,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
 use super::{
-    Credits, Invoice, InvoiceId, Subscription, TenantId, WebhookDeliveryId, WebhookEndpointId,
-    WebhookEventId,
+    BlockCharge, Credits, Invoice, InvoiceId, Subscription, TenantId, WebhookDeliveryId,
+    WebhookEndpointId, WebhookEventId,
 };
 
 str_enum!(WebhookEventType {
@@ -175,17 +175,35 @@ impl NewWebhookEvent {
 
     pub fn invoice_finalized(inv: &Invoice, now: DateTime<Utc>) -> Self {
         let data = Self::invoice_data(inv);
-        Self::new(inv.tenant_id, WebhookEventType::InvoiceFinalized, inv.id.to_string(), data, now)
+        Self::new(
+            inv.tenant_id,
+            WebhookEventType::InvoiceFinalized,
+            inv.id.to_string(),
+            data,
+            now,
+        )
     }
 
     pub fn invoice_paid(inv: &Invoice, now: DateTime<Utc>) -> Self {
         let data = Self::invoice_data(inv);
-        Self::new(inv.tenant_id, WebhookEventType::InvoicePaid, inv.id.to_string(), data, now)
+        Self::new(
+            inv.tenant_id,
+            WebhookEventType::InvoicePaid,
+            inv.id.to_string(),
+            data,
+            now,
+        )
     }
 
     pub fn invoice_voided(inv: &Invoice, now: DateTime<Utc>) -> Self {
         let data = Self::invoice_data(inv);
-        Self::new(inv.tenant_id, WebhookEventType::InvoiceVoided, inv.id.to_string(), data, now)
+        Self::new(
+            inv.tenant_id,
+            WebhookEventType::InvoiceVoided,
+            inv.id.to_string(),
+            data,
+            now,
+        )
     }
 
     /// Payment attempt `attempt` of `invoice` failed.
@@ -216,7 +234,13 @@ impl NewWebhookEvent {
             "tenant_id": tenant.to_string(), "invoice_id": invoice.to_string(), "attempt": attempt,
         });
         let key = format!("{invoice}:{attempt}");
-        Self::new(tenant, WebhookEventType::PaymentActionRequired, key, data, now)
+        Self::new(
+            tenant,
+            WebhookEventType::PaymentActionRequired,
+            key,
+            data,
+            now,
+        )
     }
 
     fn subscription_data(sub: &Subscription) -> Value {
@@ -234,19 +258,37 @@ impl NewWebhookEvent {
 
     pub fn subscription_created(sub: &Subscription, now: DateTime<Utc>) -> Self {
         let data = Self::subscription_data(sub);
-        Self::new(sub.tenant_id, WebhookEventType::SubscriptionCreated, sub.id.to_string(), data, now)
+        Self::new(
+            sub.tenant_id,
+            WebhookEventType::SubscriptionCreated,
+            sub.id.to_string(),
+            data,
+            now,
+        )
     }
 
     /// Keyed by the subscription's version, which every change moves on.
     pub fn subscription_updated(sub: &Subscription, now: DateTime<Utc>) -> Self {
         let data = Self::subscription_data(sub);
         let key = format!("{}:{}", sub.id, sub.version);
-        Self::new(sub.tenant_id, WebhookEventType::SubscriptionUpdated, key, data, now)
+        Self::new(
+            sub.tenant_id,
+            WebhookEventType::SubscriptionUpdated,
+            key,
+            data,
+            now,
+        )
     }
 
     pub fn subscription_canceled(sub: &Subscription, now: DateTime<Utc>) -> Self {
         let data = Self::subscription_data(sub);
-        Self::new(sub.tenant_id, WebhookEventType::SubscriptionCanceled, sub.id.to_string(), data, now)
+        Self::new(
+            sub.tenant_id,
+            WebhookEventType::SubscriptionCanceled,
+            sub.id.to_string(),
+            data,
+            now,
+        )
     }
 
     /// Usage of `metric` reached `percent` of the plan's limit in cycle `cycle`.
@@ -263,22 +305,31 @@ impl NewWebhookEvent {
             "cycle": cycle, "metric": metric, "percent": percent,
         });
         let key = format!("{sub}:{metric}:{cycle}:{percent}");
-        Self::new(tenant, WebhookEventType::UsageThresholdReached, key, data, now)
+        Self::new(
+            tenant,
+            WebhookEventType::UsageThresholdReached,
+            key,
+            data,
+            now,
+        )
     }
 
-    /// A block of `metric` was charged (`block` is the block charge's id).
-    pub fn usage_block_charged(
-        tenant: TenantId,
-        block: &str,
-        metric: &str,
-        amount_minor: i64,
-        now: DateTime<Utc>,
-    ) -> Self {
+    /// A block of usage was charged.
+    pub fn usage_block_charged(tenant: TenantId, c: &BlockCharge, now: DateTime<Utc>) -> Self {
         let data = json!({
-            "tenant_id": tenant.to_string(), "block_charge_id": block, "metric": metric,
-            "amount_minor": amount_minor,
+            "tenant_id": tenant.to_string(), "block_charge_id": c.id.to_string(),
+            "subscription_id": c.subscription_id.to_string(), "metric": c.metric_code,
+            "cycle": c.cycle, "block_index": c.block_index, "tier": c.tier,
+            "amount_minor": c.amount.amount_minor, "currency": c.amount.currency.to_string(),
+            "invoice_id": c.invoice_id.to_string(),
         });
-        Self::new(tenant, WebhookEventType::UsageBlockCharged, block.to_owned(), data, now)
+        Self::new(
+            tenant,
+            WebhookEventType::UsageBlockCharged,
+            c.id.to_string(),
+            data,
+            now,
+        )
     }
 
     /// The balance fell below `threshold` with ledger entry `entry`.
@@ -293,13 +344,26 @@ impl NewWebhookEvent {
             "tenant_id": tenant.to_string(), "ledger_entry_id": entry,
             "balance": balance.to_string(), "threshold": threshold,
         });
-        Self::new(tenant, WebhookEventType::CreditsLowBalance, entry.to_owned(), data, now)
+        Self::new(
+            tenant,
+            WebhookEventType::CreditsLowBalance,
+            entry.to_owned(),
+            data,
+            now,
+        )
     }
 
     /// The balance reached zero with ledger entry `entry`.
     pub fn credits_depleted(tenant: TenantId, entry: &str, now: DateTime<Utc>) -> Self {
-        let data = json!({"tenant_id": tenant.to_string(), "ledger_entry_id": entry, "balance": "0"});
-        Self::new(tenant, WebhookEventType::CreditsDepleted, entry.to_owned(), data, now)
+        let data =
+            json!({"tenant_id": tenant.to_string(), "ledger_entry_id": entry, "balance": "0"});
+        Self::new(
+            tenant,
+            WebhookEventType::CreditsDepleted,
+            entry.to_owned(),
+            data,
+            now,
+        )
     }
 
     /// A top-up (`topup`) added `credits`, leaving `balance`.
@@ -314,13 +378,20 @@ impl NewWebhookEvent {
             "tenant_id": tenant.to_string(), "topup_id": topup,
             "credits": credits.to_string(), "balance": balance.to_string(),
         });
-        Self::new(tenant, WebhookEventType::CreditsToppedUp, topup.to_owned(), data, now)
+        Self::new(
+            tenant,
+            WebhookEventType::CreditsToppedUp,
+            topup.to_owned(),
+            data,
+            now,
+        )
     }
 
     /// The tenant was suspended; `reason` as recorded. Each call is one event: call it once,
     /// in the transaction that changes the status.
     pub fn tenant_suspended(tenant: TenantId, reason: Option<&str>, now: DateTime<Utc>) -> Self {
-        let data = json!({"tenant_id": tenant.to_string(), "status": "suspended", "reason": reason});
+        let data =
+            json!({"tenant_id": tenant.to_string(), "status": "suspended", "reason": reason});
         let key = format!("{tenant}:{}", WebhookEventId::new());
         Self::new(tenant, WebhookEventType::TenantSuspended, key, data, now)
     }

@@ -2,7 +2,9 @@
 //! delivery per matching enabled endpoint and an outbox message per delivery, all in the
 //! caller's transaction, so an event is sent if and only if its change commits.
 use chrono::{DateTime, Utc};
-use entity::{webhook_deliveries as deliveries, webhook_endpoints as endpoints, webhook_events as events};
+use entity::{
+    webhook_deliveries as deliveries, webhook_endpoints as endpoints, webhook_events as events,
+};
 use sea_orm::sea_query::{Condition, Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set, TryInsertResult,
@@ -43,7 +45,11 @@ fn split_types(raw: &str) -> Option<Vec<WebhookEventType>> {
 }
 
 fn join_types(types: &[WebhookEventType]) -> String {
-    types.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(",")
+    types
+        .iter()
+        .map(|t| t.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn event(m: events::Model) -> Result<WebhookEvent> {
@@ -59,8 +65,9 @@ fn event(m: events::Model) -> Result<WebhookEvent> {
 
 fn delivery(m: deliveries::Model) -> Result<WebhookDelivery> {
     Ok(WebhookDelivery {
-        status: WebhookDeliveryStatus::from_db(&m.status)
-            .ok_or_else(|| Error::internal(format!("webhook delivery {} has a bad status", m.id)))?,
+        status: WebhookDeliveryStatus::from_db(&m.status).ok_or_else(|| {
+            Error::internal(format!("webhook delivery {} has a bad status", m.id))
+        })?,
         id: m.id.into(),
         endpoint_id: m.endpoint_id.into(),
         event_id: m.event_id.into(),
@@ -160,7 +167,10 @@ pub struct NewEndpoint {
     pub now: DateTime<Utc>,
 }
 
-pub async fn insert_endpoint(db: &impl ConnectionTrait, new: NewEndpoint) -> Result<WebhookEndpointId> {
+pub async fn insert_endpoint(
+    db: &impl ConnectionTrait,
+    new: NewEndpoint,
+) -> Result<WebhookEndpointId> {
     let id = WebhookEndpointId::new();
     endpoints::Entity::insert(endpoints::ActiveModel {
         id: Set(id.0),
@@ -225,30 +235,45 @@ pub async fn update_endpoint(
     patch: EndpointPatch,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let mut update = endpoints::Entity::update_many()
-        .col_expr(endpoints::Column::UpdatedAt, Expr::value(now));
+    let mut update =
+        endpoints::Entity::update_many().col_expr(endpoints::Column::UpdatedAt, Expr::value(now));
     if let Some(url) = patch.url {
         update = update.col_expr(endpoints::Column::Url, Expr::value(url));
     }
     if let Some(types) = patch.event_types {
-        update = update.col_expr(endpoints::Column::EventTypes, Expr::value(join_types(&types)));
+        update = update.col_expr(
+            endpoints::Column::EventTypes,
+            Expr::value(join_types(&types)),
+        );
     }
     if let Some(enabled) = patch.enabled {
         update = update.col_expr(endpoints::Column::Enabled, Expr::value(enabled));
         if enabled && !ep.enabled {
             // Enabled again: its failures start over.
             update = update
-                .col_expr(endpoints::Column::FailingSince, Expr::value(None::<DateTime<Utc>>))
-                .col_expr(endpoints::Column::DisabledAt, Expr::value(None::<DateTime<Utc>>));
+                .col_expr(
+                    endpoints::Column::FailingSince,
+                    Expr::value(None::<DateTime<Utc>>),
+                )
+                .col_expr(
+                    endpoints::Column::DisabledAt,
+                    Expr::value(None::<DateTime<Utc>>),
+                );
         }
     }
     if let Some((secret, until)) = patch.rotate {
         update = update
             .col_expr(endpoints::Column::Secret, Expr::value(secret))
-            .col_expr(endpoints::Column::PreviousSecret, Expr::value(ep.secret.clone()))
+            .col_expr(
+                endpoints::Column::PreviousSecret,
+                Expr::value(ep.secret.clone()),
+            )
             .col_expr(endpoints::Column::PreviousSecretUntil, Expr::value(until));
     }
-    update.filter(endpoints::Column::Id.eq(ep.id.0)).exec(db).await?;
+    update
+        .filter(endpoints::Column::Id.eq(ep.id.0))
+        .exec(db)
+        .await?;
     Ok(())
 }
 
@@ -282,7 +307,10 @@ pub async fn mark_failing(
 
 pub async fn mark_healthy(db: &impl ConnectionTrait, id: WebhookEndpointId) -> Result<()> {
     endpoints::Entity::update_many()
-        .col_expr(endpoints::Column::FailingSince, Expr::value(None::<DateTime<Utc>>))
+        .col_expr(
+            endpoints::Column::FailingSince,
+            Expr::value(None::<DateTime<Utc>>),
+        )
         .filter(endpoints::Column::Id.eq(id.0))
         .exec(db)
         .await?;
@@ -334,8 +362,15 @@ pub async fn find_delivery(
         .transpose()
 }
 
-pub async fn find_event(db: &impl ConnectionTrait, id: WebhookEventId) -> Result<Option<WebhookEvent>> {
-    events::Entity::find_by_id(id.0).one(db).await?.map(event).transpose()
+pub async fn find_event(
+    db: &impl ConnectionTrait,
+    id: WebhookEventId,
+) -> Result<Option<WebhookEvent>> {
+    events::Entity::find_by_id(id.0)
+        .one(db)
+        .await?
+        .map(event)
+        .transpose()
 }
 
 /// The endpoint's pending deliveries up to and including `upto`, oldest first: what must be
@@ -382,7 +417,10 @@ pub async fn record_attempt(
             )
             .col_expr(deliveries::Column::DeliveredAt, Expr::value(now));
     }
-    update.filter(deliveries::Column::Id.eq(id.0)).exec(db).await?;
+    update
+        .filter(deliveries::Column::Id.eq(id.0))
+        .exec(db)
+        .await?;
     Ok(())
 }
 
@@ -392,11 +430,15 @@ pub async fn page_deliveries(
     endpoint_id: WebhookEndpointId,
     req: PageRequest,
 ) -> Result<Page<WebhookDelivery>> {
-    let select = deliveries::Entity::find()
-        .filter(deliveries::Column::EndpointId.eq(endpoint_id.0));
+    let select =
+        deliveries::Entity::find().filter(deliveries::Column::EndpointId.eq(endpoint_id.0));
     let page = fetch_page(db, select, deliveries::Column::Id, req).await?;
     Ok(Page {
-        items: page.items.into_iter().map(delivery).collect::<Result<_>>()?,
+        items: page
+            .items
+            .into_iter()
+            .map(delivery)
+            .collect::<Result<_>>()?,
         has_next: page.has_next,
     })
 }

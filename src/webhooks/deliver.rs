@@ -23,7 +23,8 @@ const BODY_CAP: usize = 1024;
 
 /// Sends delivery `id` (and, first, whatever is pending before it for its endpoint).
 pub async fn deliver(state: &AppState, id: WebhookDeliveryId) -> Result<()> {
-    let Some(target) = store::webhooks::find_delivery(&state.db, TenantScope::Any, id).await? else {
+    let Some(target) = store::webhooks::find_delivery(&state.db, TenantScope::Any, id).await?
+    else {
         return Ok(()); // its endpoint was deleted
     };
     if target.status != WebhookDeliveryStatus::Pending {
@@ -48,14 +49,24 @@ pub async fn deliver(state: &AppState, id: WebhookDeliveryId) -> Result<()> {
             }
             Err((code, error)) => {
                 tracing::warn!(endpoint = %ep.id, delivery = %d.id, status = ?code, %error, "webhook delivery failed");
-                store::webhooks::record_attempt(&state.db, d.id, false, code, Some(error.clone()), now)
-                    .await?;
+                store::webhooks::record_attempt(
+                    &state.db,
+                    d.id,
+                    false,
+                    code,
+                    Some(error.clone()),
+                    now,
+                )
+                .await?;
                 let since = store::webhooks::mark_failing(&state.db, &ep, now).await?;
                 if now - since >= TimeDelta::days(WEBHOOK_DISABLE_AFTER_DAYS) {
                     disable(state, &ep, now).await?;
                     return Ok(());
                 }
-                return Err(Error::internal(format!("webhook {} not delivered: {error}", d.id)));
+                return Err(Error::internal(format!(
+                    "webhook {} not delivered: {error}",
+                    d.id
+                )));
             }
         }
     }
@@ -97,8 +108,9 @@ async fn send(
         .map_err(|e| (None, e))?;
     let msg_id = event.id.to_string();
     let timestamp = now.timestamp();
-    let signature = signing::signature_header(&ep.signing_secrets(now), &msg_id, timestamp, &event.payload)
-        .map_err(|e| (None, e.cause_chain()))?;
+    let signature =
+        signing::signature_header(&ep.signing_secrets(now), &msg_id, timestamp, &event.payload)
+            .map_err(|e| (None, e.cause_chain()))?;
     let timeout = Duration::from_millis(state.config.webhooks_timeout_ms);
     let host = url.host_str().unwrap_or_default().to_owned();
     let client = reqwest::Client::builder()

@@ -14,7 +14,9 @@ use crate::error::{Error, Result};
 pub fn parse_url(raw: &str) -> Result<Url> {
     let bad = |why: &str| Error::validation("url", why.to_owned());
     if raw.len() > WEBHOOK_URL_MAX_LEN {
-        return Err(bad(&format!("must be at most {WEBHOOK_URL_MAX_LEN} characters")));
+        return Err(bad(&format!(
+            "must be at most {WEBHOOK_URL_MAX_LEN} characters"
+        )));
     }
     let url = Url::parse(raw.trim()).map_err(|e| bad(&format!("is not a valid URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -93,12 +95,18 @@ pub async fn check_on_save(url: &Url, allow_private: bool) -> Result<()> {
 
 /// The address to connect to for one request: every address the host resolves to now must be
 /// allowed, and the first is used. `Err` says why not, for the delivery log.
-pub async fn address_for(url: &Url, allow_private: bool) -> std::result::Result<SocketAddr, String> {
+pub async fn address_for(
+    url: &Url,
+    allow_private: bool,
+) -> std::result::Result<SocketAddr, String> {
     let addrs = resolve(url)
         .await
         .map_err(|e| format!("could not resolve the endpoint's host: {e}"))?;
     if !allow_private && let Some(bad) = addrs.iter().find(|a| is_private(a.ip())) {
-        return Err(format!("refused: the endpoint's host resolves to a private address ({})", bad.ip()));
+        return Err(format!(
+            "refused: the endpoint's host resolves to a private address ({})",
+            bad.ip()
+        ));
     }
     addrs
         .first()
@@ -113,8 +121,18 @@ mod tests {
     #[test]
     fn private_and_loopback_addresses_are_recognised() {
         for ip in [
-            "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0",
-            "100.64.0.1", "::1", "fd00::1", "fe80::1", "::ffff:127.0.0.1", "::",
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::",
         ] {
             assert!(is_private(ip.parse().expect("ip")), "{ip}");
         }
@@ -127,7 +145,12 @@ mod tests {
     fn only_bounded_http_urls_with_a_host_parse() {
         assert!(parse_url("https://hooks.example.com/x").is_ok());
         assert!(parse_url("http://127.0.0.1:9/x").is_ok());
-        for bad in ["ftp://example.com", "file:///etc/passwd", "not a url", "https://u:p@example.com/"] {
+        for bad in [
+            "ftp://example.com",
+            "file:///etc/passwd",
+            "not a url",
+            "https://u:p@example.com/",
+        ] {
             assert!(parse_url(bad).is_err(), "{bad}");
         }
         let long = format!("https://example.com/{}", "a".repeat(WEBHOOK_URL_MAX_LEN));

@@ -11,8 +11,8 @@ use crate::domain::{
 };
 use crate::error::{ConflictReason, Error, OptionExt, Result};
 use crate::state::AppState;
-use crate::store::{self, TenantScope};
 use crate::store::webhooks::{EndpointPatch, NewEndpoint};
+use crate::store::{self, TenantScope};
 
 mod deliver;
 pub mod guard;
@@ -69,7 +69,9 @@ pub async fn create_endpoint(
     let url = checked_url(state, url).await?;
     let event_types = parse_event_types(event_types)?;
     if let Some(t) = tenant {
-        crate::accounts::tenants::find(state, t).await?.or_not_found("tenant")?;
+        crate::accounts::tenants::find(state, t)
+            .await?
+            .or_not_found("tenant")?;
         let existing = store::webhooks::list_endpoints(&state.db, TenantScope::Only(t)).await?;
         if existing.len() >= MAX_ENDPOINTS {
             return Err(Error::validation(
@@ -90,7 +92,11 @@ pub async fn create_endpoint(
     get(state, TenantScope::Any, id).await
 }
 
-async fn get(state: &AppState, scope: TenantScope, id: WebhookEndpointId) -> Result<WebhookEndpoint> {
+async fn get(
+    state: &AppState,
+    scope: TenantScope,
+    id: WebhookEndpointId,
+) -> Result<WebhookEndpoint> {
     store::webhooks::find_endpoint(&state.db, scope, id)
         .await?
         .or_not_found("webhook endpoint")
@@ -126,7 +132,11 @@ pub async fn update_endpoint(
         Some(u) => Some(checked_url(state, &u).await?),
         None => None,
     };
-    let event_types = change.event_types.as_deref().map(parse_event_types).transpose()?;
+    let event_types = change
+        .event_types
+        .as_deref()
+        .map(parse_event_types)
+        .transpose()?;
     let patch = EndpointPatch {
         url,
         event_types,
@@ -204,7 +214,10 @@ pub async fn replay(
 }
 
 /// The event a delivery sends (its body and type), for the delivery log.
-pub async fn event_of(state: &AppState, d: &WebhookDelivery) -> Result<crate::domain::WebhookEvent> {
+pub async fn event_of(
+    state: &AppState,
+    d: &WebhookDelivery,
+) -> Result<crate::domain::WebhookEvent> {
     store::webhooks::find_event(&state.db, d.event_id)
         .await?
         .or_not_found("webhook event")

@@ -26,7 +26,10 @@ pub fn sign(secret: &str, id: &str, timestamp: i64, body: &str) -> Result<String
         .map_err(|e| Error::internal(format!("a webhook secret is not a usable key: {e}")))?;
     mac.update(format!("{id}.{timestamp}.").as_bytes());
     mac.update(body.as_bytes());
-    Ok(format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes())))
+    Ok(format!(
+        "v1,{}",
+        STANDARD.encode(mac.finalize().into_bytes())
+    ))
 }
 
 /// The `webhook-signature` header: one signature per secret, space-separated.

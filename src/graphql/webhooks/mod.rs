@@ -24,7 +24,10 @@ impl WebhooksQuery {
         tenant_id: Option<ID>,
     ) -> async_graphql::Result<Vec<WebhookEndpointOut>> {
         let (state, actor) = (ctx.state()?, ctx.actor()?);
-        let tenant = tenant_id.map(|t| TenantId::parse("tenantId", &t)).transpose().gql()?;
+        let tenant = tenant_id
+            .map(|t| TenantId::parse("tenantId", &t))
+            .transpose()
+            .gql()?;
         let found = webhooks::endpoints(state, actor, tenant).await.gql()?;
         Ok(found.into_iter().map(Into::into).collect())
     }
@@ -41,7 +44,9 @@ impl WebhooksQuery {
         let (state, actor) = (ctx.state()?, ctx.actor()?);
         let endpoint = WebhookEndpointId::parse("endpointId", &endpoint_id).gql()?;
         let page = page_request(first, after).gql()?;
-        let found = webhooks::deliveries(state, actor, endpoint, page).await.gql()?;
+        let found = webhooks::deliveries(state, actor, endpoint, page)
+            .await
+            .gql()?;
         let mut items = Vec::with_capacity(found.items.len());
         for d in found.items {
             let event = webhooks::event_of(state, &d).await.gql()?;
@@ -72,12 +77,18 @@ impl WebhooksMutation {
         input: CreateWebhookEndpointInput,
     ) -> async_graphql::Result<WebhookEndpointPayload> {
         let (state, actor) = (ctx.state()?, ctx.actor()?);
-        let tenant = input.tenant_id.map(|t| TenantId::parse("tenantId", &t)).transpose().gql()?;
+        let tenant = input
+            .tenant_id
+            .map(|t| TenantId::parse("tenantId", &t))
+            .transpose()
+            .gql()?;
         let types = input.event_types.unwrap_or_default();
         let endpoint = webhooks::create_endpoint(state, actor, tenant, &input.url, &types)
             .await
             .gql()?;
-        Ok(WebhookEndpointPayload { endpoint: endpoint.into() })
+        Ok(WebhookEndpointPayload {
+            endpoint: endpoint.into(),
+        })
     }
 
     /// Changes an endpoint's URL, event filter, or whether it is enabled.
@@ -93,8 +104,12 @@ impl WebhooksMutation {
             event_types: input.event_types,
             enabled: input.enabled,
         };
-        let endpoint = webhooks::update_endpoint(state, actor, id, change).await.gql()?;
-        Ok(WebhookEndpointPayload { endpoint: endpoint.into() })
+        let endpoint = webhooks::update_endpoint(state, actor, id, change)
+            .await
+            .gql()?;
+        Ok(WebhookEndpointPayload {
+            endpoint: endpoint.into(),
+        })
     }
 
     /// Deletes an endpoint and its delivery log.
@@ -106,7 +121,9 @@ impl WebhooksMutation {
         let (state, actor) = (ctx.state()?, ctx.actor()?);
         let id = WebhookEndpointId::parse("id", &input.id).gql()?;
         webhooks::delete_endpoint(state, actor, id).await.gql()?;
-        Ok(DeleteWebhookEndpointPayload { deleted_id: input.id })
+        Ok(DeleteWebhookEndpointPayload {
+            deleted_id: input.id,
+        })
     }
 
     /// A new secret; the previous one keeps signing beside it for 24 hours.
@@ -118,7 +135,9 @@ impl WebhooksMutation {
         let (state, actor) = (ctx.state()?, ctx.actor()?);
         let id = WebhookEndpointId::parse("id", &input.id).gql()?;
         let endpoint = webhooks::rotate_secret(state, actor, id).await.gql()?;
-        Ok(WebhookEndpointPayload { endpoint: endpoint.into() })
+        Ok(WebhookEndpointPayload {
+            endpoint: endpoint.into(),
+        })
     }
 
     /// Sends a delivery's event again, as a new delivery after what is pending.
@@ -131,6 +150,8 @@ impl WebhooksMutation {
         let id = WebhookDeliveryId::parse("id", &input.id).gql()?;
         let delivery = webhooks::replay(state, actor, id).await.gql()?;
         let event = webhooks::event_of(state, &delivery).await.gql()?;
-        Ok(ReplayWebhookDeliveryPayload { delivery: WebhookDeliveryOut::new(delivery, event) })
+        Ok(ReplayWebhookDeliveryPayload {
+            delivery: WebhookDeliveryOut::new(delivery, event),
+        })
     }
 }

@@ -35,7 +35,11 @@ impl From<WebhookEndpoint> for WebhookEndpointOut {
             id: ID(e.id.to_string()),
             tenant_id: e.tenant_id.map(|t| ID(t.to_string())),
             url: e.url,
-            event_types: e.event_types.iter().map(|t| t.as_str().to_owned()).collect(),
+            event_types: e
+                .event_types
+                .iter()
+                .map(|t| t.as_str().to_owned())
+                .collect(),
             enabled: e.enabled,
             secret: e.secret,
             previous_secret_until: e.previous_secret_until,
