@@ -169,7 +169,9 @@ async fn carry_out(state: &AppState, msg: &OutboxMessage) -> Result<()> {
         }
         OutboxKind::DeliverWebhook => {
             let delivery = WebhookDeliveryId::parse("reference", &msg.reference)?;
-            crate::webhooks::deliver(state, delivery).await
+            // Boxed: the HTTP client's future is deep, and the outbox runs inside the billing
+            // jobs, which the GraphQL schema awaits.
+            Box::pin(crate::webhooks::deliver(state, delivery)).await
         }
     }
 }
