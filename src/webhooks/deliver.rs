@@ -10,6 +10,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::TransactionTrait;
 
 use super::{guard, signing};
+use crate::clock::{Clock, SystemClock};
 use crate::domain::{
     NewNotification, WEBHOOK_DISABLE_AFTER_DAYS, WebhookDelivery, WebhookDeliveryId,
     WebhookDeliveryStatus, WebhookEndpoint,
@@ -107,7 +108,9 @@ async fn send(
         .await
         .map_err(|e| (None, e))?;
     let msg_id = event.id.to_string();
-    let timestamp = now.timestamp();
+    // The wire timestamp is the wall time, not the billing clock: receivers check it against
+    // their own clock (5 minutes' tolerance in the reference libraries).
+    let timestamp = SystemClock.now().timestamp();
     let signature =
         signing::signature_header(&ep.signing_secrets(now), &msg_id, timestamp, &event.payload)
             .map_err(|e| (None, e.cause_chain()))?;
