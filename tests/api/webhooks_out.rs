@@ -253,7 +253,7 @@ async fn each_event_arrives_once_with_its_documented_payload() {
     let d = data_of(&got, "invoice.finalized");
     assert_eq!(d["invoice_id"], first.as_str());
     assert_eq!(d["status"], "open");
-    assert_eq!(d["currency"], "USD");
+    assert_eq!(d["currency"], "BRL");
     assert_eq!(d["total_minor"], 4_900);
     assert_eq!(d["amount_due_minor"], 4_900);
     assert_eq!(d["subscription_id"], sub.as_str());
