@@ -47,5 +47,5 @@ mod usage_ingestion;
 mod usage_limits;
 mod users;
 mod validation;
-mod webhooks_out;
 mod webhooks_delivery;
+mod webhooks_out;

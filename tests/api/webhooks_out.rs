@@ -33,7 +33,10 @@ async fn owners_and_billing_users_manage_their_own_endpoints_and_never_another_t
     let member_a = app.tenant_token(&a, Role::Member);
 
     let ep = app
-        .endpoint_for(&owner_a, json!({ "url": "https://hooks.example.com/a", "eventTypes": ["invoice.paid"] }))
+        .endpoint_for(
+            &owner_a,
+            json!({ "url": "https://hooks.example.com/a", "eventTypes": ["invoice.paid"] }),
+        )
         .await;
     let id = ep["id"].as_str().expect("id").to_owned();
     assert_eq!(ep["tenantId"], a.as_str());
@@ -45,7 +48,10 @@ async fn owners_and_billing_users_manage_their_own_endpoints_and_never_another_t
         .await;
     assert_eq!(by_billing["eventTypes"], json!([]));
     let operator = app
-        .endpoint_for(&app.admin_token.clone(), json!({ "url": "https://ops.example.com/all" }))
+        .endpoint_for(
+            &app.admin_token.clone(),
+            json!({ "url": "https://ops.example.com/all" }),
+        )
         .await;
     assert_eq!(operator["tenantId"], Value::Null);
 
@@ -56,16 +62,23 @@ async fn owners_and_billing_users_manage_their_own_endpoints_and_never_another_t
     endpoints(&app, &member_a).await.expect_code("FORBIDDEN");
     assert_eq!(ids(&endpoints(&app, &owner_a).await).len(), 2);
     assert!(ids(&endpoints(&app, &owner_b).await).is_empty());
-    app.create_endpoint(&owner_b, json!({ "tenantId": a, "url": "https://x.example.com/" }))
-        .await
-        .expect_code("FORBIDDEN");
+    app.create_endpoint(
+        &owner_b,
+        json!({ "tenantId": a, "url": "https://x.example.com/" }),
+    )
+    .await
+    .expect_code("FORBIDDEN");
     let all = ids(&endpoints(&app, &app.admin_token.clone()).await);
     assert_eq!(all.len(), 3, "admins see every endpoint");
-    assert!(!ids(&endpoints(&app, &owner_a).await).contains(&operator["id"].as_str().expect("id").to_owned()));
+    assert!(
+        !ids(&endpoints(&app, &owner_a).await)
+            .contains(&operator["id"].as_str().expect("id").to_owned())
+    );
 
     let update = "mutation($i: UpdateWebhookEndpointInput!) { updateWebhookEndpoint(input: $i) { endpoint { id url eventTypes enabled } } }";
     let rotate = "mutation($i: WebhookEndpointIdInput!) { rotateWebhookSecret(input: $i) { endpoint { id secret previousSecretUntil } } }";
-    let delete = "mutation($i: WebhookEndpointIdInput!) { deleteWebhookEndpoint(input: $i) { deletedId } }";
+    let delete =
+        "mutation($i: WebhookEndpointIdInput!) { deleteWebhookEndpoint(input: $i) { deletedId } }";
     for q in [update, rotate, delete] {
         app.as_token(&owner_b, q, json!({ "i": { "id": id } }))
             .await
@@ -80,13 +93,20 @@ async fn owners_and_billing_users_manage_their_own_endpoints_and_never_another_t
         .await;
     let changed = &r.data()["updateWebhookEndpoint"]["endpoint"];
     assert_eq!(changed["url"], "https://hooks.example.com/b");
-    assert_eq!(changed["eventTypes"], json!(["invoice.paid", "invoice.voided"]));
+    assert_eq!(
+        changed["eventTypes"],
+        json!(["invoice.paid", "invoice.voided"])
+    );
     assert_eq!(changed["enabled"], false);
-    let r = app.as_token(&owner_a, rotate, json!({ "i": { "id": id } })).await;
+    let r = app
+        .as_token(&owner_a, rotate, json!({ "i": { "id": id } }))
+        .await;
     let rotated = &r.data()["rotateWebhookSecret"]["endpoint"];
     assert_ne!(rotated["secret"], ep["secret"]);
     assert_eq!(rotated["previousSecretUntil"], "2026-03-02T00:00:00+00:00");
-    let r = app.as_token(&owner_a, delete, json!({ "i": { "id": id } })).await;
+    let r = app
+        .as_token(&owner_a, delete, json!({ "i": { "id": id } }))
+        .await;
     assert_eq!(r.data()["deleteWebhookEndpoint"]["deletedId"], id.as_str());
     assert!(!ids(&endpoints(&app, &owner_a).await).contains(&id));
 }
@@ -115,8 +135,14 @@ async fn bad_urls_and_unknown_event_types_are_refused_and_change_nothing() {
     let r = app
         .create_endpoint(&owner, json!({ "url": "https://hooks.example.com/", "eventTypes": ["invoice.paid", "invoice.exploded"] }))
         .await;
-    assert_eq!(r.expect_code("VALIDATION")["extensions"]["field"], "eventTypes");
-    assert!(ids(&endpoints(&app, &owner).await).is_empty(), "nothing was created");
+    assert_eq!(
+        r.expect_code("VALIDATION")["extensions"]["field"],
+        "eventTypes"
+    );
+    assert!(
+        ids(&endpoints(&app, &owner).await).is_empty(),
+        "nothing was created"
+    );
 
     let ep = app
         .endpoint_for(&owner, json!({ "url": "https://hooks.example.com/" }))
@@ -130,14 +156,21 @@ async fn bad_urls_and_unknown_event_types_are_refused_and_change_nothing() {
             .await
             .expect_code("VALIDATION");
     }
-    app.as_token(&owner, update, json!({ "i": { "id": "whe_00000000000000000000000000000000" } }))
-        .await
-        .expect_code("NOT_FOUND");
+    app.as_token(
+        &owner,
+        update,
+        json!({ "i": { "id": "whe_00000000000000000000000000000000" } }),
+    )
+    .await
+    .expect_code("NOT_FOUND");
     app.as_token(&owner, update, json!({ "i": { "id": "inv_1" } }))
         .await
         .expect_code("VALIDATION");
     let r = endpoints(&app, &owner).await;
-    let list = r.data()["webhookEndpoints"].as_array().expect("list").clone();
+    let list = r.data()["webhookEndpoints"]
+        .as_array()
+        .expect("list")
+        .clone();
     assert_eq!(list.len(), 1);
     assert_eq!(list[0]["url"], "https://hooks.example.com/");
     assert_eq!(list[0]["eventTypes"], json!([]));
@@ -147,10 +180,16 @@ async fn bad_urls_and_unknown_event_types_are_refused_and_change_nothing() {
 async fn every_signature_verifies_with_standardwebhooks_through_a_secret_rotation() {
     let app = spawn_webhooks_app().await;
     let (tenant, owner) = app.tenant_with_owner("hooks-sig").await;
-    let (mine, ops) = (WebhookReceiver::start().await, WebhookReceiver::start().await);
+    let (mine, ops) = (
+        WebhookReceiver::start().await,
+        WebhookReceiver::start().await,
+    );
     let ep = app.endpoint_for(&owner, json!({ "url": mine.url })).await;
     let op = app
-        .endpoint_for(&app.admin_token.clone(), json!({ "url": ops.url, "eventTypes": ["tenant.suspended"] }))
+        .endpoint_for(
+            &app.admin_token.clone(),
+            json!({ "url": ops.url, "eventTypes": ["tenant.suspended"] }),
+        )
         .await;
     let s1 = ep["secret"].as_str().expect("secret").to_owned();
     let s_op = op["secret"].as_str().expect("secret").to_owned();
@@ -174,10 +213,18 @@ async fn every_signature_verifies_with_standardwebhooks_through_a_secret_rotatio
     let got = mine.accepted();
     assert_eq!(got.len(), 3, "{got:?}");
     assert_eq!(got[0].signature.split(' ').count(), 1);
-    assert_eq!(got[1].signature.split(' ').count(), 2, "both secrets sign in the overlap");
+    assert_eq!(
+        got[1].signature.split(' ').count(),
+        2,
+        "both secrets sign in the overlap"
+    );
     assert_eq!(got[2].signature.split(' ').count(), 1);
     let op_got = ops.accepted();
-    assert_eq!(op_got.len(), 2, "the operator's filter lets only tenant.suspended through");
+    assert_eq!(
+        op_got.len(),
+        2,
+        "the operator's filter lets only tenant.suspended through"
+    );
     let mut tampered = got[0].clone();
     tampered.body = tampered.body.replace("suspended", "active");
     let mut old_timestamp = got[0].clone();
@@ -196,7 +243,9 @@ async fn every_signature_verifies_with_standardwebhooks_through_a_secret_rotatio
         ("after_overlap_old_secret", &s1, &got[2]),
         ("wrong_endpoint_secret", &s1, &op_got[0]),
     ]);
-    let expected = [true, true, true, true, true, true, false, false, false, false, false];
+    let expected = [
+        true, true, true, true, true, true, false, false, false, false, false,
+    ];
     for ((label, ok), want) in verdicts.iter().zip(expected) {
         assert_eq!(*ok, want, "{label}");
     }
@@ -207,7 +256,12 @@ fn data_of(got: &[Received], kind: &str) -> Value {
     let r = got
         .iter()
         .find(|r| r.event_type() == kind)
-        .unwrap_or_else(|| panic!("no {kind} among {:?}", got.iter().map(Received::event_type).collect::<Vec<_>>()));
+        .unwrap_or_else(|| {
+            panic!(
+                "no {kind} among {:?}",
+                got.iter().map(Received::event_type).collect::<Vec<_>>()
+            )
+        });
     let body = r.json();
     assert_eq!(body["timestamp"], "2026-03-01T00:00:00Z", "{kind}");
     body["data"].clone()
@@ -219,21 +273,41 @@ async fn each_event_arrives_once_with_its_documented_payload() {
     app.create_plan("hooks-pro", 4_900, None, 0).await;
     let receiver = WebhookReceiver::start().await;
     let (tenant, owner) = app.tenant_with_owner("hooks-events").await;
-    let ep = app.endpoint_for(&owner, json!({ "url": receiver.url })).await;
+    let ep = app
+        .endpoint_for(&owner, json!({ "url": receiver.url }))
+        .await;
 
-    let created = app.subscribe(&owner, json!({ "planCode": "hooks-pro" })).await;
-    let sub = created.data()["createSubscription"]["subscription"]["id"].as_str().expect("sub").to_owned();
-    let first = created.data()["createSubscription"]["invoice"]["id"].as_str().expect("invoice").to_owned();
-    app.as_admin("mutation($id: ID!) { markInvoicePaid(id: $id) { id } }", json!({ "id": first }))
-        .await
-        .data();
+    let created = app
+        .subscribe(&owner, json!({ "planCode": "hooks-pro" }))
+        .await;
+    let sub = created.data()["createSubscription"]["subscription"]["id"]
+        .as_str()
+        .expect("sub")
+        .to_owned();
+    let first = created.data()["createSubscription"]["invoice"]["id"]
+        .as_str()
+        .expect("invoice")
+        .to_owned();
+    app.as_admin(
+        "mutation($id: ID!) { markInvoicePaid(id: $id) { id } }",
+        json!({ "id": first }),
+    )
+    .await
+    .data();
     let (voided, _) = finalized(&app, &tenant, 1_000).await;
-    app.as_admin("mutation($id: ID!) { voidInvoice(id: $id) { id } }", json!({ "id": voided.to_string() }))
-        .await
-        .data();
-    app.as_token(&owner, "mutation { cancelSubscription(input: { atPeriodEnd: true }) { subscription { id } } }", json!({}))
-        .await
-        .data();
+    app.as_admin(
+        "mutation($id: ID!) { voidInvoice(id: $id) { id } }",
+        json!({ "id": voided.to_string() }),
+    )
+    .await
+    .data();
+    app.as_token(
+        &owner,
+        "mutation { cancelSubscription(input: { atPeriodEnd: true }) { subscription { id } } }",
+        json!({}),
+    )
+    .await
+    .data();
     app.suspend(&tenant).await;
     app.reactivate(&tenant).await;
     app.run_jobs().await;
@@ -269,7 +343,10 @@ async fn each_event_arrives_once_with_its_documented_payload() {
     assert_eq!(d["subscription_id"], sub.as_str());
     assert_eq!(d["cancel_at_period_end"], true);
     let d = data_of(&got, "tenant.suspended");
-    assert_eq!(d, json!({ "tenant_id": tenant, "status": "suspended", "reason": "unpaid" }));
+    assert_eq!(
+        d,
+        json!({ "tenant_id": tenant, "status": "suspended", "reason": "unpaid" })
+    );
     let d = data_of(&got, "tenant.reactivated");
     assert_eq!(d, json!({ "tenant_id": tenant, "status": "active" }));
     let kinds_set: std::collections::HashSet<&str> = kinds.iter().map(String::as_str).collect();

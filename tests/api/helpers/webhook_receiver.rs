@@ -117,7 +117,10 @@ pub fn verify_with_standardwebhooks(cases: &[(&str, &str, &Received)]) -> Vec<(S
     let path = std::env::temp_dir().join(format!("webhooks-{}.json", uuid::Uuid::new_v4()));
     std::fs::write(&path, serde_json::to_vec(&list).expect("json")).expect("write cases");
     let python = std::env::var("BILLING_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/verify_webhooks.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/interop/verify_webhooks.py"
+    );
     let out = std::process::Command::new(&python)
         .arg(script)
         .arg(&path)
@@ -175,8 +178,7 @@ impl super::TestApp {
 
     /// Creates an endpoint, asserting success; returns it.
     pub async fn endpoint_for(&self, token: &str, input: Value) -> Value {
-        self.create_endpoint(token, input).await.data()["createWebhookEndpoint"]["endpoint"]
-            .clone()
+        self.create_endpoint(token, input).await.data()["createWebhookEndpoint"]["endpoint"].clone()
     }
 
     /// The delivery log of `endpoint`, read with `token`.
