@@ -48,4 +48,5 @@ mod usage_limits;
 mod users;
 mod validation;
 mod webhooks_delivery;
+mod webhooks_events;
 mod webhooks_out;
