@@ -50,3 +50,4 @@ mod validation;
 mod webhooks_delivery;
 mod webhooks_events;
 mod webhooks_out;
+mod webhooks_payments;
