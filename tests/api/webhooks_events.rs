@@ -131,3 +131,35 @@ async fn credit_top_ups_low_balances_and_depletion_are_told() {
     assert_eq!(d["balance"], "0");
     assert_eq!(d["tenant_id"], tenant.as_str());
 }
+
+#[tokio::test]
+async fn a_subscription_ended_now_is_told_as_canceled() {
+    let app = spawn_webhooks_app().await;
+    app.create_plan("hooks-basic", 1_900, None, 0).await;
+    let receiver = WebhookReceiver::start().await;
+    let sub = app.subscribed("hooks-cancel", "hooks-basic").await;
+    app.endpoint_for(
+        &sub.owner,
+        json!({ "url": receiver.url, "eventTypes": ["subscription.canceled"] }),
+    )
+    .await;
+    app.as_token(
+        &sub.owner,
+        "mutation { cancelSubscription(input: { atPeriodEnd: false }) { subscription { id } } }",
+        json!({}),
+    )
+    .await
+    .data();
+    app.run_jobs().await;
+    let got = receiver.accepted();
+    assert_eq!(
+        got.len(),
+        1,
+        "the filter lets only the cancellation through"
+    );
+    let d = &got[0].json()["data"];
+    assert_eq!(d["subscription_id"], sub.subscription["id"]);
+    assert_eq!(d["tenant_id"], sub.tenant.as_str());
+    assert_eq!(d["status"], "canceled");
+    assert_eq!(d["canceled_at"], "2026-03-01T00:00:00Z");
+}
