@@ -4,6 +4,7 @@
 //! the addresses the name resolves to then; the request connects to the address checked, so a
 //! name that resolves elsewhere a moment later (DNS rebinding) changes nothing.
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
 
 use reqwest::Url;
 
@@ -65,7 +66,11 @@ fn private_v6(ip: Ipv6Addr) -> bool {
         || (first & 0xffc0) == 0xfe80 // link-local
 }
 
-/// The addresses `url`'s host resolves to now (a literal address is itself).
+/// Longest wait for a name to resolve.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The addresses `url`'s host resolves to now (a literal address is itself), within
+/// `RESOLVE_TIMEOUT`.
 async fn resolve(url: &Url) -> std::io::Result<Vec<SocketAddr>> {
     let host = url.host_str().unwrap_or_default();
     let port = url.port_or_known_default().unwrap_or(80);
@@ -73,7 +78,13 @@ async fn resolve(url: &Url) -> std::io::Result<Vec<SocketAddr>> {
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok(vec![SocketAddr::new(ip, port)]);
     }
-    Ok(tokio::net::lookup_host((host, port)).await?.collect())
+    match tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((host, port))).await {
+        Ok(found) => Ok(found?.collect()),
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "name resolution timed out",
+        )),
+    }
 }
 
 /// Checks a URL when an endpoint is saved: refused (`VALIDATION` on `url`) if it is a private
