@@ -162,6 +162,11 @@ pub struct Config {
     pub public_url: String,
     /// Days after an invoice's first failed payment when it is tried again (dunning).
     pub payment_retry_days: String,
+    // Webhooks to the SaaS.
+    /// Let endpoint URLs reach private, loopback and link-local addresses (tests, on-premises).
+    pub webhooks_allow_private: bool,
+    /// One webhook request's time limit (connecting and the whole exchange), in milliseconds.
+    pub webhooks_timeout_ms: u64,
 }
 
 impl Default for Config {
@@ -215,6 +220,9 @@ impl Default for Config {
             stripe_timeout_ms: 10_000,
             public_url: "http://127.0.0.1:8080".into(),
             payment_retry_days: "1,3,5,7".into(),
+            // Webhooks to the SaaS.
+            webhooks_allow_private: false,
+            webhooks_timeout_ms: 10_000,
         }
     }
 }
@@ -323,6 +331,9 @@ impl Config {
             return invalid(
                 "BILLING_INVOICE_DUE_DAYS, BILLING_PAST_DUE_AFTER_DAYS and BILLING_DUNNING_SUSPEND_AFTER_DAYS must be at most 365",
             );
+        }
+        if !(1..=120_000).contains(&self.webhooks_timeout_ms) {
+            return invalid("BILLING_WEBHOOKS_TIMEOUT_MS must be between 1 and 120000");
         }
         if !(1..=100).contains(&self.outbox_max_attempts) {
             return invalid("BILLING_OUTBOX_MAX_ATTEMPTS must be between 1 and 100");

@@ -25,3 +25,4 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod subscriptions;
+pub mod webhooks;

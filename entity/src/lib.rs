@@ -30,3 +30,6 @@ pub mod usage_events;
 pub mod usage_totals;
 pub mod users;
 pub mod wallets;
+pub mod webhook_deliveries;
+pub mod webhook_endpoints;
+pub mod webhook_events;

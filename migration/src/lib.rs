@@ -13,6 +13,7 @@ mod m0007_billing_clock;
 mod m0008_idempotency;
 mod m0009_payments;
 mod m0010_refunds;
+mod m0011_webhooks;
 mod m0013_dunning;
 
 pub struct Migrator;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0008_idempotency::Migration),
             Box::new(m0009_payments::Migration),
             Box::new(m0010_refunds::Migration),
+            Box::new(m0011_webhooks::Migration),
             Box::new(m0013_dunning::Migration),
         ]
     }

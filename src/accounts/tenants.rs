@@ -1,6 +1,9 @@
 //! Tenant administration. Only the operator creates, changes and suspends tenants; a tenant
 //! credential may read its own tenant.
+use sea_orm::TransactionTrait;
+
 use crate::auth::Actor;
+use crate::domain::NewWebhookEvent;
 use crate::domain::{
     DunningStage, NewTenant, Page, PageRequest, Tenant, TenantFilter, TenantId, TenantPatch,
     TenantStatus,
@@ -33,7 +36,25 @@ pub async fn set_status(
 ) -> Result<Tenant> {
     actor.require_admin()?;
     let reason = reason.filter(|_| status == TenantStatus::Suspended);
-    store::accounts::tenants::set_status(&state.db, id, status, reason, state.clock.now()).await
+    let now = state.clock.now();
+    let txn = state.db.begin().await?;
+    store::accounts::tenants::lock(&txn, id).await?;
+    let before = store::accounts::tenants::find(&txn, id)
+        .await?
+        .or_not_found("tenant")?;
+    let after = store::accounts::tenants::set_status(&txn, id, status, reason, now).await?;
+    // Webhooks: a change of status, told once.
+    if before.status != after.status {
+        let event = match after.status {
+            TenantStatus::Suspended => {
+                NewWebhookEvent::tenant_suspended(id, after.suspended_reason.as_deref(), now)
+            }
+            _ => NewWebhookEvent::tenant_reactivated(id, now),
+        };
+        store::webhooks::emit(&txn, event).await?;
+    }
+    txn.commit().await?;
+    Ok(after)
 }
 
 pub async fn get(state: &AppState, actor: &Actor, id: TenantId) -> Result<Tenant> {

@@ -11,8 +11,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
 
 use crate::domain::{
-    BillingReason, DunningStage, Invoice, InvoiceId, OutboxKind, PaymentStatus, SubscriptionStatus,
-    TenantId, TenantStatus,
+    BillingReason, DunningStage, Invoice, InvoiceId, NewWebhookEvent, OutboxKind, PaymentStatus,
+    SubscriptionStatus, TenantId, TenantStatus,
 };
 use crate::error::Result;
 use crate::state::{AppState, InvoiceHook, InvoiceHooks};
@@ -148,8 +148,13 @@ async fn move_to(
     now: DateTime<Utc>,
 ) -> Result<()> {
     let reason = (stage == DunningStage::Suspended).then_some(SUSPENDED_REASON);
-    store::accounts::tenants::set_dunning(db, tenant, Some(stage), Some(since), reason, now)
-        .await?;
+    let before = store::accounts::tenants::find(db, tenant).await?;
+    let after =
+        store::accounts::tenants::set_dunning(db, tenant, Some(stage), Some(since), reason, now)
+            .await?;
+    if before.is_some_and(|b| b.status != after.status) {
+        store::webhooks::emit(db, NewWebhookEvent::tenant_suspended(tenant, reason, now)).await?;
+    }
     set_subscription(db, tenant, SubscriptionStatus::Unpaid, now).await
 }
 
@@ -174,7 +179,11 @@ async fn failed_invoices(
 /// Takes the tenant out of dunning: reactivated if dunning suspended it, and its live
 /// subscription back to active.
 async fn lift(db: &impl ConnectionTrait, tenant: TenantId, now: DateTime<Utc>) -> Result<()> {
-    store::accounts::tenants::set_dunning(db, tenant, None, None, None, now).await?;
+    let before = store::accounts::tenants::find(db, tenant).await?;
+    let after = store::accounts::tenants::set_dunning(db, tenant, None, None, None, now).await?;
+    if before.is_some_and(|b| b.status != after.status) {
+        store::webhooks::emit(db, NewWebhookEvent::tenant_reactivated(tenant, now)).await?;
+    }
     set_subscription(db, tenant, SubscriptionStatus::Active, now).await?;
     tracing::info!(%tenant, "dunning lifted");
     Ok(())

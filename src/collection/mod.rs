@@ -7,6 +7,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::TransactionTrait;
 
 use crate::auth::Actor;
+use crate::domain::NewWebhookEvent;
 use crate::domain::{
     BillingReason, Invoice, InvoiceId, InvoiceStatus, NewNotification, NewOutboxMessage, Payment,
     PaymentId, PaymentStatus, Role, TenantId,
@@ -205,6 +206,14 @@ pub(crate) async fn apply(
                     ),
                 )
                 .await?;
+                // Webhooks.
+                let event = NewWebhookEvent::payment_action_required(
+                    invoice.tenant_id,
+                    invoice.id,
+                    payment.attempt,
+                    now,
+                );
+                store::webhooks::emit(&state.db, event).await?;
                 if before != PaymentStatus::RequiresAction {
                     state
                         .metrics
@@ -244,6 +253,16 @@ pub(crate) async fn apply(
                     ),
                 )
                 .await?;
+                // Webhooks.
+                let event = NewWebhookEvent::payment_failed(
+                    invoice.tenant_id,
+                    invoice.id,
+                    payment.attempt,
+                    &reason,
+                    payment.next_retry_at,
+                    now,
+                );
+                store::webhooks::emit(&state.db, event).await?;
                 if before != PaymentStatus::Failed {
                     state.metrics.payments.with_label_values(&["failed"]).inc();
                 }

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
 
 use crate::domain::NewNotification;
+use crate::domain::NewWebhookEvent;
 use crate::domain::{
     ChargeModel, Code, CreditRounding, Credits, LedgerEntry, LedgerKind, TenantId,
 };
@@ -168,6 +169,20 @@ async fn low_balance_alert(
             ),
         )
         .await?;
+        // Webhooks.
+        let event = NewWebhookEvent::credits_low_balance(
+            entry.tenant_id,
+            &entry.id.to_string(),
+            entry.balance_after,
+            state.config.low_balance_credits,
+            now,
+        );
+        store::webhooks::emit(db, event).await?;
+    }
+    // Webhooks: the balance reached zero.
+    if before > 0 && after <= 0 {
+        let event = NewWebhookEvent::credits_depleted(entry.tenant_id, &entry.id.to_string(), now);
+        store::webhooks::emit(db, event).await?;
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
 use super::{Move, entry, move_balance};
 use crate::auth::Actor;
 use crate::domain::NewInvoice;
+use crate::domain::NewWebhookEvent;
 use crate::domain::keys::{invoice_source, ledger_key};
 use crate::domain::{
     BillingReason, Code, CreditNoteId, CreditTopup, Credits, IdempotentOperation, Invoice,
@@ -272,7 +273,19 @@ async fn on_invoice_moved(
             e.idempotency_key = Some(ledger_key::topup(topup.id));
             e.reference = Some(topup.id.to_string());
             match move_balance(txn, state, e, 0, 0).await? {
-                Move::Done(_) | Move::Duplicate => Ok(()),
+                Move::Done(entry) => {
+                    // Webhooks.
+                    let event = NewWebhookEvent::credits_topped_up(
+                        topup.tenant_id,
+                        &topup.id.to_string(),
+                        topup.credits,
+                        entry.balance_after,
+                        now,
+                    );
+                    store::webhooks::emit(txn, event).await?;
+                    Ok(())
+                }
+                Move::Duplicate => Ok(()),
                 Move::Insufficient => Err(Error::internal("a top-up cannot lack credits")),
             }
         }

@@ -65,6 +65,9 @@ id_type!(PaymentMethodId, "pmt");
 id_type!(PaymentId, "pay");
 id_type!(ProviderEventId, "pev");
 id_type!(CreditNoteId, "crn");
+id_type!(WebhookEndpointId, "whe");
+id_type!(WebhookEventId, "msg");
+id_type!(WebhookDeliveryId, "whd");
 
 fn parse_prefixed(field: &str, prefix: &str, raw: &str) -> Result<Uuid, ParseError> {
     let invalid = || {

@@ -35,6 +35,7 @@ mod payments;
 mod period;
 mod subscriptions;
 mod text;
+mod webhooks;
 
 pub use accounts::*;
 pub use catalog::*;
@@ -51,6 +52,7 @@ pub use payments::*;
 pub use period::{Interval, add_months, cycle_bounds};
 pub use subscriptions::*;
 pub use text::*;
+pub use webhooks::*;
 
 /// Why a raw value could not become a domain value. `field` names the input field.
 #[derive(Debug, Clone, PartialEq, Eq)]

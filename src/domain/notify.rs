@@ -12,6 +12,7 @@ str_enum!(NotificationKind {
     PaymentFailed = "payment_failed",
     PaymentActionRequired = "payment_action_required",
     PaymentMethodRequired = "payment_method_required",
+    WebhookEndpointDisabled = "webhook_endpoint_disabled",
 });
 
 #[derive(Clone, Debug)]
@@ -172,6 +173,26 @@ impl NewNotification {
             reference: Some(invoice.to_string()),
             message: format!("Add a payment method to pay invoice {invoice}."),
             dedupe_key: format!("payment_method_required:{invoice}"),
+            now,
+        }
+    }
+
+    /// The webhook endpoint `endpoint` (at `url`) failed for days and was disabled.
+    pub fn webhook_endpoint_disabled(
+        tenant: TenantId,
+        endpoint: super::WebhookEndpointId,
+        url: &str,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            tenant,
+            kind: NotificationKind::WebhookEndpointDisabled,
+            reference: Some(endpoint.to_string()),
+            message: format!(
+                "Webhook endpoint {url} failed for {} days and was disabled. Fix it and enable it again.",
+                super::WEBHOOK_DISABLE_AFTER_DAYS
+            ),
+            dedupe_key: format!("webhook_endpoint_disabled:{endpoint}:{}", now.timestamp()),
             now,
         }
     }

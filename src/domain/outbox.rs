@@ -3,13 +3,14 @@
 //! one worker afterwards (`jobs::outbox`).
 use chrono::{DateTime, Utc};
 
-use super::{CreditNoteId, InvoiceId, OutboxMessageId, TenantId};
+use super::{CreditNoteId, InvoiceId, OutboxMessageId, TenantId, WebhookDeliveryId};
 
 // `CollectInvoice`: ask the payment provider to collect a finalized invoice with an amount due.
 // `RefundPayment`: ask the payment provider for the refund a credit note records.
 str_enum!(OutboxKind {
     CollectInvoice = "collect_invoice",
     RefundPayment = "refund_payment",
+    DeliverWebhook = "deliver_webhook",
 });
 
 // `Dead`: given up after the configured number of attempts; an operator looks at it.
@@ -72,6 +73,16 @@ impl NewOutboxMessage {
             kind: OutboxKind::RefundPayment,
             reference: credit_note.to_string(),
             dedupe_key: format!("refund:{credit_note}"),
+        }
+    }
+
+    /// Sending one webhook delivery (`webhooks::deliver`): one message per delivery row.
+    pub fn deliver_webhook(tenant: Option<TenantId>, delivery: WebhookDeliveryId) -> Self {
+        Self {
+            tenant,
+            kind: OutboxKind::DeliverWebhook,
+            reference: delivery.to_string(),
+            dedupe_key: format!("deliver_webhook:{delivery}"),
         }
     }
 }

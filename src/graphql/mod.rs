@@ -37,6 +37,7 @@ mod payments;
 mod scalars;
 mod subscriptions;
 mod transport;
+mod webhooks;
 
 pub use observe::RootField;
 pub use scalars::RequestTenant;
@@ -54,6 +55,7 @@ pub struct Query(
     credits::deferred::DeferredQuery,
     outbox::OutboxQuery,
     payments::PaymentsQuery,
+    webhooks::WebhooksQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -67,6 +69,7 @@ pub struct Mutation(
     credits::deferred::DeferredMutation,
     outbox::OutboxMutation,
     payments::PaymentsMutation,
+    webhooks::WebhooksMutation,
 );
 
 pub type BillingSchema = Schema<Query, Mutation, EmptySubscription>;

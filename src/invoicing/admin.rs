@@ -3,6 +3,7 @@ use sea_orm::{DatabaseTransaction, TransactionTrait};
 
 use crate::auth::Actor;
 use crate::domain::NewInvoice;
+use crate::domain::NewWebhookEvent;
 use crate::domain::{
     BillingReason, Currency, Invoice, InvoiceFilter, InvoiceId, InvoiceStatus, LineKind,
     ManualLine, NewLine, Page, PageRequest, TenantId,
@@ -211,6 +212,16 @@ async fn transition(
         .await?
         .or_not_found("invoice")?;
     super::recheck_past_due(&txn, state, &moved, now).await?;
+    // Webhooks.
+    match moved.status {
+        InvoiceStatus::Paid => {
+            store::webhooks::emit(&txn, NewWebhookEvent::invoice_paid(&moved, now)).await?;
+        }
+        InvoiceStatus::Void => {
+            store::webhooks::emit(&txn, NewWebhookEvent::invoice_voided(&moved, now)).await?;
+        }
+        _ => {}
+    }
     state
         .invoice_hooks
         .invoice_moved(&txn, state, &moved, now)

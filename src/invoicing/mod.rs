@@ -4,6 +4,7 @@
 use chrono::{DateTime, Datelike, TimeDelta, Utc};
 use sea_orm::ConnectionTrait;
 
+use crate::domain::NewWebhookEvent;
 use crate::domain::{
     Invoice, InvoiceId, InvoiceStatus, NewInvoice, NewOutboxMessage, SubscriptionStatus,
 };
@@ -50,12 +51,17 @@ pub(crate) async fn finalize_in(
     let invoice = store::invoicing::find(db, TenantScope::Any, id)
         .await?
         .or_not_found("invoice")?;
+    // Webhooks.
+    store::webhooks::emit(db, NewWebhookEvent::invoice_finalized(&invoice, now)).await?;
     if invoice.amount_due == 0 {
         store::invoicing::move_status(db, id, InvoiceStatus::Open, InvoiceStatus::Paid, None, now)
             .await?;
-        return store::invoicing::find(db, TenantScope::Any, id)
+        let paid = store::invoicing::find(db, TenantScope::Any, id)
             .await?
-            .or_not_found("invoice");
+            .or_not_found("invoice")?;
+        // Webhooks.
+        store::webhooks::emit(db, NewWebhookEvent::invoice_paid(&paid, now)).await?;
+        return Ok(paid);
     }
     store::outbox::enqueue(
         db,

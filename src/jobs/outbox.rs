@@ -8,7 +8,7 @@ use crate::auth::Actor;
 use crate::collection;
 use crate::domain::{
     CreditNoteId, InvoiceId, OutboxKind, OutboxMessage, OutboxMessageId, OutboxStatus, Page,
-    PageRequest,
+    PageRequest, WebhookDeliveryId,
 };
 use crate::error::{ConflictReason, Error, OptionExt, Result};
 use crate::state::AppState;
@@ -36,6 +36,13 @@ fn policy(state: &AppState, kind: OutboxKind) -> RetryPolicy {
             first_backoff: TimeDelta::seconds(30),
             max_backoff: TimeDelta::hours(6),
             max_attempts: state.config.outbox_max_attempts,
+        },
+        // Webhooks: from 5 s doubling up to 6 h; 40 attempts span about 7.5 days, past the
+        // 5 days after which `webhooks::deliver` disables a failing endpoint (and gives up).
+        OutboxKind::DeliverWebhook => RetryPolicy {
+            first_backoff: TimeDelta::seconds(5),
+            max_backoff: TimeDelta::hours(6),
+            max_attempts: 40,
         },
     }
 }
@@ -159,6 +166,12 @@ async fn carry_out(state: &AppState, msg: &OutboxMessage) -> Result<()> {
         OutboxKind::RefundPayment => {
             let note = CreditNoteId::parse("reference", &msg.reference)?;
             collection::send_refund(state, note).await
+        }
+        OutboxKind::DeliverWebhook => {
+            let delivery = WebhookDeliveryId::parse("reference", &msg.reference)?;
+            // Boxed: the HTTP client's future is deep, and the outbox runs inside the billing
+            // jobs, which the GraphQL schema awaits.
+            Box::pin(crate::webhooks::deliver(state, delivery)).await
         }
     }
 }

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::batch::BatchPlan;
 use super::{charge_for, immediate_blocks};
+use crate::domain::NewWebhookEvent;
 use crate::domain::keys::invoice_source;
 use crate::domain::{
     BillableMetric, BillingReason, BlockCharge, BlockChargeId, Invoice, LineKind, Money,
@@ -110,6 +111,16 @@ impl Batch<'_> {
                 self.now,
             );
             store::notify::record_once(db, notice).await?;
+            // Webhooks.
+            let event = NewWebhookEvent::usage_threshold_reached(
+                self.tenant,
+                sub.id,
+                sub.cycle,
+                code,
+                *percent,
+                self.now,
+            );
+            store::webhooks::emit(db, event).await?;
         }
         Ok(())
     }
@@ -189,6 +200,11 @@ impl Batch<'_> {
             })
             .collect();
         store::metering::insert_charges(db, self.tenant, &charges).await?;
+        // Webhooks: one event per block charged.
+        for (_, c) in &charges {
+            let event = NewWebhookEvent::usage_block_charged(self.tenant, c, self.now);
+            store::webhooks::emit(db, event).await?;
+        }
         let charges = charges.into_iter().map(|(_, c)| c).collect();
         Ok((charges, Some(invoice)))
     }

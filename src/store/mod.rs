@@ -22,6 +22,7 @@ pub mod notify;
 pub mod outbox;
 pub mod payments;
 pub mod subscriptions;
+pub mod webhooks;
 
 /// Which tenants' rows a query may see: one tenant, or all of them (operator only).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

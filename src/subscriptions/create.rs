@@ -4,6 +4,7 @@ use super::coupons::{redeem, usable_coupon};
 use super::renewal::{enter_cycle, issue_cycle_invoice};
 use super::{Begun, MANAGERS, Outcome, begin_keyed, fee_for, idempotent, view};
 use crate::auth::Actor;
+use crate::domain::NewWebhookEvent;
 use crate::domain::{BillingReason, Subscription, SubscriptionId, SubscriptionStatus};
 use crate::domain::{IdempotentOperation, Keyed, NewSubscription};
 use crate::error::{ConflictReason, Error, OptionExt, Result};
@@ -86,6 +87,8 @@ pub async fn create(state: &AppState, actor: &Actor, new: NewSubscription) -> Re
         ));
     }
     store::subscriptions::insert(&txn, &sub).await?;
+    // Webhooks.
+    store::webhooks::emit(&txn, NewWebhookEvent::subscription_created(&sub, now)).await?;
     if let Some(coupon) = coupon {
         sub.discount = Some(redeem(&txn, coupon, &sub, 1, now).await?);
     }

@@ -11,6 +11,7 @@ use crate::domain::{
     Interval, Invoice, Keyed, Money, Page, PageRequest, Plan, PlanId, Role, Subscription,
     SubscriptionFilter, TenantId,
 };
+use crate::domain::{NewWebhookEvent, SubscriptionStatus};
 use crate::error::{ConflictReason, Error, OptionExt, Result};
 use crate::state::AppState;
 use crate::store::{self, TenantScope};
@@ -106,6 +107,13 @@ pub(crate) async fn save(
 ) -> Result<()> {
     next.version += 1;
     if store::subscriptions::save_over(db, next, now).await? {
+        // Webhooks: every saved change is `subscription.updated`, an ending `canceled`.
+        let event = if next.status == SubscriptionStatus::Canceled {
+            NewWebhookEvent::subscription_canceled(next, now)
+        } else {
+            NewWebhookEvent::subscription_updated(next, now)
+        };
+        store::webhooks::emit(db, event).await?;
         Ok(())
     } else {
         Err(Error::conflict(

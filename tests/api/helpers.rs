@@ -18,6 +18,7 @@ mod stripe;
 mod stripe_app;
 mod usage;
 mod values;
+mod webhook_receiver;
 
 pub use billing_calls::*;
 pub use graphql_http::*;
@@ -31,6 +32,7 @@ pub use self::stripe::*;
 pub use stripe_app::*;
 pub use usage::*;
 pub use values::*;
+pub use webhook_receiver::*;
 
 pub struct TestApp {
     pub address: String,

@@ -49,3 +49,7 @@ mod usage_ingestion;
 mod usage_limits;
 mod users;
 mod validation;
+mod webhooks_delivery;
+mod webhooks_events;
+mod webhooks_out;
+mod webhooks_payments;

@@ -98,8 +98,14 @@ fn payment_required(r: &Gql, what: &str) {
 #[tokio::test]
 async fn stripe_dunning_stages_walk_a_decline_to_suspension_and_a_new_card_lifts_them() {
     let server = StripeServer::start().await;
-    let app = stripe_app(&server).await;
+    let app = stripe_app_with(&server, |c| c.webhooks_allow_private = true).await;
     let (tenant, owner) = token_tenant(&app, &server).await;
+    let receiver = WebhookReceiver::start().await;
+    app.endpoint_for(
+        &owner,
+        json!({ "url": receiver.url, "eventTypes": ["tenant.suspended", "tenant.reactivated"] }),
+    )
+    .await;
     assert_eq!(
         stages(&app, &tenant).await,
         ("ACTIVE".into(), Value::Null, Value::Null, "ACTIVE".into())
@@ -204,6 +210,19 @@ async fn stripe_dunning_stages_walk_a_decline_to_suspension_and_a_new_card_lifts
     // The jobs leave a lifted tenant alone.
     app.advance_days(1).await;
     assert_eq!(stages(&app, &tenant).await.2, Value::Null);
+
+    // The application was told of the suspension and of the reactivation, once each.
+    let told: Vec<Value> = receiver.accepted().iter().map(|r| r.json()).collect();
+    let types: Vec<&str> = told.iter().map(|e| str_of(&e["type"])).collect();
+    assert_eq!(
+        types,
+        ["tenant.suspended", "tenant.reactivated"],
+        "{told:?}"
+    );
+    assert!(
+        str_of(&told[0]["data"]["reason"]).contains("unpaid invoices"),
+        "{told:?}"
+    );
 }
 
 #[tokio::test]
