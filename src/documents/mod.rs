@@ -184,7 +184,8 @@ pub fn invoice_document(invoice: &Invoice, tenant: &Tenant, config: &Config) -> 
     Document {
         key: format!("invoice:{}", invoice.id),
         title: l.invoice.to_owned(),
-        number: format!("{} {number}", l.number),
+        number,
+        number_label: l.number.to_owned(),
         stamp: stamp.map(|(text, tone)| Stamp {
             text: text.to_owned(),
             tone,
@@ -226,7 +227,8 @@ pub fn credit_note_document(
     Document {
         key: format!("credit_note:{}", note.id),
         title: l.credit_note.to_owned(),
-        number: format!("{} {}", l.number, note.number),
+        number: note.number.clone(),
+        number_label: l.number.to_owned(),
         stamp: None,
         from: operator(config, l.from, lang),
         to: customer(tenant, l.bill_to),
@@ -238,7 +240,7 @@ pub fn credit_note_document(
         ],
         columns: [l.description, l.quantity, l.unit_price, l.amount].map(str::to_owned),
         rows: vec![Row {
-            description: format!("{} {invoice_number}: {}", l.refers_to, note.reason),
+            description: format!("{} {invoice_number}", l.refund_of),
             quantity: format::quantity(1, lang),
             unit_price: amount.clone(),
             amount: amount.clone(),

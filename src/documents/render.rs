@@ -37,8 +37,10 @@ pub struct Document {
     pub key: String,
     /// `FATURA`, `INVOICE`, `CREDIT NOTE`.
     pub title: String,
-    /// `Número 2026-000001`.
+    /// `2026-000001`, printed as `Número 2026-000001` at the top and bare in each footer.
     pub number: String,
+    /// `Número`.
+    pub number_label: String,
     /// `PAGO`, `VOID`, `RASCUNHO`: a large mark under the number.
     pub stamp: Option<Stamp>,
     pub from: Party,
@@ -150,7 +152,8 @@ fn paginate(doc: &Document) -> Vec<Vec<Op>> {
 /// Title, number, mark, parties and dates; returns where the table starts.
 fn first_header(page: &mut Canvas, doc: &Document) -> f32 {
     page.text(LEFT, 272.0, 20.0, true, &doc.title);
-    page.text_right(RIGHT, 273.0, 11.0, false, &doc.number);
+    let number = format!("{} {}", doc.number_label, doc.number);
+    page.text_right(RIGHT, 273.0, 11.0, false, &number);
     if let Some(stamp) = &doc.stamp {
         page.fill(match stamp.tone {
             Tone::Good => (0.0, 0.5, 0.2),
@@ -184,7 +187,8 @@ fn first_header(page: &mut Canvas, doc: &Document) -> f32 {
 /// The header of a continuation page; returns where the table starts.
 fn next_header(page: &mut Canvas, doc: &Document) -> f32 {
     page.text(LEFT, 276.0, 12.0, true, &doc.title);
-    page.text_right(RIGHT, 276.0, 10.0, false, &doc.number);
+    let number = format!("{} {}", doc.number_label, doc.number);
+    page.text_right(RIGHT, 276.0, 10.0, false, &number);
     page.rule(LEFT, RIGHT, 272.0);
     266.0
 }
@@ -283,15 +287,21 @@ impl Canvas {
     }
 }
 
-/// Width in mm of `text` in Helvetica (bold is about 6% wider, digits excepted).
+/// Width in mm of `text` in Helvetica; Helvetica-Bold's letters are about 7% wider (its
+/// digits, punctuation and `R` are not).
 fn text_width(text: &str, size: f32, bold: bool) -> f32 {
-    let units: u32 = text.chars().map(glyph_width).sum();
-    let factor = if bold && !text.chars().all(|c| c.is_ascii_digit() || ".,$ ".contains(c)) {
-        1.06
-    } else {
-        1.0
-    };
-    units as f32 * size / 1000.0 * factor * 25.4 / 72.0
+    let units: f32 = text
+        .chars()
+        .map(|c| {
+            let w = glyph_width(c) as f32;
+            if bold && c.is_alphabetic() && c != 'R' {
+                w * 1.07
+            } else {
+                w
+            }
+        })
+        .sum();
+    units * size / 1000.0 * 25.4 / 72.0
 }
 
 /// Helvetica's advance widths (Adobe's AFM), in thousandths of an em.
