@@ -88,8 +88,7 @@ pub fn quantity(n: i64, lang: Lang) -> String {
 
 /// Whether the built-in PDF fonts (WinAnsi, about Latin-1) can show `c`.
 pub fn winansi(c: char) -> bool {
-    matches!(c, ' '..='~' | '\u{a0}'..='\u{ff}')
-        || "€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ".contains(c)
+    matches!(c, ' '..='~' | '\u{a0}'..='\u{ff}') || "€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ".contains(c)
 }
 
 /// `text` with every character the built-in fonts cannot show replaced by `?`.
@@ -120,25 +119,35 @@ mod tests {
     #[test]
     fn money_in_english_groups_with_commas() {
         assert_eq!(money(brl(123_456), Lang::En), "R$1,234.56");
-        let usd = Currency::parse("c", "USD").unwrap();
-        assert_eq!(money(Money::new(100_000_000, usd), Lang::En), "US$1,000,000.00");
+        let usd = Currency::parse("c", "USD").expect("test value");
+        assert_eq!(
+            money(Money::new(100_000_000, usd), Lang::En),
+            "US$1,000,000.00"
+        );
     }
 
     #[test]
     fn a_symbol_outside_winansi_becomes_the_currency_code() {
-        let inr = Currency::parse("c", "INR").unwrap();
+        let inr = Currency::parse("c", "INR").expect("test value");
         assert_eq!(money(Money::new(123_456, inr), Lang::En), "INR 1,234.56");
-        assert_eq!(money(Money::new(-123_456, inr), Lang::PtBr), "-INR 1.234,56");
-        let eur = Currency::parse("c", "EUR").unwrap();
+        assert_eq!(
+            money(Money::new(-123_456, inr), Lang::PtBr),
+            "-INR 1.234,56"
+        );
+        let eur = Currency::parse("c", "EUR").expect("test value");
         assert_eq!(money(Money::new(123_456, eur), Lang::En), "€1,234.56");
     }
 
     #[test]
     fn dates_per_language() {
-        let at = Utc.with_ymd_and_hms(2026, 1, 31, 23, 59, 0).unwrap();
+        let at = Utc
+            .with_ymd_and_hms(2026, 1, 31, 23, 59, 0)
+            .expect("test value");
         assert_eq!(date(at, Lang::PtBr), "31/01/2026");
         assert_eq!(date(at, Lang::En), "Jan 31, 2026");
-        let from = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let from = Utc
+            .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+            .expect("test value");
         assert_eq!(period(from, at, Lang::PtBr), "01/01/2026 – 31/01/2026");
         assert_eq!(period(at, at, Lang::En), "Jan 31, 2026");
     }

@@ -86,10 +86,12 @@ mod tests {
     use super::*;
 
     fn parts(url: &str) -> (i64, String) {
-        let query = url.split_once('?').unwrap().1;
-        let (e, s) = query.split_once('&').unwrap();
+        let query = url.split_once('?').expect("test value").1;
+        let (e, s) = query.split_once('&').expect("test value");
         (
-            e.trim_start_matches("expires=").parse().unwrap(),
+            e.trim_start_matches("expires=")
+                .parse()
+                .expect("test value"),
             s.trim_start_matches("signature=").to_owned(),
         )
     }
@@ -100,7 +102,10 @@ mod tests {
         let url = signed_url(&config, Kind::Invoice, "inv_1", 1_000);
         assert!(url.starts_with("http://127.0.0.1:8080/invoices/inv_1/pdf?expires=1900&"));
         let (expires, sig) = parts(&url);
-        assert_eq!(verify(&config, Kind::Invoice, "inv_1", expires, &sig, 1_900), Ok(()));
+        assert_eq!(
+            verify(&config, Kind::Invoice, "inv_1", expires, &sig, 1_900),
+            Ok(())
+        );
         assert_eq!(
             verify(&config, Kind::Invoice, "inv_1", expires, &sig, 1_901),
             Err(LinkError::Expired)
@@ -112,15 +117,30 @@ mod tests {
         let config = Config::default();
         let (expires, sig) = parts(&signed_url(&config, Kind::Invoice, "inv_1", 0));
         let invalid = Err(LinkError::Invalid);
-        assert_eq!(verify(&config, Kind::Invoice, "inv_2", expires, &sig, 0), invalid);
-        assert_eq!(verify(&config, Kind::CreditNote, "inv_1", expires, &sig, 0), invalid);
-        assert_eq!(verify(&config, Kind::Invoice, "inv_1", expires + 1, &sig, 0), invalid);
-        assert_eq!(verify(&config, Kind::Invoice, "inv_1", expires, "zz", 0), invalid);
+        assert_eq!(
+            verify(&config, Kind::Invoice, "inv_2", expires, &sig, 0),
+            invalid
+        );
+        assert_eq!(
+            verify(&config, Kind::CreditNote, "inv_1", expires, &sig, 0),
+            invalid
+        );
+        assert_eq!(
+            verify(&config, Kind::Invoice, "inv_1", expires + 1, &sig, 0),
+            invalid
+        );
+        assert_eq!(
+            verify(&config, Kind::Invoice, "inv_1", expires, "zz", 0),
+            invalid
+        );
         let other = Config {
             jwt_secret: crate::config::Secret::new("another secret"),
             ..Config::default()
         };
-        assert_eq!(verify(&other, Kind::Invoice, "inv_1", expires, &sig, 0), invalid);
+        assert_eq!(
+            verify(&other, Kind::Invoice, "inv_1", expires, &sig, 0),
+            invalid
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod format;
 pub mod i18n;
 pub mod links;
 pub mod render;
+mod widths;
 
 use crate::auth::Actor;
 use crate::config::Config;
@@ -42,7 +43,10 @@ pub async fn invoice_pdf(state: &AppState, actor: Option<&Actor>, id: InvoiceId)
         .or_not_found("invoice")?;
     let tenant = tenant_of(state, &invoice).await?;
     let doc = invoice_document(&invoice, &tenant, &state.config);
-    let name = invoice.number.clone().unwrap_or_else(|| invoice.id.to_string());
+    let name = invoice
+        .number
+        .clone()
+        .unwrap_or_else(|| invoice.id.to_string());
     Ok(Pdf {
         filename: format!("invoice-{name}.pdf"),
         bytes: render_blocking(doc).await?,
@@ -223,7 +227,10 @@ pub fn credit_note_document(
         CreditNoteStatus::Succeeded => l.refunded,
         CreditNoteStatus::Failed => l.refund_failed,
     };
-    let invoice_number = invoice.number.clone().unwrap_or_else(|| invoice.id.to_string());
+    let invoice_number = invoice
+        .number
+        .clone()
+        .unwrap_or_else(|| invoice.id.to_string());
     Document {
         key: format!("credit_note:{}", note.id),
         title: l.credit_note.to_owned(),

@@ -13,6 +13,7 @@ use printpdf::{
 use sha2::{Digest, Sha256};
 
 use super::format::printable;
+use super::widths::{fit, text_width};
 
 /// One party's block: a heading, then lines (the first one, the name, in bold).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,13 +100,15 @@ pub fn render(doc: &Document) -> std::io::Result<Vec<u8>> {
     pdf.with_pages(pdf_pages);
     let mut warnings = Vec::new();
     let mut lo = pdf.to_lopdf_document(&PdfSaveOptions::default(), &mut warnings);
-    // printpdf writes a random `/ID`; the document's key makes a stable one instead.
-    let id = Sha256::digest(doc.key.as_bytes())[..16].to_vec();
+    // printpdf writes a random `/ID`. Ours: the document's key (permanent), then a hash of
+    // what it shows (changes when the document does, say once the invoice is paid).
+    let permanent = Sha256::digest(doc.key.as_bytes())[..16].to_vec();
+    let version = Sha256::digest(format!("{doc:?}").as_bytes())[..16].to_vec();
     lo.trailer.set(
         "ID",
         lopdf::Object::Array(vec![
-            lopdf::Object::String(id.clone(), lopdf::StringFormat::Hexadecimal),
-            lopdf::Object::String(id, lopdf::StringFormat::Hexadecimal),
+            lopdf::Object::String(permanent, lopdf::StringFormat::Hexadecimal),
+            lopdf::Object::String(version, lopdf::StringFormat::Hexadecimal),
         ]),
     );
     lo.compress();
@@ -127,7 +130,13 @@ fn paginate(doc: &Document) -> Vec<Vec<Op>> {
             y = table_header(&mut page, doc, top);
         }
         y -= ROW;
-        page.text(LEFT, y, BODY, false, &fit(&row.description, BODY, DESC_WIDTH));
+        page.text(
+            LEFT,
+            y,
+            BODY,
+            false,
+            &fit(&row.description, BODY, DESC_WIDTH),
+        );
         page.text_right(COL_QTY, y, BODY, false, &row.quantity);
         page.text_right(COL_UNIT, y, BODY, false, &row.unit_price);
         page.text_right(RIGHT, y, BODY, false, &row.amount);
@@ -179,7 +188,13 @@ fn first_header(page: &mut Canvas, doc: &Document) -> f32 {
     for (label, value) in &doc.facts {
         y -= 5.0;
         page.text(LEFT, y, 10.0, true, label);
-        page.text(LEFT + 42.0, y, 10.0, false, &fit(value, 10.0, RIGHT - LEFT - 42.0));
+        page.text(
+            LEFT + 42.0,
+            y,
+            10.0,
+            false,
+            &fit(value, 10.0, RIGHT - LEFT - 42.0),
+        );
     }
     y - 8.0
 }
@@ -208,23 +223,6 @@ fn footer(page: &mut Canvas, doc: &Document, n: usize, total: usize) {
     page.fill((0.4, 0.4, 0.4));
     page.text(LEFT, 15.0, 8.0, false, &doc.number);
     page.text_right(RIGHT, 15.0, 8.0, false, &format!("{word} {n} {of} {total}"));
-}
-
-/// `text` cut with `…` so that it fits in `width` mm.
-fn fit(text: &str, size: f32, width: f32) -> String {
-    let text = printable(text);
-    if text_width(&text, size, false) <= width {
-        return text;
-    }
-    let mut out = String::new();
-    for c in text.chars() {
-        if text_width(&format!("{out}{c}…"), size, false) > width {
-            break;
-        }
-        out.push(c);
-    }
-    out.push('…');
-    out
 }
 
 struct Canvas {
@@ -287,52 +285,49 @@ impl Canvas {
     }
 }
 
-/// Width in mm of `text` in Helvetica; Helvetica-Bold's letters are about 7% wider (its
-/// digits, punctuation and `R` are not).
-fn text_width(text: &str, size: f32, bold: bool) -> f32 {
-    let units: f32 = text
-        .chars()
-        .map(|c| {
-            let w = glyph_width(c) as f32;
-            if bold && c.is_alphabetic() && c != 'R' {
-                w * 1.07
-            } else {
-                w
-            }
-        })
-        .sum();
-    units * size / 1000.0 * 25.4 / 72.0
-}
-
-/// Helvetica's advance widths (Adobe's AFM), in thousandths of an em.
-fn glyph_width(c: char) -> u32 {
-    const ASCII: [u16; 95] = [
-        278, 278, 355, 556, 556, 889, 667, 191, 333, 333, 389, 584, 278, 333, 278, 278, // ' '..'/'
-        556, 556, 556, 556, 556, 556, 556, 556, 556, 556, 278, 278, 584, 584, 584, 556, // '0'..'?'
-        1015, 667, 667, 722, 722, 667, 611, 778, 722, 278, 500, 667, 556, 833, 722, 778, // '@'..'O'
-        667, 778, 722, 667, 611, 722, 667, 944, 667, 667, 611, 278, 278, 278, 469, 556, // 'P'..'_'
-        333, 556, 556, 500, 556, 556, 278, 556, 556, 222, 222, 500, 222, 833, 556, 556, // '`'..'o'
-        556, 556, 333, 500, 278, 556, 500, 722, 500, 500, 500, 334, 260, 334, 584, // 'p'..'~'
-    ];
-    match c {
-        ' '..='~' => u32::from(ASCII[c as usize - 32]),
-        '…' => 1000,
-        '–' => 556,
-        'À'..='Ý' => 700,
-        _ => 556,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn doc(rows: usize) -> Document {
+        let party = |name: &str| Party {
+            heading: "De".into(),
+            lines: vec![name.into()],
+        };
+        Document {
+            key: "invoice:test".into(),
+            title: "FATURA".into(),
+            number: "2026-000001".into(),
+            number_label: "Número".into(),
+            stamp: None,
+            from: party("Operador"),
+            to: party("Cliente"),
+            facts: vec![("Emissão".into(), "01/03/2026".into())],
+            columns: ["Descrição", "Qtd.", "Preço unit.", "Valor"].map(String::from),
+            rows: (0..rows)
+                .map(|i| Row {
+                    description: format!("Linha {i}"),
+                    quantity: "1".into(),
+                    unit_price: "R$ 1,00".into(),
+                    amount: "R$ 1,00".into(),
+                })
+                .collect(),
+            totals: vec![("Total".into(), "R$ 1,00".into())],
+            page_words: ("Página".into(), "de".into()),
+        }
+    }
+
     #[test]
-    fn long_text_is_cut_to_fit() {
-        let long = "x".repeat(400);
-        let cut = fit(&long, BODY, DESC_WIDTH);
-        assert!(cut.ends_with('…'));
-        assert!(text_width(&cut, BODY, false) <= DESC_WIDTH);
-        assert_eq!(fit("Plano Pro", BODY, DESC_WIDTH), "Plano Pro");
+    fn the_same_document_gives_the_same_bytes_and_another_other_bytes() {
+        let one = render(&doc(3)).expect("render");
+        assert!(one.starts_with(b"%PDF-"));
+        assert_eq!(one, render(&doc(3)).expect("render"));
+        assert_ne!(one, render(&doc(4)).expect("render"));
+    }
+
+    #[test]
+    fn rows_flow_onto_more_pages() {
+        assert_eq!(paginate(&doc(1)).len(), 1);
+        assert!(paginate(&doc(200)).len() > 4);
     }
 }

@@ -2,8 +2,8 @@
 use async_graphql::{ComplexObject, Context, ID, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use crate::domain::{BillingReason, Invoice, InvoiceLine, InvoiceStatus};
 use crate::documents::{self, Kind};
+use crate::domain::{BillingReason, Invoice, InvoiceLine, InvoiceStatus};
 use crate::graphql::CtxExt;
 use crate::graphql::scalars::{BigInt, MoneyOut};
 
@@ -112,6 +112,10 @@ impl InvoiceOut {
     /// A link to this invoice's PDF that a browser opens without the `Authorization` header;
     /// it expires after `BILLING_PDF_LINK_TTL_SECS` (15 minutes by default).
     async fn pdf_url(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
-        Ok(documents::pdf_url(&ctx.state()?.config, Kind::Invoice, &self.id))
+        Ok(documents::pdf_url(
+            &ctx.state()?.config,
+            Kind::Invoice,
+            &self.id,
+        ))
     }
 }

@@ -3,8 +3,8 @@ use async_graphql::{ComplexObject, Context, ID, InputObject, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use crate::collection::RefundInput;
-use crate::domain::{CreditNote, CreditNoteStatus, InvoiceId, Money, Name};
 use crate::documents::{self, Kind};
+use crate::domain::{CreditNote, CreditNoteStatus, InvoiceId, Money, Name};
 use crate::error::Result;
 use crate::graphql::CtxExt;
 use crate::graphql::scalars::{BigInt, MoneyOut, opt_idempotency_key};
@@ -66,7 +66,11 @@ impl CreditNoteOut {
     /// A link to this credit note's PDF that a browser opens without the `Authorization`
     /// header; it expires after `BILLING_PDF_LINK_TTL_SECS` (15 minutes by default).
     async fn pdf_url(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
-        Ok(documents::pdf_url(&ctx.state()?.config, Kind::CreditNote, &self.id))
+        Ok(documents::pdf_url(
+            &ctx.state()?.config,
+            Kind::CreditNote,
+            &self.id,
+        ))
     }
 }
 

@@ -7,7 +7,11 @@ use std::process::Command;
 fn poppler(tool: &str, args: &[&str], bytes: &[u8]) -> String {
     let path = std::env::temp_dir().join(format!("billing-pdf-{}.pdf", uuid::Uuid::new_v4()));
     std::fs::write(&path, bytes).expect("write the PDF to a temporary file");
-    let output = Command::new(tool).args(args).arg(&path).args(["-"]).output();
+    let output = Command::new(tool)
+        .args(args)
+        .arg(&path)
+        .args(["-"])
+        .output();
     let _ = std::fs::remove_file(&path);
     let output = output.unwrap_or_else(|e| {
         panic!("{tool} could not run ({e}): install poppler-utils (apt-get install poppler-utils; .ci/run does)")
@@ -55,7 +59,11 @@ pub fn pdf_pages(bytes: &[u8]) -> usize {
 /// The one text line holding `needle`, asserting there is exactly one.
 pub fn line_with<'a>(text: &'a str, needle: &str) -> &'a str {
     let found: Vec<&str> = text.lines().filter(|l| l.contains(needle)).collect();
-    assert_eq!(found.len(), 1, "expected one line with {needle:?}, got {found:?} in:\n{text}");
+    assert_eq!(
+        found.len(),
+        1,
+        "expected one line with {needle:?}, got {found:?} in:\n{text}"
+    );
     found[0]
 }
 
