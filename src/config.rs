@@ -167,6 +167,13 @@ pub struct Config {
     pub webhooks_allow_private: bool,
     /// One webhook request's time limit (connecting and the whole exchange), in milliseconds.
     pub webhooks_timeout_ms: u64,
+    // --- Invoice documents (documents/): the operator's details printed on every PDF, and
+    // the lifetime of the signed `pdfUrl` links.
+    pub operator_legal_name: String,
+    pub operator_tax_id: String,
+    pub operator_address: String,
+    pub operator_email: String,
+    pub pdf_link_ttl_secs: u64,
 }
 
 impl Default for Config {
@@ -223,6 +230,11 @@ impl Default for Config {
             // Webhooks to the SaaS.
             webhooks_allow_private: false,
             webhooks_timeout_ms: 10_000,
+            operator_legal_name: "Billing Platform Ltda.".into(),
+            operator_tax_id: "00.000.000/0001-00".into(),
+            operator_address: "Av. Paulista, 1000 - São Paulo - SP, 01310-100".into(),
+            operator_email: "billing@example.com".into(),
+            pdf_link_ttl_secs: 900,
         }
     }
 }
@@ -285,6 +297,9 @@ impl Config {
         }
         if self.request_timeout_seconds == 0 {
             return invalid("BILLING_REQUEST_TIMEOUT_SECONDS must be positive");
+        }
+        if !(1..=7 * 24 * 3600).contains(&self.pdf_link_ttl_secs) {
+            return invalid("BILLING_PDF_LINK_TTL_SECS must be between 1 and 604800 (7 days)");
         }
         if self.database_acquire_timeout_ms == 0 || self.database_statement_timeout_ms == 0 {
             return invalid(

@@ -12,6 +12,7 @@ mod graphql_http;
 mod idempotency;
 mod load;
 mod outbox;
+mod pdf;
 mod proxy;
 mod server;
 mod stripe;
@@ -25,6 +26,7 @@ pub use graphql_http::*;
 pub use idempotency::*;
 pub use load::*;
 pub use outbox::*;
+pub use pdf::*;
 pub use proxy::*;
 pub use server::*;
 // `self::` because `stripe` is also the async-stripe crate.
