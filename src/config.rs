@@ -160,6 +160,16 @@ pub struct Config {
     pub public_url: String,
     /// Days after an invoice's first failed payment when it is tried again (dunning).
     pub payment_retry_days: String,
+    // --- Email notifications (src/mail) ---
+    /// SMTP server, e.g. `smtp://127.0.0.1:2525` or `smtps://user:pass@host`; unset, emails are
+    /// written as `.eml` files into `email_dir`.
+    pub smtp_url: Option<Secret>,
+    /// The `From` of every email.
+    pub email_from: String,
+    /// Folder of the `.eml` files when no SMTP server is set.
+    pub email_dir: String,
+    /// How long one SMTP conversation may take before it counts as a failure (retried later).
+    pub smtp_timeout_ms: u64,
 }
 
 impl Default for Config {
@@ -212,6 +222,11 @@ impl Default for Config {
             stripe_timeout_ms: 10_000,
             public_url: "http://127.0.0.1:8080".into(),
             payment_retry_days: "1,3,5,7".into(),
+            // Email notifications: beside the embedded SQLite database by default.
+            smtp_url: None,
+            email_from: "Billing <billing@localhost>".into(),
+            email_dir: "data/emails".into(),
+            smtp_timeout_ms: 10_000,
         }
     }
 }
@@ -317,6 +332,9 @@ impl Config {
             return invalid(
                 "BILLING_INVOICE_DUE_DAYS and BILLING_PAST_DUE_AFTER_DAYS must be at most 365",
             );
+        }
+        if self.smtp_timeout_ms == 0 || self.email_from.trim().is_empty() {
+            return invalid("BILLING_SMTP_TIMEOUT_MS must be positive and BILLING_EMAIL_FROM set");
         }
         if !(1..=100).contains(&self.outbox_max_attempts) {
             return invalid("BILLING_OUTBOX_MAX_ATTEMPTS must be between 1 and 100");

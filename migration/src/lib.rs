@@ -13,6 +13,7 @@ mod m0007_billing_clock;
 mod m0008_idempotency;
 mod m0009_payments;
 mod m0010_refunds;
+mod m0012_email;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0008_idempotency::Migration),
             Box::new(m0009_payments::Migration),
             Box::new(m0010_refunds::Migration),
+            Box::new(m0012_email::Migration),
         ]
     }
 }

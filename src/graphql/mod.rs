@@ -29,6 +29,7 @@ mod catalog;
 mod credits;
 mod invoicing;
 mod limits;
+mod mail;
 mod metering;
 mod notify;
 mod observe;
@@ -54,6 +55,7 @@ pub struct Query(
     credits::deferred::DeferredQuery,
     outbox::OutboxQuery,
     payments::PaymentsQuery,
+    mail::MailQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -67,6 +69,7 @@ pub struct Mutation(
     credits::deferred::DeferredMutation,
     outbox::OutboxMutation,
     payments::PaymentsMutation,
+    mail::MailMutation,
 );
 
 pub type BillingSchema = Schema<Query, Mutation, EmptySubscription>;

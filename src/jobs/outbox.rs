@@ -7,12 +7,12 @@ use rand::Rng;
 use crate::auth::Actor;
 use crate::collection;
 use crate::domain::{
-    CreditNoteId, InvoiceId, OutboxKind, OutboxMessage, OutboxMessageId, OutboxStatus, Page,
-    PageRequest,
+    CreditNoteId, InvoiceId, NotificationId, OutboxKind, OutboxMessage, OutboxMessageId,
+    OutboxStatus, Page, PageRequest,
 };
 use crate::error::{ConflictReason, Error, OptionExt, Result};
 use crate::state::AppState;
-use crate::store;
+use crate::{mail, store};
 
 /// Messages claimed per query: few, so that a slow provider cannot outlast the lease of the
 /// last one claimed.
@@ -36,6 +36,13 @@ fn policy(state: &AppState, kind: OutboxKind) -> RetryPolicy {
             first_backoff: TimeDelta::seconds(30),
             max_backoff: TimeDelta::hours(6),
             max_attempts: state.config.outbox_max_attempts,
+        },
+        // Emails: 10 s doubling up to 1 h; 40 attempts span about 1.5 days (the first nine
+        // take about 1.4 h, then one an hour), so an SMTP server down for a day loses nothing.
+        OutboxKind::SendEmail => RetryPolicy {
+            first_backoff: TimeDelta::seconds(10),
+            max_backoff: TimeDelta::hours(1),
+            max_attempts: 40,
         },
     }
 }
@@ -160,6 +167,10 @@ async fn carry_out(state: &AppState, msg: &OutboxMessage) -> Result<()> {
             let note = CreditNoteId::parse("reference", &msg.reference)?;
             collection::send_refund(state, note).await
         }
+        OutboxKind::SendEmail => {
+            let notification = NotificationId::parse("reference", &msg.reference)?;
+            mail::send_notification(state, notification, msg.attempts).await
+        }
     }
 }
 
@@ -179,5 +190,23 @@ mod tests {
             let most = base + base / 10;
             assert!(d >= base && d <= most, "attempt {attempts}: {d}s");
         }
+    }
+
+    #[test]
+    fn emails_back_off_from_ten_seconds_to_an_hour_and_keep_trying_for_over_a_day() {
+        let policy = RetryPolicy {
+            first_backoff: TimeDelta::seconds(10),
+            max_backoff: TimeDelta::hours(1),
+            max_attempts: 40,
+        };
+        let least: i64 = (1..policy.max_attempts)
+            .map(|a| {
+                let doublings = u32::try_from(a.min(20) - 1).unwrap_or(0);
+                (10i64 << doublings).min(3600)
+            })
+            .sum();
+        assert!(least >= 24 * 3600, "retries span only {least}s");
+        assert!(backoff(&policy, 1).num_seconds() >= 10);
+        assert!(backoff(&policy, 39).num_seconds() <= 3960);
     }
 }
