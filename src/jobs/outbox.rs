@@ -49,7 +49,10 @@ fn policy(state: &AppState, kind: OutboxKind) -> RetryPolicy {
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct OutboxReport {
+    /// Messages carried out, emails apart.
     pub sent: i32,
+    /// `send_email` messages carried out (every notification has one).
+    pub emailed: i32,
     pub retried: i32,
     pub dead: i32,
 }
@@ -80,7 +83,10 @@ async fn attempt(state: &AppState, msg: &OutboxMessage, report: &mut OutboxRepor
     let policy = policy(state, msg.kind);
     match outcome {
         Ok(()) => {
-            report.sent += 1;
+            match msg.kind {
+                OutboxKind::SendEmail => report.emailed += 1,
+                _ => report.sent += 1,
+            }
             store::outbox::finish(&state.db, msg.id, OutboxStatus::Done, None, None, now).await
         }
         Err(e) if attempts >= policy.max_attempts => {

@@ -14,6 +14,7 @@ mod load;
 mod outbox;
 mod proxy;
 mod server;
+mod smtp;
 mod stripe;
 mod stripe_app;
 mod usage;
@@ -26,6 +27,7 @@ pub use load::*;
 pub use outbox::*;
 pub use proxy::*;
 pub use server::*;
+pub use smtp::*;
 // `self::` because `stripe` is also the async-stripe crate.
 pub use self::stripe::*;
 pub use stripe_app::*;
@@ -81,6 +83,11 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Config)) -> TestApp {
         // default for a pooled connection: that is load, not an outage. `faults.rs` checks
         // the default itself.
         database_acquire_timeout_ms: 15_000,
+        // Notification emails go to files of this run, never into the working tree.
+        email_dir: std::env::temp_dir()
+            .join(format!("billing-test-{run}-emails"))
+            .display()
+            .to_string(),
         ..Config::default()
     };
     let mut sqlite_dir = None;
