@@ -187,21 +187,21 @@ async fn recipients_are_the_billing_email_and_owner_and_billing_users_not_member
     app.create_user(
         Some(&t),
         "Owner@Acme.example.com",
-        "owner",
+        "OWNER",
         "a-long-password-1",
     )
     .await;
     app.create_user(
         Some(&t),
         "money@acme.example.com",
-        "billing",
+        "BILLING",
         "a-long-password-1",
     )
     .await;
     app.create_user(
         Some(&t),
         "dev@acme.example.com",
-        "member",
+        "MEMBER",
         "a-long-password-1",
     )
     .await;
@@ -375,7 +375,7 @@ async fn an_address_refused_with_550_is_marked_failed_and_never_retried() {
     app.create_user(
         Some(&t),
         "gone@acme.example.com",
-        "owner",
+        "OWNER",
         "a-long-password-1",
     )
     .await;
@@ -414,7 +414,7 @@ async fn a_server_down_then_answering_451_then_back_still_delivers_each_email_on
     app.create_user(
         Some(&t),
         "owner@acme.example.com",
-        "owner",
+        "OWNER",
         "a-long-password-1",
     )
     .await;
@@ -488,7 +488,7 @@ async fn without_an_smtp_server_emails_are_written_as_eml_files_once() {
     app.create_user(
         Some(&t),
         "owner@acme.example.com",
-        "owner",
+        "OWNER",
         "a-long-password-1",
     )
     .await;
