@@ -160,6 +160,13 @@ pub struct Config {
     pub public_url: String,
     /// Days after an invoice's first failed payment when it is tried again (dunning).
     pub payment_retry_days: String,
+    // --- Invoice documents (documents/): the operator's details printed on every PDF, and
+    // the lifetime of the signed `pdfUrl` links.
+    pub operator_legal_name: String,
+    pub operator_tax_id: String,
+    pub operator_address: String,
+    pub operator_email: String,
+    pub pdf_link_ttl_secs: u64,
     // --- Email notifications (src/mail) ---
     /// SMTP server, e.g. `smtp://127.0.0.1:2525` or `smtps://user:pass@host`; unset, emails are
     /// written as `.eml` files into `email_dir`.
@@ -222,6 +229,11 @@ impl Default for Config {
             stripe_timeout_ms: 10_000,
             public_url: "http://127.0.0.1:8080".into(),
             payment_retry_days: "1,3,5,7".into(),
+            operator_legal_name: "Billing Platform Ltda.".into(),
+            operator_tax_id: "00.000.000/0001-00".into(),
+            operator_address: "Av. Paulista, 1000 - São Paulo - SP, 01310-100".into(),
+            operator_email: "billing@example.com".into(),
+            pdf_link_ttl_secs: 900,
             // Email notifications: beside the embedded SQLite database by default.
             smtp_url: None,
             email_from: "Billing <billing@localhost>".into(),
@@ -289,6 +301,9 @@ impl Config {
         }
         if self.request_timeout_seconds == 0 {
             return invalid("BILLING_REQUEST_TIMEOUT_SECONDS must be positive");
+        }
+        if !(1..=7 * 24 * 3600).contains(&self.pdf_link_ttl_secs) {
+            return invalid("BILLING_PDF_LINK_TTL_SECS must be between 1 and 604800 (7 days)");
         }
         if self.database_acquire_timeout_ms == 0 || self.database_statement_timeout_ms == 0 {
             return invalid(

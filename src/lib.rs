@@ -8,6 +8,7 @@ pub mod collection;
 pub mod config;
 pub mod credits;
 pub mod demo;
+pub mod documents;
 pub mod domain;
 pub mod error;
 pub mod graphql;

@@ -25,6 +25,7 @@ mod health;
 mod jobs;
 mod media;
 mod params;
+mod pdf;
 mod serve;
 mod webhooks;
 
@@ -48,6 +49,8 @@ pub fn router(app: AppState, schema: BillingSchema) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/jobs/process-billing", post(jobs::process_billing))
         .route("/webhooks/stripe", post(webhooks::stripe))
+        .route("/invoices/{id}/pdf", get(pdf::invoice))
+        .route("/credit-notes/{id}/pdf", get(pdf::credit_note))
         .layer(middleware::from_fn_with_state(
             Duration::from_secs(config.request_timeout_seconds),
             errors::timeout,

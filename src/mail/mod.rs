@@ -166,9 +166,20 @@ fn build(
         .map_err(|e| Error::internal(format!("email could not be built: {e}")))
 }
 
-/// The invoice PDF of an `invoice_finalized` email.
-async fn attachment(_state: &AppState, _n: &Notification) -> Result<Option<(String, Vec<u8>)>> {
-    Ok(None)
+/// The invoice PDF of an `invoice_finalized` email (`documents`, as the system).
+async fn attachment(state: &AppState, n: &Notification) -> Result<Option<(String, Vec<u8>)>> {
+    if n.kind != NotificationKind::InvoiceFinalized {
+        return Ok(None);
+    }
+    let Some(Ok(id)) = n
+        .reference
+        .as_deref()
+        .map(|r| InvoiceId::parse("reference", r))
+    else {
+        return Ok(None);
+    };
+    let pdf = crate::documents::invoice_pdf(state, None, id).await?;
+    Ok(Some((pdf.filename, pdf.bytes)))
 }
 
 /// What the templates show, read now from the rows the notification points to.

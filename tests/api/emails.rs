@@ -152,6 +152,19 @@ async fn every_kind_is_emailed_once_in_the_tenants_language_with_text_and_html()
             assert!(m.message_id.ends_with("@billing.notifications"), "{kind:?}");
         }
     }
+    // The issued invoice carries its PDF; the others carry nothing.
+    for who in ["billing@acme-pt.example.com", "billing@acme-en.example.com"] {
+        for m in &got[who] {
+            if m.subject.contains("emitida") || m.subject.contains("issued") {
+                assert_eq!(m.attachments.len(), 1, "{who}: {}", m.subject);
+                let (name, bytes) = &m.attachments[0];
+                assert!(name.ends_with(".pdf"), "{name}");
+                assert!(bytes.starts_with(b"%PDF"), "{who}: the attachment is a PDF");
+            } else {
+                assert!(m.attachments.is_empty(), "{who}: {}", m.subject);
+            }
+        }
+    }
     // Values come in the tenant's formats, and the failed payment names the retry date and
     // the card page.
     let pt_failed = got["billing@acme-pt.example.com"]

@@ -27,6 +27,8 @@ mod idempotency_subscriptions;
 mod invoices;
 mod outbox;
 mod outbox_admin;
+mod pdf_invoices;
+mod pdf_links;
 mod plan_change_blocks;
 mod query_limits;
 mod schema;

@@ -1,8 +1,10 @@
 //! Output types of invoices.
-use async_graphql::{ID, SimpleObject};
+use async_graphql::{ComplexObject, Context, ID, SimpleObject};
 use chrono::{DateTime, Utc};
 
+use crate::documents::{self, Kind};
 use crate::domain::{BillingReason, Invoice, InvoiceLine, InvoiceStatus};
+use crate::graphql::CtxExt;
 use crate::graphql::scalars::{BigInt, MoneyOut};
 
 gql_enum!(InvoiceStatusGql as "InvoiceStatus" => InvoiceStatus {
@@ -41,7 +43,7 @@ impl From<InvoiceLine> for InvoiceLineOut {
 }
 
 #[derive(SimpleObject)]
-#[graphql(name = "Invoice")]
+#[graphql(name = "Invoice", complex)]
 pub struct InvoiceOut {
     id: ID,
     tenant_id: ID,
@@ -102,5 +104,18 @@ impl From<Invoice> for InvoiceOut {
             created_at: i.created_at,
             lines: i.lines.into_iter().map(Into::into).collect(),
         }
+    }
+}
+
+#[ComplexObject]
+impl InvoiceOut {
+    /// A link to this invoice's PDF that a browser opens without the `Authorization` header;
+    /// it expires after `BILLING_PDF_LINK_TTL_SECS` (15 minutes by default).
+    async fn pdf_url(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        Ok(documents::pdf_url(
+            &ctx.state()?.config,
+            Kind::Invoice,
+            &self.id,
+        ))
     }
 }

@@ -1,10 +1,12 @@
 //! Refunds: the `refundInvoice` input and payload, and credit notes as the API shows them.
-use async_graphql::{ID, InputObject, SimpleObject};
+use async_graphql::{ComplexObject, Context, ID, InputObject, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use crate::collection::RefundInput;
+use crate::documents::{self, Kind};
 use crate::domain::{CreditNote, CreditNoteStatus, InvoiceId, Money, Name};
 use crate::error::Result;
+use crate::graphql::CtxExt;
 use crate::graphql::scalars::{BigInt, MoneyOut, opt_idempotency_key};
 
 gql_enum!(CreditNoteStatusGql as "CreditNoteStatus" => CreditNoteStatus {
@@ -39,7 +41,7 @@ pub struct RefundInvoicePayload {
 
 /// A refund of (part of) a paid invoice.
 #[derive(SimpleObject)]
-#[graphql(name = "CreditNote")]
+#[graphql(name = "CreditNote", complex)]
 pub struct CreditNoteOut {
     id: ID,
     tenant_id: ID,
@@ -57,6 +59,19 @@ pub struct CreditNoteOut {
     credits_revoked: String,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+}
+
+#[ComplexObject]
+impl CreditNoteOut {
+    /// A link to this credit note's PDF that a browser opens without the `Authorization`
+    /// header; it expires after `BILLING_PDF_LINK_TTL_SECS` (15 minutes by default).
+    async fn pdf_url(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        Ok(documents::pdf_url(
+            &ctx.state()?.config,
+            Kind::CreditNote,
+            &self.id,
+        ))
+    }
 }
 
 impl From<CreditNote> for CreditNoteOut {
