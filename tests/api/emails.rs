@@ -4,71 +4,14 @@
 //! down or answers 451 is retried later, and two workers still send each email once. The app's
 //! own outbox worker is off; the tests run it by hand and move the standing clock past the
 //! back-off.
-use std::collections::HashMap;
-
 use billing::domain::{
-    InvoiceId, LedgerEntryId, NewNotification, NotificationKind, OutboxKind, OutboxStatus, Role,
-    SubscriptionId, TopupId,
+    InvoiceId, LedgerEntryId, NewNotification, NotificationKind, OutboxStatus, SubscriptionId,
+    TopupId,
 };
 use billing::jobs::deliver_due;
 use chrono::TimeDelta;
-use serde_json::json;
 
 use crate::helpers::*;
-
-async fn email_app(smtp: Option<&SmtpSink>) -> TestApp {
-    let url = smtp.map(SmtpSink::url);
-    spawn_app_with(|c| {
-        c.clock_start = Some("2026-05-01T00:00:00Z".parse().expect("start"));
-        c.outbox_interval_ms = 0;
-        c.smtp_url = url.map(billing::config::Secret::new);
-        c.public_url = "https://app.example.com".into();
-    })
-    .await
-}
-
-async fn tenant(app: &TestApp, slug: &str, locale: &str) -> String {
-    let r = app
-        .as_admin(
-            "mutation($i: CreateTenantInput!) { createTenant(input: $i) { tenant { id } } }",
-            json!({ "i": { "name": format!("Tenant {slug}"), "slug": slug,
-                "billingEmail": format!("billing@{slug}.example.com"), "locale": locale } }),
-        )
-        .await;
-    str_of(&r.data()["createTenant"]["tenant"]["id"]).to_owned()
-}
-
-/// Runs the outbox until nothing is due now.
-async fn deliver(app: &TestApp) -> billing::jobs::OutboxReport {
-    deliver_due(&app.state).await.expect("deliver")
-}
-
-/// Moves the clock past any email back-off.
-fn later(app: &TestApp) {
-    app.state
-        .clock
-        .advance(TimeDelta::hours(2))
-        .expect("advance the clock");
-}
-
-async fn record(app: &TestApp, new: NewNotification) {
-    assert!(
-        billing::store::notify::record_once(&app.state.db, new)
-            .await
-            .expect("record")
-    );
-}
-
-/// Messages per envelope recipient.
-fn by_recipient(received: &[Received]) -> HashMap<String, Vec<Received>> {
-    let mut out: HashMap<String, Vec<Received>> = HashMap::new();
-    for m in received {
-        for to in &m.envelope_to {
-            out.entry(to.clone()).or_default().push(m.clone());
-        }
-    }
-    out
-}
 
 /// Each subject's words per kind, in pt-BR and English.
 fn subject_words(kind: NotificationKind) -> (&'static str, &'static str) {
@@ -117,11 +60,11 @@ async fn every_kind(app: &TestApp, tenant: &str) -> Vec<NotificationKind> {
 async fn every_kind_is_emailed_once_in_the_tenants_language_with_text_and_html() {
     let smtp = SmtpSink::start();
     let app = email_app(Some(&smtp)).await;
-    let pt = tenant(&app, "acme-pt", "pt-BR").await;
-    let en = tenant(&app, "acme-en", "en-US").await;
+    let pt = tenant_in(&app, "acme-pt", "pt-BR").await;
+    let en = tenant_in(&app, "acme-en", "en-US").await;
     let kinds = every_kind(&app, &pt).await;
     every_kind(&app, &en).await;
-    let report = deliver(&app).await;
+    let report = run_outbox(&app).await;
     assert_eq!(report.emailed, 24, "{report:?}");
 
     let got = by_recipient(&smtp.received());
@@ -188,7 +131,7 @@ async fn every_kind_is_emailed_once_in_the_tenants_language_with_text_and_html()
 
     // Nothing is emailed twice.
     later(&app);
-    assert_eq!(deliver(&app).await.emailed, 0);
+    assert_eq!(run_outbox(&app).await.emailed, 0);
     assert_eq!(smtp.received().len(), 24);
 }
 
@@ -196,7 +139,7 @@ async fn every_kind_is_emailed_once_in_the_tenants_language_with_text_and_html()
 async fn recipients_are_the_billing_email_and_owner_and_billing_users_not_members() {
     let smtp = SmtpSink::start();
     let app = email_app(Some(&smtp)).await;
-    let t = tenant(&app, "acme", "pt-BR").await;
+    let t = tenant_in(&app, "acme", "pt-BR").await;
     app.create_user(
         Some(&t),
         "Owner@Acme.example.com",
@@ -218,9 +161,9 @@ async fn recipients_are_the_billing_email_and_owner_and_billing_users_not_member
         "a-long-password-1",
     )
     .await;
-    tenant(&app, "other", "pt-BR").await;
+    tenant_in(&app, "other", "pt-BR").await;
     finalized(&app, &t, 5_000).await;
-    deliver(&app).await;
+    run_outbox(&app).await;
 
     let got = smtp.received();
     let mut to: Vec<String> = got.iter().flat_map(|m| m.envelope_to.clone()).collect();
@@ -238,153 +181,10 @@ async fn recipients_are_the_billing_email_and_owner_and_billing_users_not_member
 }
 
 #[tokio::test]
-async fn a_kind_turned_off_is_not_emailed_and_payment_failures_cannot_be_turned_off() {
-    let smtp = SmtpSink::start();
-    let app = email_app(Some(&smtp)).await;
-    let t = tenant(&app, "acme", "en").await;
-    let set = "mutation($t: ID, $p: [NotificationPreferenceInput!]!) { \
-               updateNotificationPreferences(tenantId: $t, preferences: $p) { kind email canTurnOff } }";
-    let get = "query($t: ID) { notificationPreferences(tenantId: $t) { kind email canTurnOff } }";
-    let member = app.tenant_token(&t, Role::Member);
-    app.as_token(&member, get, json!({}))
-        .await
-        .expect_code("FORBIDDEN");
-    app.as_token(
-        &member,
-        set,
-        json!({ "p": [{ "kind": "INVOICE_FINALIZED", "email": false }] }),
-    )
-    .await
-    .expect_code("FORBIDDEN");
-    let other = tenant(&app, "other", "en").await;
-    let owner = app.tenant_token(&t, Role::Owner);
-    app.as_token(&owner, get, json!({ "t": other }))
-        .await
-        .expect_code("FORBIDDEN");
-
-    // Refused as a whole: the allowed change in the same request is not made either.
-    let refused = app
-        .as_token(
-            &owner,
-            set,
-            json!({ "p": [
-                { "kind": "INVOICE_FINALIZED", "email": false },
-                { "kind": "PAYMENT_FAILED", "email": false }
-            ] }),
-        )
-        .await;
-    refused.expect_code("VALIDATION");
-    let prefs = app.as_token(&owner, get, json!({})).await;
-    let prefs = prefs.data()["notificationPreferences"]
-        .as_array()
-        .expect("list")
-        .clone();
-    assert_eq!(prefs.len(), NotificationKind::ALL.len());
-    assert!(prefs.iter().all(|p| p["email"] == true), "{prefs:?}");
-    let fixed: Vec<&str> = prefs
-        .iter()
-        .filter(|p| p["canTurnOff"] == false)
-        .map(|p| str_of(&p["kind"]))
-        .collect();
-    assert_eq!(fixed, ["PAYMENT_FAILED", "PAYMENT_ACTION_REQUIRED"]);
-
-    let billing = app.tenant_token(&t, Role::Billing);
-    let done = app
-        .as_token(
-            &billing,
-            set,
-            json!({ "p": [{ "kind": "INVOICE_FINALIZED", "email": false }] }),
-        )
-        .await;
-    let off: Vec<&str> = done.data()["updateNotificationPreferences"]
-        .as_array()
-        .expect("list")
-        .iter()
-        .filter(|p| p["email"] == false)
-        .map(|p| str_of(&p["kind"]))
-        .collect();
-    assert_eq!(off, ["INVOICE_FINALIZED"]);
-
-    let (invoice, _) = finalized(&app, &t, 5_000).await;
-    let tid = billing::domain::TenantId::parse("t", &t).expect("tenant");
-    let now = app.state.clock.now();
-    record(
-        &app,
-        NewNotification::payment_failed(tid, invoice, 1, "card_declined", None, now),
-    )
-    .await;
-    let report = deliver(&app).await;
-    assert_eq!(
-        report.emailed, 2,
-        "both outbox messages are done: {report:?}"
-    );
-    let got = smtp.received();
-    assert_eq!(got.len(), 1, "{got:#?}");
-    assert!(got[0].subject.contains("failed"), "{}", got[0].subject);
-
-    // The admin changes any tenant's preferences, and turning a kind back on works.
-    let back = app
-        .as_admin(
-            set,
-            json!({ "t": t, "p": [{ "kind": "INVOICE_FINALIZED", "email": true }] }),
-        )
-        .await;
-    assert!(
-        back.data()["updateNotificationPreferences"]
-            .as_array()
-            .expect("list")
-            .iter()
-            .all(|p| p["email"] == true)
-    );
-}
-
-/// The `notificationEmails` of a notification, as (address, status, smtpCode).
-async fn email_status(app: &TestApp, notification: &str) -> Vec<(String, String, Option<i64>)> {
-    let r = app
-        .as_admin(
-            "query($n: ID!) { notificationEmails(notificationId: $n) { address status smtpCode } }",
-            json!({ "n": notification }),
-        )
-        .await;
-    r.data()["notificationEmails"]
-        .as_array()
-        .expect("list")
-        .iter()
-        .map(|d| {
-            (
-                str_of(&d["address"]).to_owned(),
-                str_of(&d["status"]).to_owned(),
-                d["smtpCode"].as_i64(),
-            )
-        })
-        .collect()
-}
-
-async fn only_notification(app: &TestApp) -> String {
-    let r = app
-        .as_admin(
-            "{ notifications(first: 10) { edges { node { id } } } }",
-            json!({}),
-        )
-        .await;
-    let all = nodes(&r, "notifications");
-    assert_eq!(all.len(), 1, "{all:?}");
-    str_of(&all[0]["id"]).to_owned()
-}
-
-async fn email_rows(app: &TestApp) -> Vec<billing::domain::OutboxMessage> {
-    let mut rows = billing::store::outbox::list(&app.state.db, 1_000)
-        .await
-        .expect("outbox");
-    rows.retain(|m| m.kind == OutboxKind::SendEmail);
-    rows
-}
-
-#[tokio::test]
 async fn an_address_refused_with_550_is_marked_failed_and_never_retried() {
     let smtp = SmtpSink::start();
     let app = email_app(Some(&smtp)).await;
-    let t = tenant(&app, "acme", "en").await;
+    let t = tenant_in(&app, "acme", "en").await;
     app.create_user(
         Some(&t),
         "gone@acme.example.com",
@@ -394,7 +194,7 @@ async fn an_address_refused_with_550_is_marked_failed_and_never_retried() {
     .await;
     smtp.reject(&["gone@acme.example.com"]);
     finalized(&app, &t, 5_000).await;
-    let report = deliver(&app).await;
+    let report = run_outbox(&app).await;
     assert_eq!((report.emailed, report.retried), (1, 0), "{report:?}");
     let n = only_notification(&app).await;
     assert_eq!(
@@ -410,7 +210,7 @@ async fn an_address_refused_with_550_is_marked_failed_and_never_retried() {
     // Even once the address would be accepted, it is not tried again.
     smtp.reject(&[]);
     later(&app);
-    assert_eq!(deliver(&app).await.emailed, 0);
+    assert_eq!(run_outbox(&app).await.emailed, 0);
     let to: Vec<String> = smtp
         .received()
         .iter()
@@ -423,7 +223,7 @@ async fn an_address_refused_with_550_is_marked_failed_and_never_retried() {
 async fn a_server_down_then_answering_451_then_back_still_delivers_each_email_once() {
     let mut smtp = SmtpSink::start();
     let app = email_app(Some(&smtp)).await;
-    let t = tenant(&app, "acme", "pt-BR").await;
+    let t = tenant_in(&app, "acme", "pt-BR").await;
     app.create_user(
         Some(&t),
         "owner@acme.example.com",
@@ -436,7 +236,7 @@ async fn a_server_down_then_answering_451_then_back_still_delivers_each_email_on
     for amount in [1_000, 2_000, 3_000] {
         invoices.push(finalized(&app, &t, amount).await.0);
     }
-    let down = deliver(&app).await;
+    let down = run_outbox(&app).await;
     assert_eq!((down.emailed, down.retried), (0, 3), "{down:?}");
     assert!(
         email_rows(&app)
@@ -445,20 +245,20 @@ async fn a_server_down_then_answering_451_then_back_still_delivers_each_email_on
             .all(|m| m.status == OutboxStatus::Pending && m.last_error.is_some())
     );
     // Nothing is due again before the back-off has passed.
-    assert_eq!(deliver(&app).await, Default::default());
+    assert_eq!(run_outbox(&app).await, Default::default());
 
     // Back, but answering 451 to the owner: the billing email gets its three, the owner none.
     smtp.restart();
     smtp.tempfail(&["owner@acme.example.com"]);
     later(&app);
-    let partial = deliver(&app).await;
+    let partial = run_outbox(&app).await;
     assert_eq!((partial.emailed, partial.retried), (0, 3), "{partial:?}");
     assert_eq!(smtp.received().len(), 3);
 
     // Then accepting everyone: only the owner's emails are sent now.
     smtp.tempfail(&[]);
     later(&app);
-    let back = deliver(&app).await;
+    let back = run_outbox(&app).await;
     assert_eq!((back.emailed, back.retried), (3, 0), "{back:?}");
     let got = by_recipient(&smtp.received());
     for who in ["billing@acme.example.com", "owner@acme.example.com"] {
@@ -469,7 +269,7 @@ async fn a_server_down_then_answering_451_then_back_still_delivers_each_email_on
         assert_eq!(subjects.len(), 3, "{who}: one per invoice");
     }
     later(&app);
-    assert_eq!(deliver(&app).await.emailed, 0);
+    assert_eq!(run_outbox(&app).await.emailed, 0);
     assert_eq!(smtp.received().len(), 6);
 }
 
@@ -478,7 +278,7 @@ async fn two_workers_on_two_replicas_email_each_notification_once() {
     let smtp = SmtpSink::start();
     let app = email_app(Some(&smtp)).await;
     let replica = app.restarted().await;
-    let t = tenant(&app, "acme", "en").await;
+    let t = tenant_in(&app, "acme", "en").await;
     for i in 0..12 {
         finalized(&app, &t, 1_000 + i).await;
     }
@@ -497,7 +297,7 @@ async fn two_workers_on_two_replicas_email_each_notification_once() {
 async fn without_an_smtp_server_emails_are_written_as_eml_files_once() {
     let app = email_app(None).await;
     let dir = std::path::PathBuf::from(&app.state.config.email_dir);
-    let t = tenant(&app, "acme", "pt-BR").await;
+    let t = tenant_in(&app, "acme", "pt-BR").await;
     app.create_user(
         Some(&t),
         "owner@acme.example.com",
@@ -506,7 +306,7 @@ async fn without_an_smtp_server_emails_are_written_as_eml_files_once() {
     )
     .await;
     finalized(&app, &t, 5_000).await;
-    assert_eq!(deliver(&app).await.emailed, 1);
+    assert_eq!(run_outbox(&app).await.emailed, 1);
     let files = read_folder(&dir);
     assert_eq!(files.len(), 2, "one file per recipient");
     assert!(files.iter().all(|m| m.subject.contains("emitida")));

@@ -8,6 +8,7 @@ use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 mod billing_calls;
+mod emails;
 mod graphql_http;
 mod idempotency;
 mod load;
@@ -22,6 +23,7 @@ mod usage;
 mod values;
 
 pub use billing_calls::*;
+pub use emails::*;
 pub use graphql_http::*;
 pub use idempotency::*;
 pub use load::*;

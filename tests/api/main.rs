@@ -13,6 +13,7 @@ mod coupon_redemptions;
 mod credit_topups;
 mod credits;
 mod deferred;
+mod email_preferences;
 mod emails;
 mod fault_kill;
 mod fault_outage;
