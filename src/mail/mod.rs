@@ -13,7 +13,8 @@ use lettre::{Address, Message};
 use sha2::{Digest, Sha256};
 
 use crate::domain::{
-    DeliveryStatus, InvoiceId, Notification, NotificationId, NotificationKind, Tenant, TopupId,
+    DeliveryStatus, EmailDelivery, InvoiceId, Notification, NotificationId, NotificationKind,
+    Tenant, TopupId,
 };
 use crate::error::{Error, Result};
 use crate::state::AppState;
@@ -82,39 +83,27 @@ pub async fn send_notification(state: &AppState, id: NotificationId, attempt: i3
                 transport.send(message, &stem).await
             }
         };
-        let now = state.clock.now();
-        match outcome {
-            Outcome::Sent => {
-                store::mail::record_delivery(
-                    db,
-                    tenant.id,
-                    id,
-                    &address,
-                    DeliveryStatus::Sent,
-                    None,
-                    None,
-                    attempt,
-                    now,
-                )
-                .await?;
-            }
+        let (status, smtp_code, error) = match outcome {
+            Outcome::Sent => (DeliveryStatus::Sent, None, None),
             Outcome::Rejected { code, error } => {
                 tracing::warn!(notification = %id, %address, ?code, %error, "email refused for good");
-                store::mail::record_delivery(
-                    db,
-                    tenant.id,
-                    id,
-                    &address,
-                    DeliveryStatus::Failed,
-                    code,
-                    Some(error),
-                    attempt,
-                    now,
-                )
-                .await?;
+                (DeliveryStatus::Failed, code.map(i32::from), Some(error))
             }
-            Outcome::Retry(error) => left.push(format!("{address}: {error}")),
-        }
+            Outcome::Retry(error) => {
+                left.push(format!("{address}: {error}"));
+                continue;
+            }
+        };
+        let delivery = EmailDelivery {
+            notification_id: id,
+            address,
+            status,
+            attempts: attempt,
+            smtp_code,
+            last_error: error,
+            updated_at: state.clock.now(),
+        };
+        store::mail::record_delivery(db, tenant.id, &delivery).await?;
     }
     if left.is_empty() {
         Ok(())

@@ -39,30 +39,24 @@ pub async fn deliveries(
         .collect())
 }
 
-/// Records how `address` ended for `notification`; a row already there is kept (the first
+/// Records how an address ended for a notification; a row already there is kept (the first
 /// outcome stands: a second worker that sent the same message again changes nothing).
 pub async fn record_delivery(
     db: &impl ConnectionTrait,
     tenant: TenantId,
-    notification: NotificationId,
-    address: &str,
-    status: DeliveryStatus,
-    smtp_code: Option<u16>,
-    error: Option<String>,
-    attempts: i32,
-    now: DateTime<Utc>,
+    d: &EmailDelivery,
 ) -> Result<()> {
     let row = deliveries::ActiveModel {
         id: Set(Uuid::now_v7()),
         tenant_id: Set(tenant.0),
-        notification_id: Set(notification.0),
-        address: Set(address.to_owned()),
-        status: Set(status.as_str().to_owned()),
-        attempts: Set(attempts),
-        smtp_code: Set(smtp_code.map(i32::from)),
-        last_error: Set(error),
-        created_at: Set(now),
-        updated_at: Set(now),
+        notification_id: Set(d.notification_id.0),
+        address: Set(d.address.clone()),
+        status: Set(d.status.as_str().to_owned()),
+        attempts: Set(d.attempts),
+        smtp_code: Set(d.smtp_code),
+        last_error: Set(d.last_error.clone()),
+        created_at: Set(d.updated_at),
+        updated_at: Set(d.updated_at),
     };
     deliveries::Entity::insert(row)
         .on_conflict_do_nothing_on([
