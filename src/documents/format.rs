@@ -78,7 +78,7 @@ pub fn quantity(n: i64, lang: Lang) -> String {
         out.push('-');
     }
     for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(group);
         }
         out.push(ch);
@@ -142,12 +142,14 @@ mod tests {
     fn dates_per_language() {
         let at = Utc
             .with_ymd_and_hms(2026, 1, 31, 23, 59, 0)
-            .expect("test value");
+            .single()
+            .expect("a valid date");
         assert_eq!(date(at, Lang::PtBr), "31/01/2026");
         assert_eq!(date(at, Lang::En), "Jan 31, 2026");
         let from = Utc
             .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
-            .expect("test value");
+            .single()
+            .expect("a valid date");
         assert_eq!(period(from, at, Lang::PtBr), "01/01/2026 – 31/01/2026");
         assert_eq!(period(at, at, Lang::En), "Jan 31, 2026");
     }
