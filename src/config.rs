@@ -174,6 +174,16 @@ pub struct Config {
     pub operator_address: String,
     pub operator_email: String,
     pub pdf_link_ttl_secs: u64,
+    // --- Email notifications (src/mail) ---
+    /// SMTP server, e.g. `smtp://127.0.0.1:2525` or `smtps://user:pass@host`; unset, emails are
+    /// written as `.eml` files into `email_dir`.
+    pub smtp_url: Option<Secret>,
+    /// The `From` of every email.
+    pub email_from: String,
+    /// Folder of the `.eml` files when no SMTP server is set.
+    pub email_dir: String,
+    /// How long one SMTP conversation may take before it counts as a failure (retried later).
+    pub smtp_timeout_ms: u64,
 }
 
 impl Default for Config {
@@ -235,6 +245,11 @@ impl Default for Config {
             operator_address: "Av. Paulista, 1000 - São Paulo - SP, 01310-100".into(),
             operator_email: "billing@example.com".into(),
             pdf_link_ttl_secs: 900,
+            // Email notifications: beside the embedded SQLite database by default.
+            smtp_url: None,
+            email_from: "Billing <billing@localhost>".into(),
+            email_dir: "data/emails".into(),
+            smtp_timeout_ms: 10_000,
         }
     }
 }
@@ -349,6 +364,9 @@ impl Config {
         }
         if !(1..=120_000).contains(&self.webhooks_timeout_ms) {
             return invalid("BILLING_WEBHOOKS_TIMEOUT_MS must be between 1 and 120000");
+        }
+        if self.smtp_timeout_ms == 0 || self.email_from.trim().is_empty() {
+            return invalid("BILLING_SMTP_TIMEOUT_MS must be positive and BILLING_EMAIL_FROM set");
         }
         if !(1..=100).contains(&self.outbox_max_attempts) {
             return invalid("BILLING_OUTBOX_MAX_ATTEMPTS must be between 1 and 100");

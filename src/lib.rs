@@ -17,6 +17,7 @@ pub mod invoicing;
 pub mod jobs;
 #[cfg(test)]
 mod layering;
+pub mod mail;
 pub mod metering;
 pub mod metrics;
 pub mod notify;

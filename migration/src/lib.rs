@@ -14,6 +14,7 @@ mod m0008_idempotency;
 mod m0009_payments;
 mod m0010_refunds;
 mod m0011_webhooks;
+mod m0012_email;
 mod m0013_dunning;
 
 pub struct Migrator;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0009_payments::Migration),
             Box::new(m0010_refunds::Migration),
             Box::new(m0011_webhooks::Migration),
+            Box::new(m0012_email::Migration),
             Box::new(m0013_dunning::Migration),
         ]
     }

@@ -157,6 +157,11 @@ async fn low_balance_alert(
         .saturating_mul(Credits::MICRO_PER_CREDIT);
     let after = entry.balance_after.micro();
     let before = after - entry.amount.micro();
+    if before > 0 && after <= 0 {
+        // Email notifications: the balance is used up, once per entry that empties it.
+        let new = NewNotification::credits_depleted(entry.tenant_id, entry.id, now);
+        store::notify::record_once(db, new).await?;
+    }
     if before >= threshold && after < threshold {
         store::notify::record_once(
             db,

@@ -14,8 +14,8 @@ use crate::domain::NewWebhookEvent;
 use crate::domain::keys::{invoice_source, ledger_key};
 use crate::domain::{
     BillingReason, Code, CreditNoteId, CreditTopup, Credits, IdempotentOperation, Invoice,
-    InvoiceStatus, Keyed, LedgerKind, LineKind, NewLine, Page, PageRequest, Role, TenantId,
-    TopupId, TopupSource, TopupStatus,
+    InvoiceStatus, Keyed, LedgerKind, LineKind, NewLine, NewNotification, Page, PageRequest, Role,
+    TenantId, TopupId, TopupSource, TopupStatus,
 };
 use crate::error::{ConflictReason, Error, OptionExt, Result};
 use crate::payments::CheckoutRequest;
@@ -272,6 +272,10 @@ async fn on_invoice_moved(
             );
             e.idempotency_key = Some(ledger_key::topup(topup.id));
             e.reference = Some(topup.id.to_string());
+            // Email notifications: the top-up is announced once, with the move it completes.
+            let done =
+                NewNotification::topup_completed(topup.tenant_id, topup.id, topup.credits, now);
+            store::notify::record_once(txn, done).await?;
             match move_balance(txn, state, e, 0, 0).await? {
                 Move::Done(entry) => {
                     // Webhooks.

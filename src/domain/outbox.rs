@@ -3,14 +3,18 @@
 //! one worker afterwards (`jobs::outbox`).
 use chrono::{DateTime, Utc};
 
-use super::{CreditNoteId, InvoiceId, OutboxMessageId, TenantId, WebhookDeliveryId};
+use super::{
+    CreditNoteId, InvoiceId, NotificationId, OutboxMessageId, TenantId, WebhookDeliveryId,
+};
 
 // `CollectInvoice`: ask the payment provider to collect a finalized invoice with an amount due.
 // `RefundPayment`: ask the payment provider for the refund a credit note records.
+// `SendEmail`: email a notification to its tenant's recipients (`mail::send_notification`).
 str_enum!(OutboxKind {
     CollectInvoice = "collect_invoice",
     RefundPayment = "refund_payment",
     DeliverWebhook = "deliver_webhook",
+    SendEmail = "send_email",
 });
 
 // `Dead`: given up after the configured number of attempts; an operator looks at it.
@@ -83,6 +87,17 @@ impl NewOutboxMessage {
             kind: OutboxKind::DeliverWebhook,
             reference: delivery.to_string(),
             dedupe_key: format!("deliver_webhook:{delivery}"),
+        }
+    }
+
+    /// Every notification is emailed from here once: `store::notify::record_once` writes this
+    /// with the notification.
+    pub fn send_email(tenant: TenantId, notification: NotificationId) -> Self {
+        Self {
+            tenant: Some(tenant),
+            kind: OutboxKind::SendEmail,
+            reference: notification.to_string(),
+            dedupe_key: format!("send_email:{notification}"),
         }
     }
 }

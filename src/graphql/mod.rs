@@ -29,6 +29,7 @@ mod catalog;
 mod credits;
 mod invoicing;
 mod limits;
+mod mail;
 mod metering;
 mod notify;
 mod observe;
@@ -56,6 +57,7 @@ pub struct Query(
     outbox::OutboxQuery,
     payments::PaymentsQuery,
     webhooks::WebhooksQuery,
+    mail::MailQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -70,6 +72,7 @@ pub struct Mutation(
     outbox::OutboxMutation,
     payments::PaymentsMutation,
     webhooks::WebhooksMutation,
+    mail::MailMutation,
 );
 
 pub type BillingSchema = Schema<Query, Mutation, EmptySubscription>;

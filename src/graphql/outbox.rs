@@ -9,7 +9,7 @@ use crate::graphql::scalars::{connection, page_request};
 use crate::graphql::{CtxExt, GqlResult};
 use crate::jobs;
 
-gql_enum!(OutboxKindGql as "OutboxKind" => OutboxKind { CollectInvoice, RefundPayment, DeliverWebhook });
+gql_enum!(OutboxKindGql as "OutboxKind" => OutboxKind { CollectInvoice, RefundPayment, DeliverWebhook, SendEmail });
 gql_enum!(OutboxStatusGql as "OutboxStatus" => OutboxStatus { Pending, Done, Dead });
 
 #[derive(SimpleObject)]

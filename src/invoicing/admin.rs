@@ -6,7 +6,7 @@ use crate::domain::NewInvoice;
 use crate::domain::NewWebhookEvent;
 use crate::domain::{
     BillingReason, Currency, Invoice, InvoiceFilter, InvoiceId, InvoiceStatus, LineKind,
-    ManualLine, NewLine, Page, PageRequest, TenantId,
+    ManualLine, NewLine, NotificationKind, Page, PageRequest, TenantId,
 };
 use crate::error::{ConflictReason, Error, OptionExt, Result};
 use crate::pricing;
@@ -226,6 +226,9 @@ async fn transition(
         .invoice_hooks
         .invoice_moved(&txn, state, &moved, now)
         .await?;
+    if moved.status == InvoiceStatus::Paid {
+        super::notify_invoice(&txn, &moved, NotificationKind::PaymentSucceeded, now).await?; // email
+    }
     txn.commit().await?;
     Ok(moved)
 }

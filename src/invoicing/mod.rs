@@ -6,7 +6,8 @@ use sea_orm::ConnectionTrait;
 
 use crate::domain::NewWebhookEvent;
 use crate::domain::{
-    Invoice, InvoiceId, InvoiceStatus, NewInvoice, NewOutboxMessage, SubscriptionStatus,
+    BillingReason, Invoice, InvoiceId, InvoiceStatus, NewInvoice, NewNotification,
+    NewOutboxMessage, NotificationKind, SubscriptionStatus,
 };
 use crate::error::{ConflictReason, Error, OptionExt, Result};
 use crate::state::AppState;
@@ -53,6 +54,7 @@ pub(crate) async fn finalize_in(
         .or_not_found("invoice")?;
     // Webhooks.
     store::webhooks::emit(db, NewWebhookEvent::invoice_finalized(&invoice, now)).await?;
+    notify_invoice(db, &invoice, NotificationKind::InvoiceFinalized, now).await?; // email
     if invoice.amount_due == 0 {
         store::invoicing::move_status(db, id, InvoiceStatus::Open, InvoiceStatus::Paid, None, now)
             .await?;
@@ -70,6 +72,44 @@ pub(crate) async fn finalize_in(
     )
     .await?;
     Ok(invoice)
+}
+
+/// Email notifications: records an `invoice_finalized` or `payment_succeeded` notification in
+/// the caller's transaction. Usage-block invoices of token plans can be many a month, so they
+/// are announced by neither (they show in the invoice list; a failed payment is still emailed);
+/// a credit pack's receipt is its `topup_completed` email.
+pub(crate) async fn notify_invoice(
+    db: &impl ConnectionTrait,
+    invoice: &Invoice,
+    kind: NotificationKind,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    if invoice.billing_reason == BillingReason::UsageBlocks {
+        return Ok(());
+    }
+    let number = invoice
+        .number
+        .clone()
+        .unwrap_or_else(|| invoice.id.to_string());
+    let (tenant, id) = (invoice.tenant_id, invoice.id);
+    let new = match kind {
+        NotificationKind::InvoiceFinalized => NewNotification::invoice_finalized(
+            tenant,
+            id,
+            &number,
+            invoice.money(invoice.total),
+            now,
+        ),
+        NotificationKind::PaymentSucceeded
+            if invoice.amount_paid > 0 && invoice.billing_reason != BillingReason::CreditPack =>
+        {
+            let paid = invoice.money(invoice.amount_paid);
+            NewNotification::payment_succeeded(tenant, id, &number, paid, now)
+        }
+        _ => return Ok(()),
+    };
+    store::notify::record_once(db, new).await?;
+    Ok(())
 }
 
 /// Inserts and finalizes a system-made invoice dated `at`. `None` when its source key shows it

@@ -17,6 +17,7 @@ pub mod clock;
 pub mod credits;
 pub mod idempotency;
 pub mod invoicing;
+pub mod mail;
 pub mod metering;
 pub mod notify;
 pub mod outbox;

@@ -4,7 +4,8 @@ use sea_orm::{ConnectionTrait, EntityTrait, Set, TryInsertResult};
 
 use super::{TenantScope, fetch_page};
 use crate::domain::{
-    NewNotification, Notification, NotificationId, NotificationKind, Page, PageRequest,
+    NewNotification, NewOutboxMessage, Notification, NotificationId, NotificationKind, Page,
+    PageRequest,
 };
 use crate::error::{Error, Result};
 
@@ -20,10 +21,14 @@ fn to_domain(m: Model) -> Result<Notification> {
     })
 }
 
-/// Records the notification unless its key was recorded before; `true` if it is new.
+/// Records the notification unless its key was recorded before; `true` if it is new. A new
+/// one gets its `send_email` outbox message on the same connection (the event's transaction),
+/// so it is emailed once after commit.
 pub async fn record_once(db: &impl ConnectionTrait, new: NewNotification) -> Result<bool> {
+    let id = NotificationId::new();
+    let (tenant, now) = (new.tenant, new.now);
     let row = ActiveModel {
-        id: Set(NotificationId::new().0),
+        id: Set(id.0),
         tenant_id: Set(new.tenant.0),
         kind: Set(new.kind.as_str().to_owned()),
         reference: Set(new.reference),
@@ -36,7 +41,19 @@ pub async fn record_once(db: &impl ConnectionTrait, new: NewNotification) -> Res
         .on_conflict_do_nothing_on([Column::DedupeKey])
         .exec(db)
         .await?;
-    Ok(!matches!(result, TryInsertResult::Conflicted))
+    if matches!(result, TryInsertResult::Conflicted) {
+        return Ok(false);
+    }
+    super::outbox::enqueue(db, NewOutboxMessage::send_email(tenant, id), now).await?;
+    Ok(true)
+}
+
+pub async fn find(db: &impl ConnectionTrait, id: NotificationId) -> Result<Option<Notification>> {
+    Entity::find_by_id(id.0)
+        .one(db)
+        .await?
+        .map(to_domain)
+        .transpose()
 }
 
 pub async fn list(

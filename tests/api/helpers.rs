@@ -8,6 +8,7 @@ use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 mod billing_calls;
+mod emails;
 mod graphql_http;
 mod idempotency;
 mod load;
@@ -15,6 +16,7 @@ mod outbox;
 mod pdf;
 mod proxy;
 mod server;
+mod smtp;
 mod stripe;
 mod stripe_app;
 mod usage;
@@ -22,6 +24,7 @@ mod values;
 mod webhook_receiver;
 
 pub use billing_calls::*;
+pub use emails::*;
 pub use graphql_http::*;
 pub use idempotency::*;
 pub use load::*;
@@ -29,6 +32,7 @@ pub use outbox::*;
 pub use pdf::*;
 pub use proxy::*;
 pub use server::*;
+pub use smtp::*;
 // `self::` because `stripe` is also the async-stripe crate.
 pub use self::stripe::*;
 pub use stripe_app::*;
@@ -85,6 +89,11 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Config)) -> TestApp {
         // default for a pooled connection: that is load, not an outage. `faults.rs` checks
         // the default itself.
         database_acquire_timeout_ms: 15_000,
+        // Notification emails go to files of this run, never into the working tree.
+        email_dir: std::env::temp_dir()
+            .join(format!("billing-test-{run}-emails"))
+            .display()
+            .to_string(),
         ..Config::default()
     };
     let mut sqlite_dir = None;

@@ -13,6 +13,8 @@ mod coupon_redemptions;
 mod credit_topups;
 mod credits;
 mod deferred;
+mod email_preferences;
+mod emails;
 mod fault_kill;
 mod fault_outage;
 mod fault_replicas;

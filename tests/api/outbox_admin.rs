@@ -57,8 +57,9 @@ async fn admins_list_the_outbox_by_status_and_retry_a_dead_message_once() {
     deliver_due(&paying_state).await.expect("deliver");
     let (pending, _) = finalized(&app, &tenant, 11_000).await;
 
+    // Each invoice also has its emails in the outbox (`emails.rs`); these are the collections.
     let all = nodes(
-        &list(&app, &app.admin_token, json!({})).await,
+        &list(&app, &app.admin_token, json!({ "k": "COLLECT_INVOICE" })).await,
         "outboxMessages",
     );
     assert_eq!(all.len(), 4, "{all:?}");
@@ -94,12 +95,22 @@ async fn admins_list_the_outbox_by_status_and_retry_a_dead_message_once() {
     expected.sort();
     assert_eq!(done, expected, "the two collected");
     let waiting_now = nodes(
-        &list(&app, &app.admin_token, json!({ "s": "PENDING" })).await,
+        &list(
+            &app,
+            &app.admin_token,
+            json!({ "s": "PENDING", "k": "COLLECT_INVOICE" }),
+        )
+        .await,
         "outboxMessages",
     );
     assert_eq!(waiting_now.len(), 1, "{waiting_now:?}");
     assert_eq!(waiting_now[0]["reference"], pending.to_string().as_str());
-    let first_page = list(&app, &app.admin_token, json!({ "first": 2 })).await;
+    let first_page = list(
+        &app,
+        &app.admin_token,
+        json!({ "first": 2, "k": "COLLECT_INVOICE" }),
+    )
+    .await;
     assert_eq!(nodes(&first_page, "outboxMessages").len(), 2);
     assert_eq!(
         first_page.data()["outboxMessages"]["pageInfo"]["hasNextPage"],

@@ -40,7 +40,7 @@ async fn a_later_event_waits_until_the_earlier_one_succeeded() {
     // The receiver recovers; the retries send the three in order.
     app.advance_days(1).await;
     let got = receiver.accepted();
-    let kinds: Vec<String> = got.iter().map(Received::event_type).collect();
+    let kinds: Vec<String> = got.iter().map(ReceivedWebhook::event_type).collect();
     assert_eq!(
         kinds,
         ["tenant.suspended", "tenant.reactivated", "tenant.suspended"]

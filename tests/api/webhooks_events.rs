@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-fn only(got: &[Received], kind: &str) -> Vec<Value> {
+fn only(got: &[ReceivedWebhook], kind: &str) -> Vec<Value> {
     got.iter()
         .filter(|r| r.event_type() == kind)
         .map(|r| r.json()["data"].clone())
@@ -109,7 +109,7 @@ async fn credit_top_ups_low_balances_and_depletion_are_told() {
     app.run_jobs().await;
 
     let got = receiver.accepted();
-    let kinds: Vec<String> = got.iter().map(Received::event_type).collect();
+    let kinds: Vec<String> = got.iter().map(ReceivedWebhook::event_type).collect();
     assert_eq!(
         kinds,
         [

@@ -252,14 +252,16 @@ async fn every_signature_verifies_with_standardwebhooks_through_a_secret_rotatio
 }
 
 /// The `data` of the first accepted request of `kind`.
-fn data_of(got: &[Received], kind: &str) -> Value {
+fn data_of(got: &[ReceivedWebhook], kind: &str) -> Value {
     let r = got
         .iter()
         .find(|r| r.event_type() == kind)
         .unwrap_or_else(|| {
             panic!(
                 "no {kind} among {:?}",
-                got.iter().map(Received::event_type).collect::<Vec<_>>()
+                got.iter()
+                    .map(ReceivedWebhook::event_type)
+                    .collect::<Vec<_>>()
             )
         });
     let body = r.json();
@@ -314,7 +316,7 @@ async fn each_event_arrives_once_with_its_documented_payload() {
     app.run_jobs().await;
 
     let got = receiver.accepted();
-    let kinds: Vec<String> = got.iter().map(Received::event_type).collect();
+    let kinds: Vec<String> = got.iter().map(ReceivedWebhook::event_type).collect();
     let ids: std::collections::HashSet<&str> = got.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(ids.len(), got.len(), "each event once: {kinds:?}");
     assert!(got.iter().all(|r| r.id.starts_with("msg_")));

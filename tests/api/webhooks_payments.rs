@@ -29,7 +29,7 @@ async fn a_declined_payment_and_one_needing_authentication_are_told() {
     deliver(&app).await;
 
     let got = receiver.accepted();
-    let kinds: Vec<String> = got.iter().map(Received::event_type).collect();
+    let kinds: Vec<String> = got.iter().map(ReceivedWebhook::event_type).collect();
     assert_eq!(kinds, ["payment.failed", "payment.action_required"]);
     let failed = &got[0].json()["data"];
     assert_eq!(failed["tenant_id"], declined_tenant.as_str());

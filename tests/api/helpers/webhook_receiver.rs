@@ -10,7 +10,7 @@ use axum::routing::post;
 use serde_json::{Value, json};
 
 #[derive(Clone, Debug)]
-pub struct Received {
+pub struct ReceivedWebhook {
     pub id: String,
     pub timestamp: String,
     pub signature: String,
@@ -19,7 +19,7 @@ pub struct Received {
     pub answered: u16,
 }
 
-impl Received {
+impl ReceivedWebhook {
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.body).expect("a webhook body is JSON")
     }
@@ -32,13 +32,13 @@ impl Received {
 #[derive(Clone)]
 pub struct WebhookReceiver {
     pub url: String,
-    log: Arc<Mutex<Vec<Received>>>,
+    log: Arc<Mutex<Vec<ReceivedWebhook>>>,
     fail_next: Arc<AtomicUsize>,
 }
 
 impl WebhookReceiver {
     pub async fn start() -> Self {
-        let log: Arc<Mutex<Vec<Received>>> = Arc::default();
+        let log: Arc<Mutex<Vec<ReceivedWebhook>>> = Arc::default();
         let fail_next = Arc::new(AtomicUsize::new(0));
         let (l, f) = (log.clone(), fail_next.clone());
         let app = axum::Router::new().route(
@@ -61,7 +61,7 @@ impl WebhookReceiver {
                             .unwrap_or_default()
                             .to_owned()
                     };
-                    log.lock().expect("log").push(Received {
+                    log.lock().expect("log").push(ReceivedWebhook {
                         id: header("webhook-id"),
                         timestamp: header("webhook-timestamp"),
                         signature: header("webhook-signature"),
@@ -90,12 +90,12 @@ impl WebhookReceiver {
     }
 
     /// Every request received, in arrival order.
-    pub fn received(&self) -> Vec<Received> {
+    pub fn received(&self) -> Vec<ReceivedWebhook> {
         self.log.lock().expect("log").clone()
     }
 
     /// The requests answered with success, in arrival order.
-    pub fn accepted(&self) -> Vec<Received> {
+    pub fn accepted(&self) -> Vec<ReceivedWebhook> {
         self.received()
             .into_iter()
             .filter(|r| r.answered < 300)
@@ -106,7 +106,9 @@ impl WebhookReceiver {
 /// Runs `standardwebhooks.Webhook(secret).verify(body, headers)` over each
 /// `(label, secret, request)` and returns, per label, `true` when it verified. Panics with a
 /// clear message when Python or the package is missing (never skips).
-pub fn verify_with_standardwebhooks(cases: &[(&str, &str, &Received)]) -> Vec<(String, bool)> {
+pub fn verify_with_standardwebhooks(
+    cases: &[(&str, &str, &ReceivedWebhook)],
+) -> Vec<(String, bool)> {
     let list: Vec<Value> = cases
         .iter()
         .map(|(label, secret, r)| {
