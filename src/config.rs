@@ -162,6 +162,12 @@ pub struct Config {
     pub public_url: String,
     /// Days after an invoice's first failed payment when it is tried again (dunning).
     pub payment_retry_days: String,
+    // --- Metrics (issue 13) ---
+    /// A separate address for `/metrics` (e.g. `127.0.0.1:9090`); set, `/metrics` is served
+    /// only there and the public port answers 404.
+    pub metrics_listen: Option<String>,
+    /// How often the billing invariants are checked; 0 turns the periodic check off.
+    pub invariants_interval_seconds: u64,
 }
 
 impl Default for Config {
@@ -215,6 +221,9 @@ impl Default for Config {
             stripe_timeout_ms: 10_000,
             public_url: "http://127.0.0.1:8080".into(),
             payment_retry_days: "1,3,5,7".into(),
+            // --- Metrics (issue 13) ---
+            metrics_listen: None,
+            invariants_interval_seconds: 300,
         }
     }
 }
