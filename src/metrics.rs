@@ -57,6 +57,8 @@ pub struct Metrics {
     job_duration: HistogramVec,
     /// `billing_invariant_violations{check}`: rows breaking each check at its last run.
     pub invariant_violations: IntGaugeVec,
+    /// `billing_ready`: 1 when the database and the cache answered at the last scrape.
+    pub ready: IntGauge,
 }
 
 fn counter(name: &str, help: &str, labels: &[&str]) -> Result<IntCounterVec, prometheus::Error> {
@@ -174,6 +176,10 @@ impl Metrics {
                 "Rows that broke each billing invariant at the last check",
                 &["check"],
             )?,
+            ready: IntGauge::new(
+                "billing_ready",
+                "1 when the database and the cache answered at the last scrape, else 0",
+            )?,
         };
         m.register_all()?;
         Ok(m)
@@ -199,6 +205,7 @@ impl Metrics {
         r.register(Box::new(self.job_runs.clone()))?;
         r.register(Box::new(self.job_duration.clone()))?;
         r.register(Box::new(self.invariant_violations.clone()))?;
+        r.register(Box::new(self.ready.clone()))?;
         Ok(())
     }
 

@@ -66,13 +66,22 @@ pub async fn metrics_only(State(app): State<AppState>) -> impl IntoResponse {
 /// the process's own metrics are still served (with the gauges as last read) and the failure
 /// is logged.
 async fn render_metrics(app: &AppState) -> impl IntoResponse + use<> {
-    match tokio::time::timeout(READY_WITHIN, crate::jobs::refresh_gauges(app)).await {
-        Ok(Ok(())) => {}
+    let refreshed = match tokio::time::timeout(READY_WITHIN, crate::jobs::refresh_gauges(app))
+        .await
+    {
+        Ok(Ok(())) => true,
         Ok(Err(e)) => {
-            tracing::warn!(error = %e.cause_chain(), "metrics: gauges not refreshed")
+            tracing::warn!(error = %e.cause_chain(), "metrics: gauges not refreshed");
+            false
         }
-        Err(_) => tracing::warn!("metrics: gauges not refreshed in time"),
-    }
+        Err(_) => {
+            tracing::warn!("metrics: gauges not refreshed in time");
+            false
+        }
+    };
+    let cache = tokio::time::timeout(READY_WITHIN, app.cache.ping()).await;
+    let ready = refreshed && matches!(cache, Ok(Ok(_)));
+    app.metrics.ready.set(i64::from(ready));
     (
         [(
             header::CONTENT_TYPE,
