@@ -66,8 +66,7 @@ pub async fn metrics_only(State(app): State<AppState>) -> impl IntoResponse {
 /// the process's own metrics are still served (with the gauges as last read) and the failure
 /// is logged.
 async fn render_metrics(app: &AppState) -> impl IntoResponse + use<> {
-    let refreshed = match tokio::time::timeout(READY_WITHIN, crate::jobs::refresh_gauges(app))
-        .await
+    let refreshed = match tokio::time::timeout(READY_WITHIN, crate::jobs::refresh_gauges(app)).await
     {
         Ok(Ok(())) => true,
         Ok(Err(e)) => {

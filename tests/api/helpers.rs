@@ -12,6 +12,7 @@ mod graphql_http;
 mod idempotency;
 mod load;
 mod outbox;
+mod prometheus;
 mod proxy;
 mod server;
 mod stripe;
@@ -24,6 +25,7 @@ pub use graphql_http::*;
 pub use idempotency::*;
 pub use load::*;
 pub use outbox::*;
+pub use prometheus::*;
 pub use proxy::*;
 pub use server::*;
 // `self::` because `stripe` is also the async-stripe crate.
@@ -77,6 +79,8 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Config)) -> TestApp {
         log: "warn".into(),
         jobs_interval_seconds: 0,
         deferred_interval_seconds: 0,
+        // Tests run the invariant checks through runBillingJobs.
+        invariants_interval_seconds: 0,
         // Tests that send 50 writers at once on 2 shared cores queue longer than the 2 s
         // default for a pooled connection: that is load, not an outage. `faults.rs` checks
         // the default itself.
