@@ -374,7 +374,8 @@ async fn json_logs_are_one_object_per_line_and_carry_the_request_id() {
 
 /// `billing healthcheck` (the Docker `HEALTHCHECK`): exit 0 when `/health` answers 200 on the
 /// configured address, 1 when nothing listens there.
-#[tokio::test]
+// Multi-threaded: the in-process server answers while this thread waits for the child.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthcheck_exits_zero_for_a_live_server_and_one_for_a_dead_address() {
     let app = crate::helpers::spawn_app().await;
     let (dir, url) = temp_db();
