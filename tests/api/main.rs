@@ -12,6 +12,7 @@ mod conflict_reasons;
 mod coupon_redemptions;
 mod credit_topups;
 mod credits;
+mod docker_lint;
 mod deferred;
 mod fault_kill;
 mod fault_outage;
