@@ -34,10 +34,21 @@ fn the_compose_file_passes_dclint_with_no_problem() {
     assert!(ok && !out.contains("problems"), "dclint: {out}");
     // What the issue asks of it, beyond the linter: every service, health-ordered start-up.
     let text = std::fs::read_to_string(&file).expect("compose file");
-    for service in ["app:", "postgres:", "redis:", "prometheus:", "grafana:", "mailpit:"] {
+    for service in [
+        "app:",
+        "postgres:",
+        "redis:",
+        "prometheus:",
+        "grafana:",
+        "mailpit:",
+    ] {
         assert!(text.contains(&format!("\n  {service}\n")), "no {service}");
     }
-    assert_eq!(text.matches("    healthcheck:").count(), 6, "a health check each");
+    assert_eq!(
+        text.matches("    healthcheck:").count(),
+        6,
+        "a health check each"
+    );
     assert!(!text.contains("condition: service_started"));
 }
 
@@ -45,7 +56,10 @@ fn the_compose_file_passes_dclint_with_no_problem() {
 fn the_dockerfile_passes_dockerfilelint() {
     let file = root().join("docker/Dockerfile");
     let (ok, out) = lint("dockerfilelint", &file);
-    assert!(ok && out.contains("Issues: None found"), "dockerfilelint: {out}");
+    assert!(
+        ok && out.contains("Issues: None found"),
+        "dockerfilelint: {out}"
+    );
     let text = std::fs::read_to_string(&file).expect("Dockerfile");
     assert!(text.contains("USER billing") && text.contains("HEALTHCHECK"));
 }
