@@ -202,6 +202,35 @@ mod tests {
         assert_eq!(gaps(&numbers(&["2026-000001", "2026-000001"], 1)), 1);
     }
 
+    #[test]
+    fn a_gap_is_logged_with_the_year_and_the_missing_numbers() {
+        let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || Capture(sink.clone()))
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            gaps(&numbers(&["2026-000001", "2026-000004"], 4))
+        });
+        let text = String::from_utf8(buf.lock().expect("log").clone()).expect("utf-8");
+        assert!(text.contains("invoice_numbers_gapless"), "{text}");
+        assert!(text.contains("year=2026"), "{text}");
+        assert!(text.contains("missing=[2, 3]"), "{text}");
+    }
+
+    struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Capture {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("log").extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
     fn period(charged: Vec<(i64, i64)>, usage: i64) -> PeriodBlocks {
         PeriodBlocks {
             subscription: Uuid::nil(),
