@@ -184,6 +184,12 @@ pub struct Config {
     pub email_dir: String,
     /// How long one SMTP conversation may take before it counts as a failure (retried later).
     pub smtp_timeout_ms: u64,
+    // --- Metrics (issue 13) ---
+    /// A separate address for `/metrics` (e.g. `127.0.0.1:9090`); set, `/metrics` is served
+    /// only there and the public port answers 404.
+    pub metrics_listen: Option<String>,
+    /// How often the billing invariants are checked; 0 turns the periodic check off.
+    pub invariants_interval_seconds: u64,
 }
 
 impl Default for Config {
@@ -250,6 +256,9 @@ impl Default for Config {
             email_from: "Billing <billing@localhost>".into(),
             email_dir: "data/emails".into(),
             smtp_timeout_ms: 10_000,
+            // --- Metrics (issue 13) ---
+            metrics_listen: None,
+            invariants_interval_seconds: 300,
         }
     }
 }

@@ -36,6 +36,12 @@ enum Command {
     },
     /// Load the demo catalog and a demo tenant with an owner user.
     Demo,
+    /// Ask the server on `BILLING_LISTEN` (or `--address`) for `/health`: exit 0 when it
+    /// answers 200 within 3 s, else 1. For container health checks; needs no curl.
+    Healthcheck {
+        #[arg(long)]
+        address: Option<String>,
+    },
 }
 
 #[tokio::main]
@@ -46,6 +52,19 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let config = Config::load().context("loading configuration")?;
+    if let Some(Command::Healthcheck { address }) = &cli.command {
+        let address = address.clone().unwrap_or_else(|| config.listen.clone());
+        match healthcheck(&address).await {
+            Ok(()) => {
+                println!("healthy: http://{address}/health answered 200");
+                return Ok(());
+            }
+            Err(e) => {
+                eprintln!("unhealthy: {e:#}");
+                std::process::exit(1);
+            }
+        }
+    }
     init_logging(&config)?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
@@ -54,7 +73,7 @@ async fn main() -> anyhow::Result<()> {
             println!("database is up to date");
             Ok(())
         }
-        Command::Schema => Ok(()),
+        Command::Schema | Command::Healthcheck { .. } => Ok(()),
         Command::Token {
             role,
             tenant,
@@ -101,6 +120,36 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `GET /health` over a plain TCP connection; a wildcard listen address is asked on loopback.
+async fn healthcheck(address: &str) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let target = address
+        .replace("0.0.0.0:", "127.0.0.1:")
+        .replace("[::]:", "[::1]:");
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(&target)
+            .await
+            .with_context(|| format!("cannot connect to {target}"))?;
+        let request =
+            format!("GET /health HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await?;
+        let mut head = vec![0u8; 64];
+        let n = stream.read(&mut head).await?;
+        let line = String::from_utf8_lossy(&head[..n]).to_string();
+        if line.starts_with("HTTP/1.1 200") || line.starts_with("HTTP/1.0 200") {
+            Ok(())
+        } else {
+            bail!(
+                "{target} answered {:?}",
+                line.lines().next().unwrap_or_default()
+            )
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(3), exchange)
+        .await
+        .map_err(|_| anyhow::anyhow!("{target} did not answer within 3 s"))?
 }
 
 /// Logs go to stdout, filtered by `BILLING_LOG`, as text or as one JSON object per line

@@ -94,6 +94,16 @@ impl App {
         let schema = graphql::build_schema(Some(state.clone()), &state.config);
         let router = http::router(state.clone(), schema);
         jobs::spawn_scheduler(state.clone());
+        if let Some(metrics_listen) = state.config.metrics_listen.as_deref() {
+            let metrics = TcpListener::bind(metrics_listen).await?;
+            tracing::info!(addr = %metrics.local_addr()?, "metrics listener");
+            let router = http::metrics_router(state.clone());
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(metrics, router).await {
+                    tracing::error!(error = %e, "metrics listener stopped");
+                }
+            });
+        }
         let listener = TcpListener::bind(&listen).await?;
         let addr = listener.local_addr()?;
         Ok(Self {

@@ -68,6 +68,7 @@ async fn charge_one(
     match move_balance(&txn, state, e, 0, record.cost.micro()).await? {
         Move::Done(_) => {
             txn.commit().await?;
+            (state.metrics).credits_consumed(&record.operation_type, record.cost.micro());
             report.charged += 1;
             report.credits_charged = Credits(report.credits_charged.micro() + record.cost.micro());
         }

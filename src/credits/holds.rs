@@ -223,7 +223,10 @@ pub async fn settle_credits(
         ));
     }
     match entry {
-        Some(_) => outcome(state, fresh, Some(settle_key), false).await,
+        Some(_) => {
+            (state.metrics).credits_consumed(&fresh.operation_type, cost.micro());
+            outcome(state, fresh, Some(settle_key), false).await
+        }
         None => settled(state, fresh, settle_key, actual_quantity).await,
     }
 }

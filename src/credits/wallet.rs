@@ -117,7 +117,13 @@ pub async fn consume_credits(state: &AppState, actor: &Actor, req: SpendRequest)
     e.operation_type = Some(req.operation_type.clone());
     e.quantity = Some(req.quantity);
     match move_balance(&txn, state, e, 0, cost.micro()).await? {
-        Move::Done(entry) => spent(state, txn, tenant, entry).await,
+        Move::Done(entry) => {
+            let done = spent(state, txn, tenant, entry).await;
+            if done.is_ok() {
+                (state.metrics).credits_consumed(&req.operation_type, cost.micro());
+            }
+            done
+        }
         Move::Insufficient => Err(insufficient(state, txn, tenant, cost).await),
         Move::Duplicate => {
             txn.rollback().await?;

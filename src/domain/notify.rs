@@ -23,7 +23,7 @@ str_enum!(NotificationKind {
 
 impl NotificationKind {
     /// Every kind, in the order preferences list them.
-    pub const ALL: [NotificationKind; 13] = [
+    pub const IN_PREFERENCE_ORDER: [NotificationKind; 13] = [
         NotificationKind::InvoiceFinalized,
         NotificationKind::PaymentSucceeded,
         NotificationKind::PaymentFailed,
@@ -369,7 +369,7 @@ mod tests {
 
     #[test]
     fn only_payment_failures_and_action_required_cannot_be_turned_off() {
-        let fixed: Vec<_> = NotificationKind::ALL
+        let fixed: Vec<_> = NotificationKind::IN_PREFERENCE_ORDER
             .into_iter()
             .filter(|k| !k.can_turn_off())
             .collect();

@@ -26,26 +26,6 @@ str_enum!(WebhookEventType {
     TenantReactivated = "tenant.reactivated",
 });
 
-impl WebhookEventType {
-    pub const ALL: [WebhookEventType; 15] = [
-        Self::InvoiceFinalized,
-        Self::InvoicePaid,
-        Self::InvoiceVoided,
-        Self::PaymentFailed,
-        Self::PaymentActionRequired,
-        Self::SubscriptionCreated,
-        Self::SubscriptionUpdated,
-        Self::SubscriptionCanceled,
-        Self::UsageThresholdReached,
-        Self::UsageBlockCharged,
-        Self::CreditsLowBalance,
-        Self::CreditsDepleted,
-        Self::CreditsToppedUp,
-        Self::TenantSuspended,
-        Self::TenantReactivated,
-    ];
-}
-
 // `Failed`: given up, because the endpoint was disabled (or deleted) before it succeeded.
 str_enum!(WebhookDeliveryStatus {
     Pending = "pending",

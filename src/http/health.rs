@@ -9,6 +9,7 @@ use serde_json::json;
 use super::HttpState;
 use super::errors::error_body;
 use crate::cache::CacheError;
+use crate::state::AppState;
 
 /// Liveness: the process answers.
 pub async fn health() -> impl IntoResponse {
@@ -53,11 +54,38 @@ pub async fn ready(State(s): State<HttpState>) -> impl IntoResponse {
 }
 
 pub async fn metrics(State(s): State<HttpState>) -> impl IntoResponse {
+    render_metrics(&s.app).await
+}
+
+/// `/metrics` on its own listener (`BILLING_METRICS_LISTEN`).
+pub async fn metrics_only(State(app): State<AppState>) -> impl IntoResponse {
+    render_metrics(&app).await
+}
+
+/// The gauges read from the database are refreshed first; if the database does not answer,
+/// the process's own metrics are still served (with the gauges as last read) and the failure
+/// is logged.
+async fn render_metrics(app: &AppState) -> impl IntoResponse + use<> {
+    let refreshed = match tokio::time::timeout(READY_WITHIN, crate::jobs::refresh_gauges(app)).await
+    {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e.cause_chain(), "metrics: gauges not refreshed");
+            false
+        }
+        Err(_) => {
+            tracing::warn!("metrics: gauges not refreshed in time");
+            false
+        }
+    };
+    let cache = tokio::time::timeout(READY_WITHIN, app.cache.ping()).await;
+    let ready = refreshed && matches!(cache, Ok(Ok(_)));
+    app.metrics.ready.set(i64::from(ready));
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        s.app.metrics.render(),
+        app.metrics.render(),
     )
 }

@@ -37,6 +37,13 @@ pub struct HttpState {
     pub schema: BillingSchema,
 }
 
+/// The router of the metrics listener (`BILLING_METRICS_LISTEN`): `/metrics` only.
+pub fn metrics_router(app: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(health::metrics_only))
+        .with_state(app)
+}
+
 pub fn router(app: AppState, schema: BillingSchema) -> Router {
     let config = app.config.clone();
     let state = HttpState { app, schema };
@@ -46,11 +53,15 @@ pub fn router(app: AppState, schema: BillingSchema) -> Router {
         .route("/graphiql/{file}", get(graphiql::asset))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
-        .route("/metrics", get(health::metrics))
         .route("/jobs/process-billing", post(jobs::process_billing))
         .route("/webhooks/stripe", post(webhooks::stripe))
         .route("/invoices/{id}/pdf", get(pdf::invoice))
-        .route("/credit-notes/{id}/pdf", get(pdf::credit_note))
+        .route("/credit-notes/{id}/pdf", get(pdf::credit_note));
+    // With a metrics listener of its own, the public port does not serve `/metrics`.
+    if config.metrics_listen.is_none() {
+        router = router.route("/metrics", get(health::metrics));
+    }
+    let mut router = router
         .layer(middleware::from_fn_with_state(
             Duration::from_secs(config.request_timeout_seconds),
             errors::timeout,

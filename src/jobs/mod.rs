@@ -16,9 +16,13 @@ use crate::store::{self, TenantScope};
 use crate::subscriptions::{self, Step};
 
 mod clock;
+mod gauges;
+pub mod invariants;
 mod outbox;
 
 pub use clock::{ClockMove, ClockReading, ClockSource, advance_clock, billing_clock};
+pub use gauges::refresh as refresh_gauges;
+pub use invariants::InvariantReport;
 pub use outbox::{OutboxReport, deliver_due, outbox_messages, retry_outbox_message};
 
 /// Days before a trial ends that its `trial_ending` notice is recorded.
@@ -42,11 +46,32 @@ pub struct JobReport {
     pub payment_retries: i32,
     /// Dunning stages moved and lifted.
     pub dunning: crate::collection::DunningReport,
+    /// Rows breaking each billing invariant after the run.
+    pub invariants: InvariantReport,
+}
+
+/// Runs one background job, counting it in `billing_jobs_runs_total{job,outcome}` and timing
+/// it in `billing_job_duration_seconds{job}`.
+pub async fn timed<T>(
+    state: &AppState,
+    job: &str,
+    run: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    let started = std::time::Instant::now();
+    let result = run.await;
+    state
+        .metrics
+        .job_run(job, result.is_ok(), started.elapsed().as_secs_f64());
+    result
 }
 
 /// Runs every billing job for the clock's current time.
-#[tracing::instrument(name = "billing_jobs", skip_all)]
 pub async fn run(state: &AppState) -> Result<JobReport> {
+    timed(state, "billing", run_all(state)).await
+}
+
+#[tracing::instrument(name = "billing_jobs", skip_all)]
+async fn run_all(state: &AppState) -> Result<JobReport> {
     let now = state.clock.now();
     let mut report = JobReport {
         now,
@@ -63,6 +88,7 @@ pub async fn run(state: &AppState) -> Result<JobReport> {
     report.outbox = deliver_due(state).await?;
     // After the retries due now were attempted, so a last retry that failed counts.
     report.dunning = crate::collection::advance_dunning(state).await?;
+    report.invariants = timed(state, "invariants", invariants::check(state)).await?;
     Ok(report)
 }
 
@@ -221,7 +247,7 @@ fn spawn_deferred(state: AppState) {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            match crate::credits::process_due(&state).await {
+            match timed(&state, "deferred", crate::credits::process_due(&state)).await {
                 Ok(r) if r.charged + r.failed > 0 => tracing::info!(?r, "deferred usage charged"),
                 Ok(_) => {}
                 Err(e) => {
@@ -243,7 +269,7 @@ fn spawn_outbox(state: AppState) {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            match deliver_due(&state).await {
+            match timed(&state, "outbox", deliver_due(&state)).await {
                 Ok(r) if r != OutboxReport::default() => tracing::info!(?r, "outbox delivered"),
                 Ok(_) => {}
                 Err(e) => {
@@ -254,11 +280,30 @@ fn spawn_outbox(state: AppState) {
     });
 }
 
-/// Runs the jobs every `jobs_interval_seconds`, and deferred billing and the outbox on their
-/// own schedules, until the process ends.
+/// Checks the billing invariants every `invariants_interval_seconds`.
+fn spawn_invariants(state: AppState) {
+    let every = state.config.invariants_interval_seconds;
+    if every == 0 {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(every));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = timed(&state, "invariants", invariants::check(&state)).await {
+                tracing::error!(error = %e.cause_chain(), location = ?e.location(), "invariant checks failed");
+            }
+        }
+    });
+}
+
+/// Runs the jobs every `jobs_interval_seconds`, and deferred billing, the outbox and the
+/// invariant checks on their own schedules, until the process ends.
 pub fn spawn_scheduler(state: AppState) {
     spawn_deferred(state.clone());
     spawn_outbox(state.clone());
+    spawn_invariants(state.clone());
     let every = state.config.jobs_interval_seconds;
     if every == 0 {
         return;

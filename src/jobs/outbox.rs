@@ -97,6 +97,9 @@ async fn attempt(state: &AppState, msg: &OutboxMessage, report: &mut OutboxRepor
     let now = state.clock.now();
     let attempts = msg.attempts;
     let policy = policy(state, msg.kind);
+    if outcome.is_err() {
+        state.metrics.outbox_failure(msg.kind.as_str());
+    }
     match outcome {
         Ok(()) => {
             match msg.kind {

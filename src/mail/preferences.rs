@@ -29,7 +29,7 @@ pub async fn notification_preferences(
 
 async fn read(state: &AppState, tenant: TenantId) -> Result<Vec<NotificationPreference>> {
     let saved = store::mail::preferences(&state.db, tenant).await?;
-    Ok(NotificationKind::ALL
+    Ok(NotificationKind::IN_PREFERENCE_ORDER
         .into_iter()
         .map(|kind| NotificationPreference {
             kind,

@@ -346,7 +346,7 @@ mod tests {
 
     #[test]
     fn every_kind_renders_in_both_languages_with_distinct_texts() {
-        for kind in NotificationKind::ALL {
+        for &kind in NotificationKind::ALL {
             let pt = render(kind, Lang::PtBr, &facts());
             let en = render(kind, Lang::En, &facts());
             assert!(!pt.subject.is_empty() && !en.subject.is_empty(), "{kind:?}");

@@ -172,7 +172,7 @@ pub async fn record_usage(
     for c in &charges {
         by_event.entry(c.event_id).or_default().push(c.clone());
     }
-    let results = events
+    let results: Vec<EventResult> = events
         .iter()
         .zip(decided.decisions)
         .enumerate()
@@ -192,6 +192,7 @@ pub async fn record_usage(
             },
         })
         .collect();
+    count_in_metrics(state, &events, &results, &metrics, &charges);
     Ok(RecordOutcome {
         results,
         charges,
@@ -248,4 +249,38 @@ async fn previous_charges(
 
 fn has_immediate_blocks(plan: &Plan) -> bool {
     plan.charges.iter().any(|c| immediate_blocks(c).is_some())
+}
+
+/// Counts the batch in `/metrics`: each event's outcome per metric code (a code not in the
+/// catalog is `unknown`, so a client cannot mint labels), and each block charged.
+fn count_in_metrics(
+    state: &AppState,
+    events: &[RawEvent],
+    results: &[EventResult],
+    catalog: &HashMap<String, crate::domain::BillableMetric>,
+    charges: &[BlockCharge],
+) {
+    for (raw, result) in events.iter().zip(results) {
+        let code = raw.metric_code.trim().to_ascii_lowercase();
+        let metric = if catalog.contains_key(&code) {
+            code.as_str()
+        } else {
+            "unknown"
+        };
+        let outcome = match result.outcome {
+            EventOutcome::Accepted { .. } => "accepted",
+            EventOutcome::Duplicate { .. } => "duplicate",
+            EventOutcome::Rejected(_) => "rejected",
+        };
+        state.metrics.usage_event(metric, outcome);
+    }
+    for c in charges {
+        let currency = c.currency();
+        state.metrics.block_charge(
+            &c.metric_code,
+            currency.code(),
+            c.amount.amount_minor,
+            currency.exponent(),
+        );
+    }
 }

@@ -16,6 +16,7 @@ pub mod catalog;
 pub mod clock;
 pub mod credits;
 pub mod idempotency;
+pub mod invariants;
 pub mod invoicing;
 pub mod mail;
 pub mod metering;

@@ -5,7 +5,7 @@
 //! at a time anyway, row by row with a conditional update.
 use chrono::{DateTime, Utc};
 use entity::outbox_messages::{ActiveModel, Column, Entity, Model};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     Set, Statement, TryInsertResult,
@@ -228,4 +228,25 @@ pub async fn pending_for(
         .one(db)
         .await?;
     Ok(found.is_some())
+}
+
+/// Pending messages per kind, with the creation time of the oldest: one grouped query, for
+/// the outbox gauges of `/metrics`.
+pub async fn pending_by_kind(
+    db: &impl ConnectionTrait,
+) -> Result<Vec<(String, i64, Option<DateTime<Utc>>)>> {
+    let rows: Vec<(String, i64, Option<DateTime<Utc>>)> = Entity::find()
+        .select_only()
+        .column(Column::Kind)
+        .column_as(Expr::expr(Func::count(Expr::col(Column::Id))), "pending")
+        .column_as(
+            Expr::expr(Func::min(Expr::col(Column::CreatedAt))),
+            "oldest",
+        )
+        .filter(Column::Status.eq(OutboxStatus::Pending.as_str()))
+        .group_by(Column::Kind)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows)
 }

@@ -45,7 +45,7 @@ pub async fn refresh_metrics(state: &AppState) -> Result<()> {
             .metrics
             .monthly_revenue
             .with_label_values(&[m.currency.code()])
-            .set(m.amount_minor);
+            .set(crate::metrics::major(m.amount_minor, m.currency.exponent()));
     }
     Ok(())
 }

@@ -371,3 +371,32 @@ async fn json_logs_are_one_object_per_line_and_carry_the_request_id() {
         "{banner:?}"
     );
 }
+
+/// `billing healthcheck` (the Docker `HEALTHCHECK`): exit 0 when `/health` answers 200 on the
+/// configured address, 1 when nothing listens there.
+// Multi-threaded: the in-process server answers while this thread waits for the child.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthcheck_exits_zero_for_a_live_server_and_one_for_a_dead_address() {
+    let app = crate::helpers::spawn_app().await;
+    let (dir, url) = temp_db();
+    let live = app.address.trim_start_matches("http://").to_owned();
+    let out = billing(&["healthcheck"], &url)
+        .env("BILLING_LISTEN", &live)
+        .output()
+        .expect("run healthcheck");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .to_string();
+    let out = billing(&["healthcheck", "--address", &dead], &url)
+        .output()
+        .expect("run healthcheck");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unhealthy"));
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -14,6 +14,7 @@ mod idempotency;
 mod load;
 mod outbox;
 mod pdf;
+mod prometheus;
 mod proxy;
 mod server;
 mod smtp;
@@ -30,6 +31,7 @@ pub use idempotency::*;
 pub use load::*;
 pub use outbox::*;
 pub use pdf::*;
+pub use prometheus::*;
 pub use proxy::*;
 pub use server::*;
 pub use smtp::*;
@@ -85,6 +87,8 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Config)) -> TestApp {
         log: "warn".into(),
         jobs_interval_seconds: 0,
         deferred_interval_seconds: 0,
+        // Tests run the invariant checks through runBillingJobs.
+        invariants_interval_seconds: 0,
         // Tests that send 50 writers at once on 2 shared cores queue longer than the 2 s
         // default for a pooled connection: that is load, not an outage. `faults.rs` checks
         // the default itself.

@@ -162,3 +162,19 @@ pub async fn stats(
         .map(|(t, s, n, c)| (t, s, n, c.unwrap_or(0)))
         .collect())
 }
+
+/// Records still pending, and the creation time of the oldest, for the deferred-usage gauges.
+pub async fn backlog(db: &impl ConnectionTrait) -> Result<(i64, Option<DateTime<Utc>>)> {
+    let row: Option<(i64, Option<DateTime<Utc>>)> = Entity::find()
+        .select_only()
+        .column_as(Expr::expr(Func::count(Expr::col(Column::Id))), "pending")
+        .column_as(
+            Expr::expr(Func::min(Expr::col(Column::CreatedAt))),
+            "oldest",
+        )
+        .filter(Column::Status.eq(PendingStatus::Pending.as_str()))
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(row.unwrap_or((0, None)))
+}
