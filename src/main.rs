@@ -44,8 +44,22 @@ enum Command {
     },
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// Stack of each runtime thread. Async state machines nest deeply (GraphQL resolver, billing
+/// jobs, outbox, payment provider, database driver), and unoptimised builds (`cargo run`) give
+/// each frame far more room than release builds do; 8 MiB, the usual main-thread size, leaves
+/// a wide margin for both.
+const THREAD_STACK_BYTES: usize = 8 * 1024 * 1024;
+
+fn main() -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(THREAD_STACK_BYTES)
+        .build()
+        .context("starting the async runtime")?
+        .block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     if let Some(Command::Schema) = cli.command {
         print!("{}", billing::graphql::sdl());

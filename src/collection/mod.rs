@@ -385,7 +385,9 @@ pub async fn retry_invoice_payment(
             ),
         ));
     }
-    if let Err(e) = collect_invoice(state, id).await {
+    // Boxed: the collection's future is large (provider call, notification, webhook and
+    // dunning writes); on the heap it does not weigh on the request's stack.
+    if let Err(e) = Box::pin(collect_invoice(state, id)).await {
         // Not reached: the outbox resumes this attempt with its key.
         tracing::warn!(invoice = %id, error = %e.cause_chain(), "payment retry deferred to the outbox");
         let attempt = store::payments::latest(&state.db, id)
