@@ -14,6 +14,7 @@ mod m0008_idempotency;
 mod m0009_payments;
 mod m0010_refunds;
 mod m0013_dunning;
+mod m0014_cache_epochs;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0009_payments::Migration),
             Box::new(m0010_refunds::Migration),
             Box::new(m0013_dunning::Migration),
+            Box::new(m0014_cache_epochs::Migration),
         ]
     }
 }
