@@ -47,16 +47,15 @@ async fn plan_code(state: &AppState, tenant: TenantId) -> Option<String> {
         .await
         .ok()
         .flatten();
-    let code = match live {
-        Some(sub) => state
-            .plans
-            .get(&state.db, sub.plan_id)
-            .await
-            .ok()?
-            .code
-            .clone(),
-        None => String::new(),
-    };
+    // Without a live subscription nothing is remembered: the first subscription counts at once.
+    let sub = live?;
+    let code = state
+        .plans
+        .get(&state.db, sub.plan_id)
+        .await
+        .ok()?
+        .code
+        .clone();
     let _ = state.cache.set(&key, &code, PLAN_CODE_TTL).await;
     Some(code)
 }

@@ -91,6 +91,11 @@ impl Breaker {
         }
     }
 
+    /// A call made outside the breaker (the readiness ping) proved Redis answers.
+    pub fn record_success(&self) {
+        self.record(true);
+    }
+
     /// Runs `call` if the breaker admits it, bounded by the timeout, and records the outcome.
     pub async fn call<T, E: std::fmt::Display>(
         &self,

@@ -4,6 +4,7 @@
 //! away (breaker open) the process level serves alone, counters count in-process, and
 //! deletions still succeed: correctness rests on the database epochs, not on the message.
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -16,6 +17,7 @@ pub struct LayeredCache {
     /// Counters while Redis is away, so throttling keeps counting.
     local_counters: MemoryCache,
     redis: Option<Arc<RedisCache>>,
+    enabled: AtomicBool,
 }
 
 /// How long an entry read from Redis lives in the process at most.
@@ -28,6 +30,7 @@ impl LayeredCache {
             local: Arc::new(MemoryCache::new(capacity)),
             local_counters: MemoryCache::new(capacity),
             redis: None,
+            enabled: AtomicBool::new(true),
         }
     }
 
@@ -39,6 +42,7 @@ impl LayeredCache {
             local,
             local_counters: MemoryCache::new(capacity),
             redis: Some(redis),
+            enabled: AtomicBool::new(true),
         }
     }
 
@@ -81,6 +85,9 @@ async fn listen(redis: Arc<RedisCache>, local: Arc<MemoryCache>) {
 #[async_trait]
 impl Cache for LayeredCache {
     async fn get(&self, key: &str) -> Result<Option<String>, CacheError> {
+        if !self.enabled.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
         if let Some(v) = self.local.get(key).await? {
             return Ok(Some(v));
         }
@@ -101,6 +108,9 @@ impl Cache for LayeredCache {
     }
 
     async fn set(&self, key: &str, value: &str, ttl: Duration) -> Result<(), CacheError> {
+        if !self.enabled.load(Ordering::Relaxed) {
+            return Ok(());
+        }
         self.local.set(key, value, ttl.min(LOCAL_TTL)).await?;
         if let Some(redis) = &self.redis
             && let Err(e) = redis.set(key, value, ttl).await

@@ -63,4 +63,7 @@ pub trait Cache: Send + Sync + 'static {
     async fn health(&self, within: Duration) -> CacheHealth;
     /// "redis" or "memory", for the start-up log.
     fn backend(&self) -> &'static str;
+    /// Turns the value cache off (every read misses, writes are dropped) or on again, so a
+    /// benchmark can compare both in one run. Counters are not affected.
+    fn set_enabled(&self, _on: bool) {}
 }

@@ -131,7 +131,7 @@ impl RedisCache {
     }
 
     /// A direct ping, bounded by `within` but not refused by an open breaker: readiness wants
-    /// to know whether Redis itself answers.
+    /// to know whether Redis itself answers. An answer closes the breaker (Redis is back).
     pub async fn ping(&self, within: Duration) -> Result<(), CacheError> {
         let mut conn = self.conn.clone();
         let pinged = tokio::time::timeout(within, async move {
@@ -139,7 +139,10 @@ impl RedisCache {
         })
         .await;
         match pinged {
-            Ok(Ok(_)) => Ok(()),
+            Ok(Ok(_)) => {
+                self.breaker.record_success();
+                Ok(())
+            }
             Ok(Err(e)) => Err(err(e)),
             Err(_) => Err(CacheError("redis did not answer in time".into())),
         }

@@ -13,12 +13,14 @@ mod idempotency;
 mod load;
 mod outbox;
 mod proxy;
+mod redis;
 mod server;
 mod stripe;
 mod stripe_app;
 mod usage;
 mod values;
 
+pub use self::redis::*;
 pub use billing_calls::*;
 pub use graphql_http::*;
 pub use idempotency::*;
