@@ -1,6 +1,6 @@
 //! Rate limits on `/graphql` (the only route they apply to: `/health`, `/ready`, `/metrics`,
 //! `/webhooks/stripe` and the jobs route are exempt by construction). The caller is identified
-//! here once: by API key, by user (the token's subject), or by IP without a valid credential;
+//! here once: by API key, by user (the token's tenant and subject), or by IP without a valid credential;
 //! the credential is handed on to the GraphQL handler so it is not checked twice. A refusal is
 //! `RATE_LIMITED` with `retryAfterSeconds`, HTTP 429, `Retry-After`, and the IETF draft's
 //! `RateLimit-Policy` / `RateLimit` headers, which allowed answers carry too.
@@ -36,7 +36,11 @@ pub async fn limit(State(s): State<HttpState>, mut req: Request, next: Next) -> 
         let (who, tenant) = match &credential {
             Credential::Valid(a) => match a.api_key {
                 Some(key) => (format!("key:{key}"), a.tenant),
-                None => (format!("user:{}", a.subject), a.tenant),
+                // A subject is unique within its issuer's tenant, not across tenants.
+                None => match a.tenant {
+                    Some(t) => (format!("user:{t}:{}", a.subject), a.tenant),
+                    None => (format!("user:operator:{}", a.subject), None),
+                },
             },
             _ => (format!("ip:{peer}"), None),
         };
