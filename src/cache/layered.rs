@@ -120,16 +120,6 @@ impl Cache for LayeredCache {
         Ok(())
     }
 
-    async fn set_if_absent(
-        &self,
-        key: &str,
-        value: &str,
-        ttl: Duration,
-    ) -> Result<bool, CacheError> {
-        self.set(key, value, ttl).await?;
-        Ok(true)
-    }
-
     async fn delete(&self, key: &str) -> Result<(), CacheError> {
         self.local.delete(key).await?;
         self.local_counters.delete(key).await?;

@@ -55,24 +55,6 @@ impl Cache for MemoryCache {
         Ok(())
     }
 
-    async fn set_if_absent(
-        &self,
-        key: &str,
-        value: &str,
-        ttl: Duration,
-    ) -> Result<bool, CacheError> {
-        let entry = Item {
-            value: value.to_owned(),
-            ttl,
-        };
-        Ok(self
-            .inner
-            .entry(key.to_owned())
-            .or_insert(entry)
-            .await
-            .is_fresh())
-    }
-
     async fn increment(&self, key: &str, window: Duration) -> Result<i64, CacheError> {
         let entry = self
             .inner

@@ -39,13 +39,6 @@ pub enum CacheHealth {
 pub trait Cache: Send + Sync + 'static {
     async fn get(&self, key: &str) -> Result<Option<String>, CacheError>;
     async fn set(&self, key: &str, value: &str, ttl: Duration) -> Result<(), CacheError>;
-    /// Stores `value` only if `key` holds nothing; true when it was stored.
-    async fn set_if_absent(
-        &self,
-        key: &str,
-        value: &str,
-        ttl: Duration,
-    ) -> Result<bool, CacheError>;
     /// Drops `key` everywhere: in this process, in Redis, and (published) in every replica.
     async fn delete(&self, key: &str) -> Result<(), CacheError>;
     /// Adds one to a counter and returns the new count. The counter expires `window` after
