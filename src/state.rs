@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseConnection, DatabaseTransaction};
 
 use crate::auth::AuthKeys;
+use crate::cache::rate_limit::RateLimiter;
 use crate::cache::{Cache, PlanVersions};
 use crate::clock::Clock;
 use crate::config::Config;
@@ -26,6 +27,8 @@ pub struct AppState {
     /// Published plan versions, which never change.
     pub plans: Arc<PlanVersions>,
     pub invoice_hooks: Arc<InvoiceHooks>,
+    /// Request rate limits (README "Cache and rate limits").
+    pub rate_limits: Arc<RateLimiter>,
 }
 
 impl AppState {

@@ -78,6 +78,7 @@ pub struct Mutation(
 pub type BillingSchema = Schema<Query, Mutation, EmptySubscription>;
 
 /// What the request's credential proved, decided before the query runs.
+#[derive(Clone)]
 pub enum Credential {
     Missing,
     Invalid(String),

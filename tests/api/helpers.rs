@@ -16,6 +16,7 @@ mod outbox;
 mod pdf;
 mod prometheus;
 mod proxy;
+mod redis;
 mod server;
 mod smtp;
 mod stripe;
@@ -24,6 +25,7 @@ mod usage;
 mod values;
 mod webhook_receiver;
 
+pub use self::redis::*;
 pub use billing_calls::*;
 pub use emails::*;
 pub use graphql_http::*;
