@@ -162,6 +162,15 @@ pub struct Config {
     pub public_url: String,
     /// Days after an invoice's first failed payment when it is tried again (dunning).
     pub payment_retry_days: String,
+    // Live updates (README "Live updates").
+    /// Subscriptions one WebSocket connection may hold open at once.
+    pub ws_max_subscriptions_per_connection: usize,
+    /// Subscriptions one tenant may hold open at once on one replica.
+    pub ws_max_subscriptions_per_tenant: usize,
+    /// How long a new WebSocket connection may wait before `connection_init`.
+    pub ws_init_timeout_ms: u64,
+    /// How often a connection authenticated with an API key checks that the key still stands.
+    pub ws_recheck_seconds: u64,
 }
 
 impl Default for Config {
@@ -215,6 +224,11 @@ impl Default for Config {
             stripe_timeout_ms: 10_000,
             public_url: "http://127.0.0.1:8080".into(),
             payment_retry_days: "1,3,5,7".into(),
+            // Live updates.
+            ws_max_subscriptions_per_connection: 100,
+            ws_max_subscriptions_per_tenant: 1_000,
+            ws_init_timeout_ms: 3_000,
+            ws_recheck_seconds: 30,
         }
     }
 }

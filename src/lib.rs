@@ -16,6 +16,7 @@ pub mod invoicing;
 pub mod jobs;
 #[cfg(test)]
 mod layering;
+pub mod live;
 pub mod metering;
 pub mod metrics;
 pub mod notify;

@@ -12,6 +12,7 @@ use crate::cache::PlanVersions;
 use crate::cache::{Cache, MemoryCache, RedisCache};
 use crate::clock::{Clock, ControlledClock, SystemClock};
 use crate::config::{Config, Environment};
+use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::payments::{ManualProvider, PaymentProvider, StripeProvider};
 use crate::state::{AppState, InvoiceHooks};
@@ -43,6 +44,10 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
         Some(url) => Arc::new(RedisCache::connect(url, &config.cache_prefix).await?),
         None => Arc::new(MemoryCache::new(100_000)),
     };
+    let live = match config.redis_url.as_deref().filter(|u| !u.is_empty()) {
+        Some(url) => Live::with_redis(url, &config.cache_prefix)?,
+        None => Live::in_process(),
+    };
     let auth = AuthKeys::from_config(&config)?;
     // Outside production the clock resumes where it was last moved (`store::clock`).
     let clock: Arc<dyn Clock> = match config.env {
@@ -69,6 +74,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
         invoice_hooks: Arc::new(collection::invoice_hooks(credits::invoice_hooks(
             InvoiceHooks::default(),
         ))),
+        live: Arc::new(live),
     })
 }
 

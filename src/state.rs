@@ -10,6 +10,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::{BillingReason, Invoice};
 use crate::error::Result;
+use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::payments::PaymentProvider;
 
@@ -26,6 +27,8 @@ pub struct AppState {
     /// Published plan versions, which never change.
     pub plans: Arc<PlanVersions>,
     pub invoice_hooks: Arc<InvoiceHooks>,
+    /// Live updates: publish a change after commit (README "Live updates").
+    pub live: Arc<Live>,
 }
 
 impl AppState {

@@ -13,6 +13,7 @@ use crate::domain::{
 };
 use crate::error::{ConflictReason, Error, Result};
 use crate::invoicing;
+use crate::live::Change;
 use crate::payments::{CollectRequest, Collection};
 use crate::state::AppState;
 use crate::store;
@@ -70,11 +71,14 @@ pub async fn collect_invoice(state: &AppState, id: InvoiceId) -> Result<()> {
     let method = store::payments::methods::default_of(&state.db, tenant).await?;
     let (Some(customer), Some(method)) = (customer, method) else {
         // Nothing to charge: recorded once; adding a card collects it.
-        store::notify::record_once(
+        if store::notify::record_once(
             &state.db,
             NewNotification::payment_method_required(tenant, id, state.clock.now()),
         )
-        .await?;
+        .await?
+        {
+            state.live.publish(tenant, Change::Notification);
+        }
         return Ok(());
     };
     let mut payment = match payment {
@@ -194,7 +198,7 @@ pub(crate) async fn apply(
             payment.status = PaymentStatus::RequiresAction;
             payment.provider_ref = Some(reference);
             if store::payments::record(&state.db, payment).await? {
-                store::notify::record_once(
+                if store::notify::record_once(
                     &state.db,
                     NewNotification::payment_action_required(
                         invoice.tenant_id,
@@ -204,7 +208,10 @@ pub(crate) async fn apply(
                         now,
                     ),
                 )
-                .await?;
+                .await?
+                {
+                    state.live.publish(invoice.tenant_id, Change::Notification);
+                }
                 if before != PaymentStatus::RequiresAction {
                     state
                         .metrics
@@ -232,7 +239,7 @@ pub(crate) async fn apply(
             payment.failure_code = Some(code);
             payment.failure_message = Some(reason.clone());
             if store::payments::record(&state.db, payment).await? {
-                store::notify::record_once(
+                if store::notify::record_once(
                     &state.db,
                     NewNotification::payment_failed(
                         invoice.tenant_id,
@@ -243,7 +250,10 @@ pub(crate) async fn apply(
                         now,
                     ),
                 )
-                .await?;
+                .await?
+                {
+                    state.live.publish(invoice.tenant_id, Change::Notification);
+                }
                 if before != PaymentStatus::Failed {
                     state.metrics.payments.with_label_values(&["failed"]).inc();
                 }

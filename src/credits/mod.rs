@@ -9,6 +9,7 @@ use crate::domain::{
     ChargeModel, Code, CreditRounding, Credits, LedgerEntry, LedgerKind, TenantId,
 };
 use crate::error::{Error, OptionExt, Result};
+use crate::live::Change;
 use crate::pricing;
 use crate::state::AppState;
 use crate::store;
@@ -143,6 +144,26 @@ pub(crate) async fn move_balance(
     Ok(Move::Done(entry))
 }
 
+/// Whether this entry took the balance below the low-balance threshold.
+fn crosses_low_balance(state: &AppState, entry: &LedgerEntry) -> bool {
+    let threshold = state
+        .config
+        .low_balance_credits
+        .saturating_mul(Credits::MICRO_PER_CREDIT);
+    let after = entry.balance_after.micro();
+    let before = after - entry.amount.micro();
+    before >= threshold && after < threshold
+}
+
+/// After the commit of a ledger entry: live updates for the wallet, and for the low-balance
+/// notification the entry recorded, if any.
+pub(crate) fn announce(state: &AppState, entry: &LedgerEntry) {
+    state.live.publish(entry.tenant_id, Change::Wallet);
+    if crosses_low_balance(state, entry) {
+        state.live.publish(entry.tenant_id, Change::Notification);
+    }
+}
+
 /// One notification per crossing below the configured threshold.
 async fn low_balance_alert(
     db: &impl ConnectionTrait,
@@ -150,13 +171,7 @@ async fn low_balance_alert(
     entry: &LedgerEntry,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let threshold = state
-        .config
-        .low_balance_credits
-        .saturating_mul(Credits::MICRO_PER_CREDIT);
-    let after = entry.balance_after.micro();
-    let before = after - entry.amount.micro();
-    if before >= threshold && after < threshold {
+    if crosses_low_balance(state, entry) {
         store::notify::record_once(
             db,
             NewNotification::low_balance(

@@ -27,6 +27,7 @@ mod media;
 mod params;
 mod serve;
 mod webhooks;
+mod ws;
 
 pub use serve::{Limits, serve};
 
@@ -42,6 +43,7 @@ pub fn router(app: AppState, schema: BillingSchema) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let mut router = Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
+        .route("/graphql/ws", get(ws::upgrade))
         .route("/graphiql/{file}", get(graphiql::asset))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))

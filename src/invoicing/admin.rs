@@ -93,6 +93,7 @@ pub async fn create_invoice(
         .await?
         .or_not_found("invoice")?;
     txn.commit().await?;
+    super::announce(state, &invoice);
     Ok(invoice)
 }
 
@@ -139,6 +140,7 @@ pub async fn add_line(
         .await?
         .or_not_found("invoice")?;
     txn.commit().await?;
+    super::announce(state, &updated);
     Ok(updated)
 }
 
@@ -165,6 +167,7 @@ pub async fn finalize_invoice(state: &AppState, actor: &Actor, id: InvoiceId) ->
     let txn = state.db.begin().await?;
     let invoice = super::finalize_in(&txn, id, now, state.config.invoice_due_days, now).await?;
     txn.commit().await?;
+    super::announce(state, &invoice);
     Ok(invoice)
 }
 
@@ -216,6 +219,7 @@ async fn transition(
         .invoice_moved(&txn, state, &moved, now)
         .await?;
     txn.commit().await?;
+    super::announce(state, &moved);
     Ok(moved)
 }
 
