@@ -43,8 +43,9 @@ impl LiveSubscription {
                     .gql()
             }
         };
-        let first = read().await?;
+        // Listening before the first read: a change committed in between is not missed.
         let rx = ctx.state()?.live.subscribe();
+        let first = read().await?;
         let changes = nudges(rx, tenant, |c| matches!(c, Change::Wallet)).then(move |()| read());
         Ok(stream::once(async { Ok(first) }).chain(changes))
     }
@@ -72,8 +73,9 @@ impl LiveSubscription {
                 }
             }
         };
-        let first = read().await?;
+        // Listening before the first read: a change committed in between is not missed.
         let rx = ctx.state()?.live.subscribe();
+        let first = read().await?;
         let wanted = code.as_str().to_owned();
         let changes = nudges(
             rx,

@@ -71,7 +71,9 @@ pub struct Mutation(
 );
 
 /// Live updates over WebSocket (`/graphql/ws`, README "Live updates").
+/// Named apart from the billing `Subscription` type.
 #[derive(MergedSubscription, Default)]
+#[graphql(name = "SubscriptionRoot")]
 pub struct Subscription(live::LiveSubscription);
 
 pub type BillingSchema = Schema<Query, Mutation, Subscription>;

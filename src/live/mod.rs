@@ -109,6 +109,18 @@ impl Live {
         })
     }
 
+    /// Subscriptions listening on this replica (all tenants), for tests and benchmarks that
+    /// wait until theirs are in place.
+    pub fn listeners(&self) -> usize {
+        self.local.receiver_count()
+    }
+
+    /// Whether changes published on other replicas reach this one: true without Redis (there
+    /// are none), and with Redis once the pub/sub listener is subscribed.
+    pub fn fanned_out(&self) -> bool {
+        self.redis.as_ref().is_none_or(redis::Link::listening)
+    }
+
     /// Open subscriptions of `tenant` on this replica.
     pub fn open_for(&self, tenant: TenantId) -> usize {
         let map = self.per_tenant.lock().unwrap_or_else(|p| p.into_inner());

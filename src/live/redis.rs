@@ -49,6 +49,10 @@ impl Link {
         Ok(Self { queue, listening })
     }
 
+    pub(super) fn listening(&self) -> bool {
+        self.listening.load(Ordering::Relaxed)
+    }
+
     pub(super) fn publish(&self, event: TenantEvent, local: &broadcast::Sender<TenantEvent>) {
         // While the listener is away, this replica's subscribers are served directly.
         let delivered_here = !self.listening.load(Ordering::Relaxed);

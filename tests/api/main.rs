@@ -24,6 +24,8 @@ mod idempotency;
 mod idempotency_deferred;
 mod idempotency_subscriptions;
 mod invoices;
+mod live_protocol;
+mod live_updates;
 mod outbox;
 mod outbox_admin;
 mod plan_change_blocks;
