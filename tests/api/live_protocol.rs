@@ -46,11 +46,30 @@ fn balance_of(frame: &Frame, id: &str) -> Decimal {
 
 #[tokio::test]
 async fn each_protocol_violation_gets_its_close_code_and_others_are_still_served() {
-    let (app, _, owner) = setup(|c| c.ws_init_timeout_ms = 500).await;
+    let (app, _, owner) = setup(|c| {
+        c.ws_init_timeout_ms = 500;
+        c.max_query_depth = 3;
+    })
+    .await;
     // A well-behaved client, watching throughout.
     let mut good = RawWs::ready(&app, &owner).await;
     good.subscribe("w", WALLET, json!({})).await;
     balance_of(&good.recv().await, "w");
+    // The query limits apply: too deep is an `error` for that id, and the connection stays.
+    let deep = "subscription { walletChanged { ledger { edges { node { id } } } } }";
+    good.subscribe("deep", deep, json!({})).await;
+    let Frame::Json(refused) = good.recv().await else {
+        panic!("expected an error message");
+    };
+    assert_eq!(
+        (&refused["type"], &refused["id"]),
+        (&json!("error"), &json!("deep")),
+        "{refused}"
+    );
+    assert_eq!(
+        refused["payload"][0]["extensions"]["code"], "VALIDATION",
+        "{refused}"
+    );
 
     let proto = Some("graphql-transport-ws");
     let cases: Vec<(&str, Vec<Value>, Option<&str>, u16)> = vec![
