@@ -171,6 +171,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn with_redis_unreachable_a_change_is_still_delivered_in_process() {
+        // Nothing listens on port 9: the link never connects, and publishing does not wait.
+        let live = Live::with_redis("redis://127.0.0.1:9", "test:").expect("link");
+        let mut rx = live.subscribe();
+        let t = TenantId::new();
+        live.publish(t, Change::Wallet);
+        let e = tokio::time::timeout(std::time::Duration::from_secs(30), rx.recv())
+            .await
+            .expect("delivered")
+            .expect("event");
+        assert!(e.is_for(t));
+        assert_eq!(e.change, Change::Wallet);
+        assert!(!live.fanned_out());
+    }
+
+    #[tokio::test]
     async fn a_tenant_gets_no_more_slots_than_allowed_and_gets_them_back() {
         let live = std::sync::Arc::new(Live::in_process());
         let t = TenantId::new();
