@@ -30,6 +30,16 @@ struct Queued {
     delivered_here: bool,
 }
 
+/// What travels through Redis: the event, and the replica that already delivered it itself
+/// (its listener was away), which then skips it when it comes back.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Envelope {
+    #[serde(flatten)]
+    event: TenantEvent,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    skip: Option<u64>,
+}
+
 impl Link {
     pub(super) fn start(
         url: &str,
@@ -39,13 +49,15 @@ impl Link {
         let client = redis::Client::open(url).map_err(|e| e.to_string())?;
         let listening = Arc::new(AtomicBool::new(false));
         let (queue, rx) = mpsc::channel(QUEUE);
+        let replica = rand::random::<u64>();
         tokio::spawn(listen(
             client.clone(),
             channel.to_owned(),
             local.clone(),
             listening.clone(),
+            replica,
         ));
-        tokio::spawn(publish_loop(client, channel.to_owned(), rx, local));
+        tokio::spawn(publish_loop(client, channel.to_owned(), rx, local, replica));
         Ok(Self { queue, listening })
     }
 
@@ -80,8 +92,13 @@ async fn publish_loop(
     channel: String,
     mut rx: mpsc::Receiver<Queued>,
     local: broadcast::Sender<TenantEvent>,
+    replica: u64,
 ) {
-    let mut conn: Option<MultiplexedConnection> = None;
+    // Connected before the first change, so that the first one is not held up.
+    let mut conn = match timeout(CONNECT_TIMEOUT, client.get_multiplexed_async_connection()).await {
+        Ok(Ok(c)) => Some(c),
+        _ => None,
+    };
     let mut retry_at = Instant::now();
     let mut backoff = Duration::from_millis(100);
     while let Some(q) = rx.recv().await {
@@ -99,7 +116,11 @@ async fn publish_loop(
         }
         let sent = match conn.as_mut() {
             Some(c) => {
-                let payload = serde_json::to_string(&q.event).unwrap_or_default();
+                let envelope = Envelope {
+                    event: q.event.clone(),
+                    skip: q.delivered_here.then_some(replica),
+                };
+                let payload = serde_json::to_string(&envelope).unwrap_or_default();
                 let mut cmd = redis::cmd("PUBLISH");
                 cmd.arg(&channel).arg(payload);
                 let sent = timeout(PUBLISH_TIMEOUT, cmd.query_async::<i64>(c)).await;
@@ -124,6 +145,7 @@ async fn listen(
     channel: String,
     local: broadcast::Sender<TenantEvent>,
     listening: Arc<AtomicBool>,
+    replica: u64,
 ) {
     let mut backoff = Duration::from_millis(100);
     loop {
@@ -141,9 +163,10 @@ async fn listen(
                 let Ok(payload) = msg.get_payload::<String>() else {
                     continue;
                 };
-                match serde_json::from_str::<TenantEvent>(&payload) {
-                    Ok(event) => {
-                        let _ = local.send(event);
+                match serde_json::from_str::<Envelope>(&payload) {
+                    Ok(e) if e.skip == Some(replica) => {}
+                    Ok(e) => {
+                        let _ = local.send(e.event);
                     }
                     Err(e) => tracing::warn!(error = %e, "live updates: unreadable message"),
                 }
