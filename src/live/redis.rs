@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use redis::aio::MultiplexedConnection;
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::{Instant, timeout};
 
