@@ -204,6 +204,15 @@ pub struct Config {
     /// Per-plan overrides of `rate_limit_per_minute`, keyed by the code of the tenant's live
     /// subscription plan: `pro=6000,free=120`.
     pub rate_limit_plans: String,
+    // Live updates (README "Live updates").
+    /// Subscriptions one WebSocket connection may hold open at once.
+    pub ws_max_subscriptions_per_connection: usize,
+    /// Subscriptions one tenant may hold open at once on one replica.
+    pub ws_max_subscriptions_per_tenant: usize,
+    /// How long a new WebSocket connection may wait before `connection_init`.
+    pub ws_init_timeout_ms: u64,
+    /// How often a connection authenticated with an API key checks that the key still stands.
+    pub ws_recheck_seconds: u64,
 }
 
 impl Default for Config {
@@ -279,6 +288,11 @@ impl Default for Config {
             rate_limit_per_minute: 60_000,
             rate_limit_burst: 1_000,
             rate_limit_plans: String::new(),
+            // Live updates.
+            ws_max_subscriptions_per_connection: 100,
+            ws_max_subscriptions_per_tenant: 1_000,
+            ws_init_timeout_ms: 3_000,
+            ws_recheck_seconds: 30,
         }
     }
 }

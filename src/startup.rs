@@ -13,6 +13,7 @@ use crate::cache::rate_limit::RateLimiter;
 use crate::cache::{Cache, LayeredCache, RedisCache, RedisSettings};
 use crate::clock::{Clock, ControlledClock, SystemClock};
 use crate::config::{Config, Environment};
+use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::payments::{ManualProvider, PaymentProvider, StripeProvider};
 use crate::state::{AppState, InvoiceHooks};
@@ -62,6 +63,10 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
         None => Arc::new(LayeredCache::local_only(100_000)),
     };
     let rate_limits = Arc::new(RateLimiter::new(redis));
+    let live = match config.redis_url.as_deref().filter(|u| !u.is_empty()) {
+        Some(url) => Live::with_redis(url, &config.cache_prefix)?,
+        None => Live::in_process(),
+    };
     let auth = AuthKeys::from_config(&config)?;
     // Outside production the clock resumes where it was last moved (`store::clock`).
     let clock: Arc<dyn Clock> = match config.env {
@@ -89,6 +94,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
             InvoiceHooks::default(),
         ))),
         rate_limits,
+        live: Arc::new(live),
     })
 }
 

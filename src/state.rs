@@ -11,6 +11,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::{BillingReason, Invoice};
 use crate::error::Result;
+use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::payments::PaymentProvider;
 
@@ -29,6 +30,8 @@ pub struct AppState {
     pub invoice_hooks: Arc<InvoiceHooks>,
     /// Request rate limits (README "Cache and rate limits").
     pub rate_limits: Arc<RateLimiter>,
+    /// Live updates: publish a change after commit (README "Live updates").
+    pub live: Arc<Live>,
 }
 
 impl AppState {

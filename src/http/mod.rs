@@ -29,6 +29,7 @@ mod pdf;
 mod rate_limit;
 mod serve;
 mod webhooks;
+mod ws;
 
 pub use serve::{Limits, serve};
 
@@ -60,6 +61,7 @@ pub fn router(app: AppState, schema: BillingSchema) -> Router {
                     rate_limit::limit,
                 )),
         )
+        .route("/graphql/ws", get(ws::upgrade))
         .route("/graphiql/{file}", get(graphiql::asset))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))

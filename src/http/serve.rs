@@ -123,7 +123,9 @@ async fn serve_connection(
     let conn = hyper::server::conn::http1::Builder::new()
         // Our own timers below, which tell a slow head from an idle connection.
         .header_read_timeout(None)
-        .serve_connection(io, service);
+        .serve_connection(io, service)
+        // WebSocket (`/graphql/ws`): the upgraded connection lives on after this one ends.
+        .with_upgrades();
     tokio::pin!(conn);
     let mut stopping = false;
     loop {

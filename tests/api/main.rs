@@ -32,6 +32,8 @@ mod invoices;
 mod observability;
 mod observability_dashboards;
 mod observability_invariants;
+mod live_protocol;
+mod live_updates;
 mod outbox;
 mod outbox_admin;
 mod pdf_invoices;
