@@ -1,6 +1,8 @@
 //! Request throughput and latency of the GraphQL endpoint over real HTTP, printed, never
 //! asserted. Run: `cargo bench --bench api_requests` (SQLite in a temp dir), or with
 //! `BILLING_BENCH_DATABASE_URL=postgres://...` (and optionally `BILLING_BENCH_REDIS_URL`).
+//! The cached reads (API key, plan list with charges) and `recordUsage` at batch 1 run twice in
+//! the same process, cache on and cache off, and the gain is printed.
 #[path = "common/mod.rs"]
 mod common;
 
@@ -36,37 +38,39 @@ impl Figures {
     }
 }
 
-async fn run(
-    name: &'static str,
-    url: Arc<String>,
-    bearer: Arc<String>,
-    body: Arc<Value>,
-) -> Figures {
+type Body = Arc<dyn Fn(usize, usize) -> Value + Send + Sync>;
+
+/// The same body for every request.
+fn fixed(body: Value) -> Body {
+    Arc::new(move |_, _| body.clone())
+}
+
+async fn run(name: &'static str, url: Arc<String>, bearer: Arc<String>, body: Body) -> Figures {
     let client = reqwest::Client::new();
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(CLIENTS);
-    for _ in 0..CLIENTS {
+    for c in 0..CLIENTS {
         let (client, url, bearer, body) =
             (client.clone(), url.clone(), bearer.clone(), body.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::with_capacity(REQUESTS_PER_CLIENT);
-            for _ in 0..REQUESTS_PER_CLIENT {
+            for i in 0..REQUESTS_PER_CLIENT {
                 let t = Instant::now();
                 let resp = client
                     .post(url.as_str())
                     .bearer_auth(bearer.as_str())
-                    .json(&*body)
+                    .json(&body(c, i))
                     .send()
                     .await;
-                let ok = match resp {
-                    Ok(r) => r
-                        .json::<Value>()
-                        .await
-                        .map(|v| v.get("errors").is_none())
-                        .unwrap_or(false),
-                    Err(_) => false,
+                let answer = match resp {
+                    Ok(r) => r.json::<Value>().await.map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
                 };
-                assert!(ok, "benchmark request failed");
+                match answer {
+                    Ok(v) if v.get("errors").is_none() => {}
+                    Ok(v) => panic!("benchmark request failed: {v}"),
+                    Err(e) => panic!("benchmark request failed: {e}"),
+                }
                 latencies.push(t.elapsed());
             }
             latencies
@@ -112,26 +116,64 @@ async fn main() {
         app.state.cache.backend(),
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    let me = Arc::new(json!({ "query": "{ me { role tenantId } }" }));
-    let plans = Arc::new(
+    let me = fixed(json!({ "query": "{ me { role tenantId } }" }));
+    let plans = fixed(
         json!({ "query": "{ plans { edges { node { code monthlyPrice { formatted } charges { model blockSize } } } } }" }),
     );
+    // recordUsage at batch 1, one event per request, each with a key of its own.
+    app.gql(
+        &owner,
+        "mutation { createSubscription(input: {planCode: \"enterprise\"}) { subscription { id } } }",
+        json!({}),
+    )
+    .await;
+    let usage = |run: &'static str| -> Body {
+        Arc::new(move |c, i| {
+            json!({
+                "query": "mutation($i: RecordUsageInput!) { recordUsage(input: $i) { accepted } }",
+                "variables": { "i": { "events": [{
+                    "metricCode": "api_calls",
+                    "quantity": 1,
+                    "idempotencyKey": format!("{run}-{c}-{i}"),
+                }] } },
+            })
+        })
+    };
     let (owner, key) = (Arc::new(owner), Arc::new(key));
     // Warm up connections and caches.
     run("warm-up", url.clone(), owner.clone(), me.clone()).await;
     run("me (JWT)", url.clone(), owner.clone(), me.clone())
         .await
         .print();
-    run("me (API key, cached)", url.clone(), key.clone(), me.clone())
-        .await
-        .print();
-    run(
-        "plans with charges (JWT)",
-        url.clone(),
-        owner.clone(),
-        plans.clone(),
-    )
-    .await
-    .print();
+    let mut on = Vec::new();
+    for (name, bearer, body) in [
+        ("me (API key)", key.clone(), me.clone()),
+        ("plans with charges (JWT)", owner.clone(), plans.clone()),
+        ("recordUsage batch 1 (API key)", key.clone(), usage("on")),
+    ] {
+        let mut f = run(name, url.clone(), bearer, body).await;
+        f.name = name;
+        print!("cache on:  ");
+        f.print();
+        on.push(f);
+    }
+    app.state.cache.set_enabled(false);
+    for (mut cached, (bearer, body)) in on.into_iter().zip([
+        (key.clone(), me.clone()),
+        (owner.clone(), plans.clone()),
+        (key.clone(), usage("off")),
+    ]) {
+        let mut f = run(cached.name, url.clone(), bearer, body).await;
+        print!("cache off: ");
+        f.print();
+        let gain = (cached.requests as f64 / cached.elapsed.as_secs_f64())
+            / (f.requests as f64 / f.elapsed.as_secs_f64());
+        cached.latencies.sort();
+        println!(
+            "           gain of the cache on {}: x{gain:.2} throughput",
+            cached.name
+        );
+    }
+    app.state.cache.set_enabled(true);
     app.finish().await;
 }

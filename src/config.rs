@@ -190,6 +190,29 @@ pub struct Config {
     pub metrics_listen: Option<String>,
     /// How often the billing invariants are checked; 0 turns the periodic check off.
     pub invariants_interval_seconds: u64,
+    // --- Redis failure handling and rate limits (README "When Redis fails", "Cache and rate limits")
+    /// How long one Redis call may take before it counts as failed, in milliseconds.
+    pub redis_timeout_ms: u64,
+    /// Consecutive failed Redis calls that open the circuit breaker.
+    pub redis_breaker_failures: u32,
+    /// How long the open breaker skips Redis before one trial call, in milliseconds.
+    pub redis_breaker_open_ms: u64,
+    /// Requests allowed per minute per API key, user or IP (0: no limit).
+    pub rate_limit_per_minute: u64,
+    /// Requests allowed at once above the steady rate.
+    pub rate_limit_burst: u64,
+    /// Per-plan overrides of `rate_limit_per_minute`, keyed by the code of the tenant's live
+    /// subscription plan: `pro=6000,free=120`.
+    pub rate_limit_plans: String,
+    // Live updates (README "Live updates").
+    /// Subscriptions one WebSocket connection may hold open at once.
+    pub ws_max_subscriptions_per_connection: usize,
+    /// Subscriptions one tenant may hold open at once on one replica.
+    pub ws_max_subscriptions_per_tenant: usize,
+    /// How long a new WebSocket connection may wait before `connection_init`.
+    pub ws_init_timeout_ms: u64,
+    /// How often a connection authenticated with an API key checks that the key still stands.
+    pub ws_recheck_seconds: u64,
 }
 
 impl Default for Config {
@@ -259,6 +282,17 @@ impl Default for Config {
             // --- Metrics (issue 13) ---
             metrics_listen: None,
             invariants_interval_seconds: 300,
+            redis_timeout_ms: 150,
+            redis_breaker_failures: 3,
+            redis_breaker_open_ms: 1_000,
+            rate_limit_per_minute: 60_000,
+            rate_limit_burst: 1_000,
+            rate_limit_plans: String::new(),
+            // Live updates.
+            ws_max_subscriptions_per_connection: 100,
+            ws_max_subscriptions_per_tenant: 1_000,
+            ws_init_timeout_ms: 3_000,
+            ws_recheck_seconds: 30,
         }
     }
 }
@@ -281,6 +315,20 @@ impl Config {
             .map_err(Box::new)?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// `BILLING_RATE_LIMIT_PLANS` read: requests per minute by plan code; `None` if malformed.
+    pub fn rate_limit_plan_rates(&self) -> Option<std::collections::HashMap<String, u64>> {
+        self.rate_limit_plans
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|entry| {
+                let (code, n) = entry.split_once('=')?;
+                let n = n.trim().parse::<u64>().ok().filter(|n| *n > 0)?;
+                Some((code.trim().to_owned(), n))
+            })
+            .collect()
     }
 
     /// The dunning schedule: days after the first failure, increasing; `None` if malformed.
@@ -317,6 +365,14 @@ impl Config {
         if self.login_max_failures < 1 || self.login_window_seconds == 0 {
             return invalid(
                 "BILLING_LOGIN_MAX_FAILURES and BILLING_LOGIN_WINDOW_SECONDS must be positive",
+            );
+        }
+        if self.rate_limit_plan_rates().is_none() {
+            return invalid("BILLING_RATE_LIMIT_PLANS must read code=requests_per_minute,...");
+        }
+        if self.redis_timeout_ms == 0 || self.rate_limit_burst == 0 {
+            return invalid(
+                "BILLING_REDIS_TIMEOUT_MS and BILLING_RATE_LIMIT_BURST must be positive",
             );
         }
         if self.request_timeout_seconds == 0 {

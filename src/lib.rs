@@ -18,6 +18,7 @@ pub mod jobs;
 #[cfg(test)]
 mod layering;
 pub mod mail;
+pub mod live;
 pub mod metering;
 pub mod metrics;
 pub mod notify;

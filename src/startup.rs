@@ -9,9 +9,11 @@ use tokio::net::TcpListener;
 
 use crate::auth::AuthKeys;
 use crate::cache::PlanVersions;
-use crate::cache::{Cache, MemoryCache, RedisCache};
+use crate::cache::rate_limit::RateLimiter;
+use crate::cache::{Cache, LayeredCache, RedisCache, RedisSettings};
 use crate::clock::{Clock, ControlledClock, SystemClock};
 use crate::config::{Config, Environment};
+use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::payments::{ManualProvider, PaymentProvider, StripeProvider};
 use crate::state::{AppState, InvoiceHooks};
@@ -39,9 +41,31 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
     )
     .await?;
     store::migrate(&db).await?;
-    let cache: Arc<dyn Cache> = match config.redis_url.as_deref().filter(|u| !u.is_empty()) {
-        Some(url) => Arc::new(RedisCache::connect(url, &config.cache_prefix).await?),
-        None => Arc::new(MemoryCache::new(100_000)),
+    // Start-up does not wait for Redis: it starts degraded and the breaker lets Redis in once
+    // it answers (README "When Redis fails").
+    let redis = match config.redis_url.as_deref().filter(|u| !u.is_empty()) {
+        Some(url) => {
+            let settings = RedisSettings {
+                timeout: Duration::from_millis(config.redis_timeout_ms),
+                breaker_failures: config.redis_breaker_failures,
+                breaker_open: Duration::from_millis(config.redis_breaker_open_ms),
+            };
+            Some(Arc::new(RedisCache::connect(
+                url,
+                &config.cache_prefix,
+                settings,
+            )?))
+        }
+        None => None,
+    };
+    let cache: Arc<dyn Cache> = match &redis {
+        Some(r) => Arc::new(LayeredCache::with_redis(100_000, r.clone())),
+        None => Arc::new(LayeredCache::local_only(100_000)),
+    };
+    let rate_limits = Arc::new(RateLimiter::new(redis));
+    let live = match config.redis_url.as_deref().filter(|u| !u.is_empty()) {
+        Some(url) => Live::with_redis(url, &config.cache_prefix)?,
+        None => Live::in_process(),
     };
     let auth = AuthKeys::from_config(&config)?;
     // Outside production the clock resumes where it was last moved (`store::clock`).
@@ -69,6 +93,8 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
         invoice_hooks: Arc::new(collection::invoice_hooks(credits::invoice_hooks(
             InvoiceHooks::default(),
         ))),
+        rate_limits,
+        live: Arc::new(live),
     })
 }
 

@@ -5,11 +5,13 @@ use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseConnection, DatabaseTransaction};
 
 use crate::auth::AuthKeys;
+use crate::cache::rate_limit::RateLimiter;
 use crate::cache::{Cache, PlanVersions};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::{BillingReason, Invoice};
 use crate::error::Result;
+use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::payments::PaymentProvider;
 
@@ -26,6 +28,10 @@ pub struct AppState {
     /// Published plan versions, which never change.
     pub plans: Arc<PlanVersions>,
     pub invoice_hooks: Arc<InvoiceHooks>,
+    /// Request rate limits (README "Cache and rate limits").
+    pub rate_limits: Arc<RateLimiter>,
+    /// Live updates: publish a change after commit (README "Live updates").
+    pub live: Arc<Live>,
 }
 
 impl AppState {

@@ -137,6 +137,9 @@ fn bench_config(database_url: String, run: &str) -> Config {
         listen: "127.0.0.1:0".into(),
         log: "error".into(),
         database_url,
+        // Benchmarks send thousands of requests a second with one credential.
+        rate_limit_per_minute: 0,
+        tenant_cost_per_second: 0,
         ..Config::default()
     };
     if let Ok(url) = std::env::var("BILLING_BENCH_REDIS_URL") {

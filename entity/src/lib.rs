@@ -3,6 +3,7 @@ pub mod api_keys;
 pub mod billable_metrics;
 pub mod billing_clock;
 pub mod block_charges;
+pub mod cache_epochs;
 pub mod coupon_redemptions;
 pub mod coupons;
 pub mod credit_holds;

@@ -16,6 +16,7 @@ mod m0010_refunds;
 mod m0011_webhooks;
 mod m0012_email;
 mod m0013_dunning;
+mod m0014_cache_epochs;
 
 pub struct Migrator;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0011_webhooks::Migration),
             Box::new(m0012_email::Migration),
             Box::new(m0013_dunning::Migration),
+            Box::new(m0014_cache_epochs::Migration),
         ]
     }
 }

@@ -6,7 +6,10 @@ use rand::distributions::Alphanumeric;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use sea_orm::TransactionTrait;
+
 use crate::auth::Actor;
+use crate::cache::{CacheEpochs, Stamped};
 use crate::domain::NewApiKey;
 use crate::domain::{ApiKey, ApiKeyId, Name, Page, PageRequest, Role, TenantId};
 use crate::error::{Error, OptionExt, Result};
@@ -14,11 +17,7 @@ use crate::state::AppState;
 use crate::store;
 
 pub const PREFIX: &str = "bk_";
-const CACHE_TTL: Duration = Duration::from_secs(60);
-/// What a revoked key's cache entry holds. It outlives any request that read the key as
-/// active before the revocation, so such a request cannot put the key back in the cache.
-const REVOKED: &str = "revoked";
-const TOMBSTONE_TTL: Duration = Duration::from_secs(600);
+const CACHE_TTL: Duration = Duration::from_secs(300);
 
 fn hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
@@ -86,51 +85,64 @@ pub async fn revoke(state: &AppState, actor: &Actor, id: ApiKeyId) -> Result<Api
     let (_, hash) = store::accounts::api_keys::find(&state.db, scope, id)
         .await?
         .or_not_found("api key")?;
-    let key = store::accounts::api_keys::revoke(&state.db, scope, id, state.clock.now()).await?;
-    // The cache is only a shortcut; if it cannot be marked the revocation must not look done.
-    state
-        .cache
-        .set(&cache_key(&hash), REVOKED, TOMBSTONE_TTL)
-        .await
-        .map_err(|e| Error::internal(e))?;
+    let txn = state.db.begin().await?;
+    let key = store::accounts::api_keys::revoke(&txn, scope, id, state.clock.now()).await?;
+    // Every cached copy of the key, anywhere, carries an older epoch from now on.
+    CacheEpochs::bump(&txn, &epoch_scope(key.tenant_id)).await?;
+    txn.commit().await?;
+    // Committed is done: the deletion and its broadcast only keep the caches small, and never
+    // fail the revocation (Redis may be away).
+    let _ = state.cache.delete(&cache_key(&hash)).await;
     Ok(key)
 }
 
-/// Authenticates `bk_...`: the cache answers first, the database otherwise.
+fn epoch_scope(tenant: Option<TenantId>) -> String {
+    match tenant {
+        Some(t) => CacheEpochs::tenant(t),
+        None => CacheEpochs::OPERATOR.to_owned(),
+    }
+}
+
+/// Authenticates `bk_...`: a cached entry is served only while its tenant's cache epoch is the
+/// current one (one primary-key read); otherwise the database answers and the entry is
+/// refreshed.
 pub async fn authenticate(state: &AppState, secret: &str) -> Result<Actor> {
     let bad = || Error::Unauthenticated("invalid or revoked API key".into());
     let hash = hash(secret);
     let key = cache_key(&hash);
-    let cached = match state.cache.get(&key).await {
-        Ok(Some(v)) if v == REVOKED => return Err(bad()),
-        Ok(v) => v.and_then(|s| serde_json::from_str::<CachedKey>(&s).ok()),
-        Err(e) => {
-            tracing::warn!(error = %e, "cache read failed; using the database");
-            None
+    let cached = state.cache.get(&key).await.ok().flatten();
+    let parsed = cached
+        .as_deref()
+        .and_then(|raw| serde_json::from_str::<Stamped<CachedKey>>(raw).ok());
+    let mut found = None;
+    if let Some(stamped) = parsed {
+        let tenant = parse_tenant(&stamped.value).ok_or_else(bad)?;
+        let epoch = CacheEpochs::current(&state.db, &epoch_scope(tenant)).await?;
+        if stamped.epoch == epoch {
+            let id = ApiKeyId::parse("id", &stamped.value.id).map_err(|_| bad())?;
+            found = Some((id, tenant));
         }
-    };
-    let (id, tenant) = match cached {
-        Some(c) => (
-            ApiKeyId::parse("id", &c.id).map_err(|_| bad())?,
-            c.tenant
-                .map(|t| TenantId::parse("tenant", &t))
-                .transpose()
-                .map_err(|_| bad())?,
-        ),
+    }
+    let (id, tenant) = match found {
+        Some(f) => f,
         None => {
-            let found = store::accounts::api_keys::find_active_by_hash(&state.db, &hash)
+            // The key's row names its scope; the epoch is read before the row that is cached,
+            // so a revocation committed in between leaves an entry that is already stale.
+            let first = store::accounts::api_keys::find_active_by_hash(&state.db, &hash)
+                .await?
+                .ok_or_else(bad)?;
+            let epoch = CacheEpochs::current(&state.db, &epoch_scope(first.tenant_id)).await?;
+            let row = store::accounts::api_keys::find_active_by_hash(&state.db, &hash)
                 .await?
                 .ok_or_else(bad)?;
             let entry = CachedKey {
-                id: found.id.to_string(),
-                tenant: found.tenant_id.map(|t| t.to_string()),
+                id: row.id.to_string(),
+                tenant: row.tenant_id.map(|t| t.to_string()),
             };
-            if let Ok(json) = serde_json::to_string(&entry)
-                && let Err(e) = state.cache.set_if_absent(&key, &json, CACHE_TTL).await
-            {
-                tracing::warn!(error = %e, "cache write failed");
+            if let Some(json) = CacheEpochs::stamp(epoch, entry) {
+                let _ = state.cache.set(&key, &json, CACHE_TTL).await;
             }
-            (found.id, found.tenant_id)
+            (row.id, row.tenant_id)
         }
     };
     Ok(Actor {
@@ -140,4 +152,12 @@ pub async fn authenticate(state: &AppState, secret: &str) -> Result<Actor> {
         user: None,
         api_key: Some(id),
     })
+}
+
+/// The tenant an entry names: `Some(None)` for an operator key, `None` if unreadable.
+fn parse_tenant(c: &CachedKey) -> Option<Option<TenantId>> {
+    match &c.tenant {
+        None => Some(None),
+        Some(t) => TenantId::parse("tenant", t).ok().map(Some),
+    }
 }

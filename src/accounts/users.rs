@@ -49,7 +49,8 @@ pub async fn login(state: &AppState, email: &str, password: &str) -> Result<Sess
 
 /// Counts failed sign-ins per email (hashed, so no address sits in the cache) in a fixed
 /// window; past the limit even the right password gets `RATE_LIMITED` until the window ends.
-/// A cache outage lets sign-ins through rather than locking everyone out.
+/// While Redis is away the failures are counted in this process (the cache's fallback), so
+/// throttling never turns off; those counted in-process still count once Redis is back.
 struct LoginThrottle<'a> {
     state: &'a AppState,
     key: String,
@@ -66,8 +67,8 @@ impl<'a> LoginThrottle<'a> {
     }
 
     async fn check(&self) -> Result<()> {
-        let failures = match self.state.cache.get(&self.key).await {
-            Ok(v) => v.and_then(|v| v.parse::<i64>().ok()).unwrap_or(0),
+        let failures = match self.state.cache.counter(&self.key).await {
+            Ok(n) => n,
             Err(e) => {
                 tracing::warn!(error = %e, "login throttle unavailable");
                 0

@@ -91,6 +91,22 @@ impl AuthKeys {
         v
     }
 
+    /// How long a valid token has left before its `exp` (zero once past), or `None` when it does
+    /// not verify. Live-update connections close then.
+    pub fn expires_in(&self, token: &str) -> Option<std::time::Duration> {
+        let header = decode_header(token).ok()?;
+        let key = match header.alg {
+            Algorithm::HS256 => &self.hs256,
+            Algorithm::RS256 => self.rs256.as_ref()?,
+            _ => return None,
+        };
+        let data = decode::<Claims>(token, key, &self.validation(header.alg)).ok()?;
+        let left = data.claims.exp - Utc::now().timestamp();
+        Some(std::time::Duration::from_secs(
+            u64::try_from(left).unwrap_or(0),
+        ))
+    }
+
     /// Verifies a bearer JWT and turns its claims into an actor.
     pub fn verify(&self, token: &str) -> Result<Actor> {
         let header = decode_header(token).map_err(|_| unauthenticated("malformed token"))?;

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use moka::Expiry;
 use moka::future::Cache as Moka;
 
-use super::{Cache, CacheError};
+use super::{Cache, CacheError, CacheHealth};
 
 #[derive(Clone)]
 struct Item {
@@ -25,6 +25,11 @@ pub struct MemoryCache {
 }
 
 impl MemoryCache {
+    /// Drops every entry (the invalidation channel was lost: messages may have been missed).
+    pub fn clear(&self) {
+        self.inner.invalidate_all();
+    }
+
     pub fn new(capacity: u64) -> Self {
         Self {
             inner: Moka::builder()
@@ -50,24 +55,6 @@ impl Cache for MemoryCache {
         Ok(())
     }
 
-    async fn set_if_absent(
-        &self,
-        key: &str,
-        value: &str,
-        ttl: Duration,
-    ) -> Result<bool, CacheError> {
-        let entry = Item {
-            value: value.to_owned(),
-            ttl,
-        };
-        Ok(self
-            .inner
-            .entry(key.to_owned())
-            .or_insert(entry)
-            .await
-            .is_fresh())
-    }
-
     async fn increment(&self, key: &str, window: Duration) -> Result<i64, CacheError> {
         let entry = self
             .inner
@@ -90,8 +77,8 @@ impl Cache for MemoryCache {
         Ok(())
     }
 
-    async fn ping(&self) -> Result<(), CacheError> {
-        Ok(())
+    async fn health(&self, _within: Duration) -> CacheHealth {
+        CacheHealth::Ok
     }
 
     fn backend(&self) -> &'static str {

@@ -5,7 +5,8 @@ use std::collections::HashSet;
 use sea_orm::TransactionTrait;
 
 use crate::auth::Actor;
-use crate::domain::{CreditPack, NewCreditPack, NewPlan, Page, PageRequest, Plan};
+use crate::cache::CacheEpochs;
+use crate::domain::{CreditPack, NewCreditPack, NewPlan, Page, PageRequest, Plan, PlanId};
 use crate::error::{ConflictReason, Error, OptionExt, Result};
 use crate::state::AppState;
 use crate::store;
@@ -59,6 +60,8 @@ async fn save_plan(
     let plan =
         store::catalog::insert_plan_version(&txn, new, version, &metric_ids, state.clock.now())
             .await?;
+    // Every cached plan list, on every replica, is stale from this commit on.
+    CacheEpochs::bump(&txn, CacheEpochs::CATALOG).await?;
     txn.commit().await?;
     Ok(plan)
 }
@@ -105,13 +108,53 @@ pub async fn find_plan(
         .or_not_found("plan")
 }
 
+/// A page of plans: its plan ids (and whether each is current) come from the two-level cache
+/// under the catalog's cache epoch, the plans themselves from [`crate::cache::PlanVersions`]
+/// (published versions never change); the database answers when the epoch moved.
 pub async fn list_plans(
     state: &AppState,
     _actor: &Actor,
     all_versions: bool,
     page: PageRequest,
 ) -> Result<Page<Plan>> {
-    store::catalog::list_plans(&state.db, all_versions, page).await
+    // Read before the list, so a plan published in between leaves an entry already stale.
+    let epoch = CacheEpochs::current(&state.db, CacheEpochs::CATALOG).await?;
+    let key = format!(
+        "plans:{epoch}:{all_versions}:{}:{}",
+        page.first,
+        page.after.map(|a| a.to_string()).unwrap_or_default()
+    );
+    if let Ok(Some(raw)) = state.cache.get(&key).await
+        && let Some(cached) = CacheEpochs::unstamp::<CachedPlans>(&raw, epoch)
+    {
+        let mut items = Vec::with_capacity(cached.plans.len());
+        for (id, is_current) in cached.plans {
+            let mut plan = Plan::clone(&*state.plans.get(&state.db, PlanId(id)).await?);
+            plan.is_current = is_current;
+            items.push(plan);
+        }
+        return Ok(Page {
+            items,
+            has_next: cached.has_next,
+        });
+    }
+    let found = store::catalog::list_plans(&state.db, all_versions, page).await?;
+    let entry = CachedPlans {
+        plans: found.items.iter().map(|p| (p.id.0, p.is_current)).collect(),
+        has_next: found.has_next,
+    };
+    if let Some(json) = CacheEpochs::stamp(epoch, entry) {
+        let _ = state.cache.set(&key, &json, PLAN_LIST_TTL).await;
+    }
+    Ok(found)
+}
+
+const PLAN_LIST_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CachedPlans {
+    plans: Vec<(uuid::Uuid, bool)>,
+    has_next: bool,
 }
 
 pub async fn create_pack(

@@ -14,6 +14,7 @@ use crate::domain::{
 };
 use crate::error::{ConflictReason, Error, Result};
 use crate::invoicing;
+use crate::live::Change;
 use crate::payments::{CollectRequest, Collection};
 use crate::state::AppState;
 use crate::store;
@@ -71,11 +72,14 @@ pub async fn collect_invoice(state: &AppState, id: InvoiceId) -> Result<()> {
     let method = store::payments::methods::default_of(&state.db, tenant).await?;
     let (Some(customer), Some(method)) = (customer, method) else {
         // Nothing to charge: recorded once; adding a card collects it.
-        store::notify::record_once(
+        if store::notify::record_once(
             &state.db,
             NewNotification::payment_method_required(tenant, id, state.clock.now()),
         )
-        .await?;
+        .await?
+        {
+            state.live.publish(tenant, Change::Notification);
+        }
         return Ok(());
     };
     let mut payment = match payment {
@@ -195,7 +199,7 @@ pub(crate) async fn apply(
             payment.status = PaymentStatus::RequiresAction;
             payment.provider_ref = Some(reference);
             if store::payments::record(&state.db, payment).await? {
-                store::notify::record_once(
+                if store::notify::record_once(
                     &state.db,
                     NewNotification::payment_action_required(
                         invoice.tenant_id,
@@ -205,7 +209,10 @@ pub(crate) async fn apply(
                         now,
                     ),
                 )
-                .await?;
+                .await?
+                {
+                    state.live.publish(invoice.tenant_id, Change::Notification);
+                }
                 // Webhooks.
                 let event = NewWebhookEvent::payment_action_required(
                     invoice.tenant_id,
@@ -241,7 +248,7 @@ pub(crate) async fn apply(
             payment.failure_code = Some(code);
             payment.failure_message = Some(reason.clone());
             if store::payments::record(&state.db, payment).await? {
-                store::notify::record_once(
+                if store::notify::record_once(
                     &state.db,
                     NewNotification::payment_failed(
                         invoice.tenant_id,
@@ -252,7 +259,10 @@ pub(crate) async fn apply(
                         now,
                     ),
                 )
-                .await?;
+                .await?
+                {
+                    state.live.publish(invoice.tenant_id, Change::Notification);
+                }
                 // Webhooks.
                 let event = NewWebhookEvent::payment_failed(
                     invoice.tenant_id,

@@ -66,9 +66,10 @@ async fn charge_one(
     e.operation_type = Some(record.operation_type.clone());
     e.quantity = Some(record.quantity);
     match move_balance(&txn, state, e, 0, record.cost.micro()).await? {
-        Move::Done(_) => {
+        Move::Done(entry) => {
             txn.commit().await?;
             (state.metrics).credits_consumed(&record.operation_type, record.cost.micro());
+            super::announce(state, &entry);
             report.charged += 1;
             report.credits_charged = Credits(report.credits_charged.micro() + record.cost.micro());
         }

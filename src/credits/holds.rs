@@ -115,6 +115,7 @@ pub async fn reserve_credits(
                 return Err(err);
             }
             txn.commit().await?;
+            super::announce(state, &entry);
             Ok(HoldOutcome {
                 hold,
                 entry: Some(entry),
@@ -165,6 +166,7 @@ async fn close(
     match move_balance(&txn, state, e, -hold.amount.micro(), (-back).max(0)).await? {
         Move::Done(entry) => {
             txn.commit().await?;
+            super::announce(state, &entry);
             Ok(Some(entry))
         }
         Move::Insufficient => Err(insufficient(state, txn, tenant, Credits(-back)).await),

@@ -10,6 +10,7 @@ use crate::domain::{
     ChargeModel, Code, CreditRounding, Credits, LedgerEntry, LedgerKind, TenantId,
 };
 use crate::error::{Error, OptionExt, Result};
+use crate::live::Change;
 use crate::pricing;
 use crate::state::AppState;
 use crate::store;
@@ -144,6 +145,32 @@ pub(crate) async fn move_balance(
     Ok(Move::Done(entry))
 }
 
+/// Whether this entry took the balance below the low-balance threshold.
+fn crosses_low_balance(state: &AppState, entry: &LedgerEntry) -> bool {
+    let threshold = state
+        .config
+        .low_balance_credits
+        .saturating_mul(Credits::MICRO_PER_CREDIT);
+    let after = entry.balance_after.micro();
+    let before = after - entry.amount.micro();
+    before >= threshold && after < threshold
+}
+
+/// Whether the entry used the balance up (a `credits_depleted` notification).
+fn depletes(entry: &LedgerEntry) -> bool {
+    let after = entry.balance_after.micro();
+    after - entry.amount.micro() > 0 && after <= 0
+}
+
+/// After the commit of a ledger entry: live updates for the wallet, and for the low-balance
+/// notification the entry recorded, if any.
+pub(crate) fn announce(state: &AppState, entry: &LedgerEntry) {
+    state.live.publish(entry.tenant_id, Change::Wallet);
+    if crosses_low_balance(state, entry) || depletes(entry) {
+        state.live.publish(entry.tenant_id, Change::Notification);
+    }
+}
+
 /// One notification per crossing below the configured threshold.
 async fn low_balance_alert(
     db: &impl ConnectionTrait,
@@ -157,7 +184,7 @@ async fn low_balance_alert(
         .saturating_mul(Credits::MICRO_PER_CREDIT);
     let after = entry.balance_after.micro();
     let before = after - entry.amount.micro();
-    if before > 0 && after <= 0 {
+    if depletes(entry) {
         // Email notifications: the balance is used up, once per entry that empties it.
         let new = NewNotification::credits_depleted(entry.tenant_id, entry.id, now);
         store::notify::record_once(db, new).await?;

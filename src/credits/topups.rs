@@ -183,6 +183,7 @@ async fn buy(
         on_invoice_moved(&txn, state, &invoice, now).await?;
     }
     txn.commit().await?;
+    invoicing::announce(state, &invoice);
     let topup = find(state, topup.id).await?;
     Ok((topup, invoice))
 }

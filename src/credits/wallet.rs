@@ -142,6 +142,7 @@ async fn spent(
     entry: LedgerEntry,
 ) -> Result<Spent> {
     txn.commit().await?;
+    super::announce(state, &entry);
     Ok(Spent {
         entry,
         wallet: store::credits::wallets::find(&state.db, tenant).await?,

@@ -1,6 +1,6 @@
 //! The GraphQL API: one schema built from per-area objects. Resolvers read the context, call
 //! one service function and map the result.
-use async_graphql::{EmptySubscription, ErrorExtensions, MergedObject, Schema};
+use async_graphql::{ErrorExtensions, MergedObject, MergedSubscription, Schema};
 
 use crate::auth::Actor;
 use crate::config::Config;
@@ -30,6 +30,7 @@ mod credits;
 mod invoicing;
 mod limits;
 mod mail;
+mod live;
 mod metering;
 mod notify;
 mod observe;
@@ -75,9 +76,16 @@ pub struct Mutation(
     mail::MailMutation,
 );
 
-pub type BillingSchema = Schema<Query, Mutation, EmptySubscription>;
+/// Live updates over WebSocket (`/graphql/ws`, README "Live updates").
+/// Named apart from the billing `Subscription` type.
+#[derive(MergedSubscription, Default)]
+#[graphql(name = "SubscriptionRoot")]
+pub struct Subscription(live::LiveSubscription);
+
+pub type BillingSchema = Schema<Query, Mutation, Subscription>;
 
 /// What the request's credential proved, decided before the query runs.
+#[derive(Clone)]
 pub enum Credential {
     Missing,
     Invalid(String),
@@ -89,17 +97,21 @@ pub enum Credential {
 
 /// Builds the schema with the limits of `config`. `state` is `None` only to print the SDL.
 pub fn build_schema(state: Option<AppState>, config: &Config) -> BillingSchema {
-    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .limit_depth(config.max_query_depth)
-        .limit_complexity(config.max_query_complexity)
-        .limit_recursive_depth(32)
-        .limit_directives(16)
-        .extension(limits::Limits {
-            limits: limits::QueryLimits::from_config(config),
-            budget: Default::default(),
-        })
-        .extension(transport::Transport)
-        .extension(observe::Observe);
+    let mut builder = Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
+    .limit_depth(config.max_query_depth)
+    .limit_complexity(config.max_query_complexity)
+    .limit_recursive_depth(32)
+    .limit_directives(16)
+    .extension(limits::Limits {
+        limits: limits::QueryLimits::from_config(config),
+        budget: Default::default(),
+    })
+    .extension(transport::Transport)
+    .extension(observe::Observe);
     if let Some(state) = state {
         builder = builder.data(state);
     }

@@ -5,6 +5,7 @@
 use std::time::Instant;
 
 use async_graphql::Value;
+use axum::Extension;
 use axum::body::{Body, to_bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
@@ -14,6 +15,7 @@ use super::HttpState;
 use super::errors::error_body;
 use super::media::{self, MediaType};
 use super::params::{self, Malformed};
+use super::rate_limit::{Authenticated, credential_of};
 use crate::accounts::api_keys;
 use crate::graphql::{Credential, Exchange, RootField};
 use crate::state::AppState;
@@ -53,7 +55,12 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Credential {
     }
 }
 
-pub async fn post(State(s): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
+pub async fn post(
+    State(s): State<HttpState>,
+    checked: Option<Extension<Authenticated>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let started = Instant::now();
     let Some(media) = media::negotiate(&headers) else {
         return not_acceptable();
@@ -68,9 +75,10 @@ pub async fn post(State(s): State<HttpState>, headers: HeaderMap, body: Body) ->
     };
     match params::from_body(&bytes).and_then(params::Params::into_request) {
         Ok(request) => {
+            let credential = credential_of(&s, checked, &headers).await;
             run(
                 &s,
-                &headers,
+                credential,
                 media,
                 request,
                 Exchange::read_write(),
@@ -82,7 +90,12 @@ pub async fn post(State(s): State<HttpState>, headers: HeaderMap, body: Body) ->
     }
 }
 
-pub async fn get(State(s): State<HttpState>, headers: HeaderMap, uri: Uri) -> Response {
+pub async fn get(
+    State(s): State<HttpState>,
+    checked: Option<Extension<Authenticated>>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
     let started = Instant::now();
     let params = params::from_uri(&uri);
     if matches!(&params, Ok(p) if p.query.is_none()) && media::wants_html(&headers) {
@@ -97,7 +110,10 @@ pub async fn get(State(s): State<HttpState>, headers: HeaderMap, uri: Uri) -> Re
     };
     let exchange = Exchange::read_only(params.operation_name.clone());
     match params.into_request() {
-        Ok(request) => run(&s, &headers, media, request, exchange, started).await,
+        Ok(request) => {
+            let credential = credential_of(&s, checked, &headers).await;
+            run(&s, credential, media, request, exchange, started).await
+        }
         Err(m) => malformed(media, m),
     }
 }
@@ -143,13 +159,12 @@ fn respond(media: MediaType, status: StatusCode, body: &serde_json::Value) -> Re
 /// answer is 200, whatever errors the fields raise.
 async fn run(
     s: &HttpState,
-    headers: &HeaderMap,
+    credential: Credential,
     media: MediaType,
     request: async_graphql::Request,
     exchange: Exchange,
     started: Instant,
 ) -> Response {
-    let credential = authenticate(&s.app, headers).await;
     let root = RootField::default();
     let request = request
         .data(credential)

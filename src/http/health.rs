@@ -8,8 +8,8 @@ use serde_json::json;
 
 use super::HttpState;
 use super::errors::error_body;
-use crate::cache::CacheError;
 use crate::state::AppState;
+use crate::cache::CacheHealth;
 
 /// Liveness: the process answers.
 pub async fn health() -> impl IntoResponse {
@@ -20,37 +20,34 @@ pub async fn health() -> impl IntoResponse {
 /// database is away, not hang until the request timeout.
 const READY_WITHIN: Duration = Duration::from_millis(1500);
 
-/// Readiness: the database answers, and Redis too when it is configured, both within
-/// [`READY_WITHIN`]. Not ready is a 503 whose body says which part failed and carries an
-/// `UNAVAILABLE` error like every other HTTP error.
+/// Readiness: the database answers within [`READY_WITHIN`], else 503 with a body that says so
+/// and carries an `UNAVAILABLE` error like every other HTTP error. Redis is not required:
+/// without it billing goes on (in-process cache, counters and rate limits), so a Redis that does
+/// not answer is reported as `"cache": {"status": "degraded"}` with a 200.
 pub async fn ready(State(s): State<HttpState>) -> impl IntoResponse {
-    let (db, cache) = tokio::join!(s.app.ping_database(READY_WITHIN), async {
-        tokio::time::timeout(READY_WITHIN, s.app.cache.ping())
-            .await
-            .unwrap_or_else(|_| Err(CacheError("no answer in time".into())))
-    });
-    let ok = db.is_ok() && cache.is_ok();
+    let (db, cache) = tokio::join!(
+        s.app.ping_database(READY_WITHIN),
+        s.app.cache.health(READY_WITHIN)
+    );
+    let degraded = cache == CacheHealth::Degraded;
     let mut body = json!({
-        "status": if ok { "ok" } else { "unavailable" },
+        "status": match (db.is_ok(), degraded) {
+            (false, _) => "unavailable",
+            (true, true) => "degraded",
+            (true, false) => "ok",
+        },
         "database": if db.is_ok() { "ok" } else { "unavailable" },
-        "cache": { "backend": s.app.cache.backend(), "status": if cache.is_ok() { "ok" } else { "unavailable" } },
+        "cache": {
+            "backend": s.app.cache.backend(),
+            "status": if degraded { "degraded" } else { "ok" },
+        },
     });
     if let Err(e) = &db {
         tracing::warn!(error = %e, "readiness: database unavailable");
+        body["errors"] = error_body("UNAVAILABLE", "the database is unavailable")["errors"].clone();
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(body));
     }
-    if let Err(e) = &cache {
-        tracing::warn!(error = %e, "readiness: cache unavailable");
-    }
-    if ok {
-        return (StatusCode::OK, Json(body));
-    }
-    let failed = match (db.is_ok(), cache.is_ok()) {
-        (false, false) => "the database and the cache are unavailable",
-        (false, true) => "the database is unavailable",
-        _ => "the cache is unavailable",
-    };
-    body["errors"] = error_body("UNAVAILABLE", failed)["errors"].clone();
-    (StatusCode::SERVICE_UNAVAILABLE, Json(body))
+    (StatusCode::OK, Json(body))
 }
 
 pub async fn metrics(State(s): State<HttpState>) -> impl IntoResponse {
@@ -78,9 +75,9 @@ async fn render_metrics(app: &AppState) -> impl IntoResponse + use<> {
             false
         }
     };
-    let cache = tokio::time::timeout(READY_WITHIN, app.cache.ping()).await;
-    let ready = refreshed && matches!(cache, Ok(Ok(_)));
-    app.metrics.ready.set(i64::from(ready));
+    // Ready as `/ready` means it: the database answers. A Redis that is away only degrades
+    // (README "When Redis fails"), so it does not count here.
+    app.metrics.ready.set(i64::from(refreshed));
     (
         [(
             header::CONTENT_TYPE,

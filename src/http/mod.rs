@@ -26,8 +26,10 @@ mod jobs;
 mod media;
 mod params;
 mod pdf;
+mod rate_limit;
 mod serve;
 mod webhooks;
+mod ws;
 
 pub use serve::{Limits, serve};
 
@@ -49,7 +51,17 @@ pub fn router(app: AppState, schema: BillingSchema) -> Router {
     let state = HttpState { app, schema };
     let request_id = HeaderName::from_static("x-request-id");
     let mut router = Router::new()
-        .route("/graphql", get(graphql::get).post(graphql::post))
+        // Rate limits apply here only; every other route is exempt.
+        .route(
+            "/graphql",
+            get(graphql::get)
+                .post(graphql::post)
+                .layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    rate_limit::limit,
+                )),
+        )
+        .route("/graphql/ws", get(ws::upgrade))
         .route("/graphiql/{file}", get(graphiql::asset))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))

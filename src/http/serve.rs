@@ -65,7 +65,7 @@ pub async fn serve(
         };
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors, or a connection reset before it was accepted:
                     // back off a little rather than spin.
@@ -76,11 +76,12 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let (stream, peer) = stream;
         let _ = stream.set_nodelay(true);
         let router = router.clone();
         let stopped = stopped.clone();
         tokio::spawn(async move {
-            serve_connection(stream, router, limits, stopped).await;
+            serve_connection(stream, peer, router, limits, stopped).await;
             drop(permit);
         });
     }
@@ -93,6 +94,7 @@ pub async fn serve(
 
 async fn serve_connection(
     stream: TcpStream,
+    peer: std::net::SocketAddr,
     router: Router,
     limits: Limits,
     mut stopped: watch::Receiver<bool>,
@@ -106,7 +108,11 @@ async fn serve_connection(
         let activity = activity.clone();
         hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
             let busy = Busy::start(activity.clone());
-            let call = router.clone().oneshot(req.map(Body::new));
+            let mut req = req.map(Body::new);
+            // The peer address, for the per-IP rate limit.
+            req.extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+            let call = router.clone().oneshot(req);
             async move {
                 let response = call.await;
                 drop(busy);
@@ -117,7 +123,9 @@ async fn serve_connection(
     let conn = hyper::server::conn::http1::Builder::new()
         // Our own timers below, which tell a slow head from an idle connection.
         .header_read_timeout(None)
-        .serve_connection(io, service);
+        .serve_connection(io, service)
+        // WebSocket (`/graphql/ws`): the upgraded connection lives on after this one ends.
+        .with_upgrades();
     tokio::pin!(conn);
     let mut stopping = false;
     loop {

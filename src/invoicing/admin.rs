@@ -94,6 +94,7 @@ pub async fn create_invoice(
         .await?
         .or_not_found("invoice")?;
     txn.commit().await?;
+    super::announce(state, &invoice);
     Ok(invoice)
 }
 
@@ -140,6 +141,7 @@ pub async fn add_line(
         .await?
         .or_not_found("invoice")?;
     txn.commit().await?;
+    super::announce(state, &updated);
     Ok(updated)
 }
 
@@ -166,6 +168,7 @@ pub async fn finalize_invoice(state: &AppState, actor: &Actor, id: InvoiceId) ->
     let txn = state.db.begin().await?;
     let invoice = super::finalize_in(&txn, id, now, state.config.invoice_due_days, now).await?;
     txn.commit().await?;
+    super::announce(state, &invoice);
     Ok(invoice)
 }
 
@@ -230,6 +233,7 @@ async fn transition(
         super::notify_invoice(&txn, &moved, NotificationKind::PaymentSucceeded, now).await?; // email
     }
     txn.commit().await?;
+    super::announce(state, &moved);
     Ok(moved)
 }
 

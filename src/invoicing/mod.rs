@@ -10,6 +10,7 @@ use crate::domain::{
     NewOutboxMessage, NotificationKind, SubscriptionStatus,
 };
 use crate::error::{ConflictReason, Error, OptionExt, Result};
+use crate::live::Change;
 use crate::state::AppState;
 use crate::store::{self, TenantScope};
 
@@ -21,6 +22,21 @@ pub use admin::{
     settle, void, void_unpaid,
 };
 pub use usage_lines::arrears_lines;
+
+/// After the commit of an invoice change: a live update for the invoice, and for the wallet
+/// (a credit-pack invoice's hooks move credits in the same transaction).
+pub fn announce(state: &AppState, invoice: &Invoice) {
+    let tenant = invoice.tenant_id;
+    state.live.publish(
+        tenant,
+        Change::Invoice {
+            id: invoice.id.to_string(),
+        },
+    );
+    if invoice.billing_reason == BillingReason::CreditPack {
+        state.live.publish(tenant, Change::Wallet);
+    }
+}
 
 /// `2026-000001`: the year of finalization and a six-digit gapless sequence.
 pub fn format_number(year: i32, n: i64) -> String {

@@ -11,6 +11,7 @@ use crate::auth::Actor;
 use crate::domain::NewNotification;
 use crate::domain::{SubscriptionStatus, TenantId};
 use crate::error::Result;
+use crate::live::Change;
 use crate::state::AppState;
 use crate::store::{self, TenantScope};
 use crate::subscriptions::{self, Step};
@@ -104,6 +105,9 @@ async fn trial_notices(state: &AppState, now: DateTime<Utc>, report: &mut JobRep
         )
         .await?;
         report.notifications += i32::from(new);
+        if new {
+            state.live.publish(sub.tenant_id, Change::Notification);
+        }
     }
     Ok(())
 }
@@ -192,6 +196,9 @@ async fn overdue(state: &AppState, now: DateTime<Utc>, report: &mut JobReport) -
             }
         }
         txn.commit().await?;
+        if new {
+            state.live.publish(tenant, Change::Notification);
+        }
     }
     Ok(())
 }

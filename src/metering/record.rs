@@ -16,8 +16,9 @@ use crate::domain::{
     parse_metadata, parse_operation, parse_quantity, parse_usage_key,
 };
 use crate::error::{Error, Result};
+use crate::live::Change;
 use crate::state::AppState;
-use crate::{accounts, store, subscriptions};
+use crate::{accounts, invoicing, store, subscriptions};
 
 /// An event as it arrived; checked here so that a bad event is refused alone.
 #[derive(Clone, Debug)]
@@ -167,6 +168,16 @@ pub async fn record_usage(
     };
     let previous = previous_charges(&txn, &decided, &existing).await?;
     txn.commit().await?;
+    for code in &codes {
+        let metric = code.clone();
+        state.live.publish(tenant, Change::Usage { metric });
+    }
+    if !decided.crossings.is_empty() {
+        state.live.publish(tenant, Change::Notification);
+    }
+    if let Some(invoice) = &invoice {
+        invoicing::announce(state, invoice);
+    }
 
     let mut by_event: HashMap<UsageEventId, Vec<BlockCharge>> = previous;
     for c in &charges {

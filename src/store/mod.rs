@@ -12,6 +12,7 @@ use sea_orm::{
 use crate::domain::{Page, PageRequest, TenantId};
 
 pub mod accounts;
+pub mod cache_epochs;
 pub mod catalog;
 pub mod clock;
 pub mod credits;

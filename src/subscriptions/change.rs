@@ -1,6 +1,6 @@
 //! Cancelling, resuming and changing plan.
 use super::renewal::{issue_closing_invoice, plan_of};
-use super::{Begun, MANAGERS, Outcome, begin_for, begin_keyed, fee_for, finish, live};
+use super::{Begun, MANAGERS, Outcome, announced, begin_for, begin_keyed, fee_for, finish, live};
 use crate::auth::Actor;
 use crate::domain::NewInvoice;
 use crate::domain::keys::invoice_source;
@@ -39,7 +39,9 @@ pub async fn cancel(
     sub.canceled_at = Some(now);
     sub.ended_at = Some(now);
     sub.scheduled_plan_id = None;
-    finish(txn, sub, invoice, None, now).await
+    finish(txn, sub, invoice, None, now)
+        .await
+        .map(|o| announced(state, o))
 }
 
 #[tracing::instrument(skip_all)]
@@ -129,7 +131,9 @@ pub async fn change_plan(
     } else {
         sub.scheduled_plan_id = Some(new.id);
     }
-    finish(txn, sub, invoice, keyed, now).await
+    finish(txn, sub, invoice, keyed, now)
+        .await
+        .map(|o| announced(state, o))
 }
 
 /// Credit for the unused part of the old fee and a charge for the rest of the period at the

@@ -9,7 +9,7 @@ use crate::domain::{BillingReason, Subscription, SubscriptionId, SubscriptionSta
 use crate::domain::{IdempotentOperation, Keyed, NewSubscription};
 use crate::error::{ConflictReason, Error, OptionExt, Result};
 use crate::state::AppState;
-use crate::{accounts, store};
+use crate::{accounts, invoicing, store};
 
 const MAX_TRIAL_DAYS: i32 = 730;
 
@@ -112,6 +112,9 @@ pub async fn create(state: &AppState, actor: &Actor, new: NewSubscription) -> Re
     };
     idempotent::remember(&txn, keyed, &outcome, now).await?;
     txn.commit().await?;
+    if let Some(invoice) = &outcome.invoice {
+        invoicing::announce(state, invoice);
+    }
     Ok(outcome)
 }
 

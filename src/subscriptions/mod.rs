@@ -13,6 +13,7 @@ use crate::domain::{
 };
 use crate::domain::{NewWebhookEvent, SubscriptionStatus};
 use crate::error::{ConflictReason, Error, OptionExt, Result};
+use crate::invoicing;
 use crate::state::AppState;
 use crate::store::{self, TenantScope};
 
@@ -140,6 +141,14 @@ pub(crate) async fn finish(
     idempotent::remember(&txn, keyed, &outcome, now).await?;
     txn.commit().await?;
     Ok(outcome)
+}
+
+/// A committed change's invoice, announced to live updates.
+pub(crate) fn announced(state: &AppState, outcome: Outcome) -> Outcome {
+    if let Some(invoice) = &outcome.invoice {
+        invoicing::announce(state, invoice);
+    }
+    outcome
 }
 
 /// A keyed change, once the tenant is locked: new, or a replay of the key's first result.

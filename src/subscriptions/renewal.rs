@@ -217,6 +217,15 @@ pub async fn renew_one(state: &AppState, id: SubscriptionId, now: DateTime<Utc>)
         }
     };
     txn.commit().await?;
+    if let Step::TrialEnded(Some(invoice))
+    | Step::Renewed {
+        invoice: Some(invoice),
+        ..
+    }
+    | Step::Canceled(Some(invoice)) = &step
+    {
+        invoicing::announce(state, invoice);
+    }
     Ok(step)
 }
 

@@ -139,7 +139,8 @@ async fn a_token_signed_with_the_public_key_as_an_hmac_secret_is_refused() {
 #[tokio::test]
 async fn a_late_cache_fill_cannot_bring_a_revoked_key_back() {
     // A request that read the key as active just before the revocation fills the cache just
-    // after it. The revocation's tombstone must win.
+    // after it (or a Redis comes back with the old entry). The entry carries the cache epoch
+    // read before the revocation, which the revocation bumped: it must never be served.
     let app = spawn_app().await;
     let (id, secret) = app.create_api_key(&app.admin_token, None, "racer").await;
     app.as_admin(
@@ -154,14 +155,21 @@ async fn a_late_cache_fill_cannot_bring_a_revoked_key_back() {
         "apikey:{}",
         hex::encode(sha2::Sha256::digest(secret.as_bytes()))
     );
-    let stale = json!({ "id": id, "tenant": null }).to_string();
-    let stored = app
-        .state
+    let stale = json!({ "epoch": 0, "value": { "id": id, "tenant": null } }).to_string();
+    app.state
         .cache
-        .set_if_absent(&cache_key, &stale, std::time::Duration::from_secs(60))
+        .set(&cache_key, &stale, std::time::Duration::from_secs(60))
         .await
         .expect("cache answers");
-    assert!(!stored, "the late fill must not replace the tombstone");
+    assert_eq!(
+        app.state
+            .cache
+            .get(&cache_key)
+            .await
+            .expect("cache answers"),
+        Some(stale),
+        "the stale entry is in the cache"
+    );
     app.as_token(&secret, "{ me { role } }", json!({}))
         .await
         .expect_code("UNAUTHENTICATED");
