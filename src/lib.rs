@@ -17,8 +17,8 @@ pub mod invoicing;
 pub mod jobs;
 #[cfg(test)]
 mod layering;
-pub mod mail;
 pub mod live;
+pub mod mail;
 pub mod metering;
 pub mod metrics;
 pub mod notify;

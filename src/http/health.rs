@@ -8,8 +8,8 @@ use serde_json::json;
 
 use super::HttpState;
 use super::errors::error_body;
-use crate::state::AppState;
 use crate::cache::CacheHealth;
+use crate::state::AppState;
 
 /// Liveness: the process answers.
 pub async fn health() -> impl IntoResponse {

@@ -139,7 +139,7 @@ async fn every_kind_is_emailed_once_in_the_tenants_language_with_text_and_html()
     // Nothing is emailed twice.
     later(&app);
     assert_eq!(run_outbox(&app).await.emailed, 0);
-    assert_eq!(smtp.received().len(), 24);
+    assert_eq!(smtp.received().len(), 26);
 }
 
 #[tokio::test]
