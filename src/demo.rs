@@ -28,6 +28,7 @@ fn operator() -> Actor {
         tenant: None,
         user: None,
         api_key: None,
+        cache_epoch: None,
     }
 }
 

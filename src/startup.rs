@@ -8,9 +8,9 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::auth::AuthKeys;
-use crate::cache::PlanVersions;
 use crate::cache::rate_limit::RateLimiter;
 use crate::cache::{Cache, LayeredCache, RedisCache, RedisSettings};
+use crate::cache::{MetricCatalog, PlanVersions};
 use crate::clock::{Clock, ControlledClock, SystemClock};
 use crate::config::{Config, Environment};
 use crate::live::Live;
@@ -90,6 +90,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
         metrics: Arc::new(Metrics::new()?),
         payments,
         plans: Arc::new(PlanVersions::default()),
+        metric_catalog: Arc::new(MetricCatalog::default()),
         invoice_hooks: Arc::new(collection::invoice_hooks(credits::invoice_hooks(
             InvoiceHooks::default(),
         ))),

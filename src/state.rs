@@ -6,7 +6,7 @@ use sea_orm::{DatabaseConnection, DatabaseTransaction};
 
 use crate::auth::AuthKeys;
 use crate::cache::rate_limit::RateLimiter;
-use crate::cache::{Cache, PlanVersions};
+use crate::cache::{Cache, MetricCatalog, PlanVersions};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::{BillingReason, Invoice};
@@ -27,6 +27,8 @@ pub struct AppState {
     pub payments: Arc<dyn PaymentProvider>,
     /// Published plan versions, which never change.
     pub plans: Arc<PlanVersions>,
+    /// Billable metrics by code (never changed once created).
+    pub metric_catalog: Arc<MetricCatalog>,
     pub invoice_hooks: Arc<InvoiceHooks>,
     /// Request rate limits (README "Cache and rate limits").
     pub rate_limits: Arc<RateLimiter>,

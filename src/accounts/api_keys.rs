@@ -120,10 +120,10 @@ pub async fn authenticate(state: &AppState, secret: &str) -> Result<Actor> {
         let epoch = CacheEpochs::current(&state.db, &epoch_scope(tenant)).await?;
         if stamped.epoch == epoch {
             let id = ApiKeyId::parse("id", &stamped.value.id).map_err(|_| bad())?;
-            found = Some((id, tenant));
+            found = Some((id, tenant, epoch));
         }
     }
-    let (id, tenant) = match found {
+    let (id, tenant, epoch) = match found {
         Some(f) => f,
         None => {
             // The key's row names its scope; the epoch is read before the row that is cached,
@@ -142,7 +142,7 @@ pub async fn authenticate(state: &AppState, secret: &str) -> Result<Actor> {
             if let Some(json) = CacheEpochs::stamp(epoch, entry) {
                 let _ = state.cache.set(&key, &json, CACHE_TTL).await;
             }
-            (row.id, row.tenant_id)
+            (row.id, row.tenant_id, epoch)
         }
     };
     Ok(Actor {
@@ -151,6 +151,8 @@ pub async fn authenticate(state: &AppState, secret: &str) -> Result<Actor> {
         tenant,
         user: None,
         api_key: Some(id),
+        // The epoch read above is the tenant's; an operator key's is the operator scope's.
+        cache_epoch: tenant.map(|_| epoch),
     })
 }
 

@@ -1,20 +1,20 @@
 //! Which request rate applies to a caller: `BILLING_RATE_LIMIT_PER_MINUTE` (and `_BURST`) by
 //! default, or the override `BILLING_RATE_LIMIT_PLANS` names for the code of the plan of the
-//! tenant's live subscription. The plan code is looked up only when overrides are configured,
-//! and remembered for [`PLAN_CODE_TTL`] (a plan change reaches the rate limit within that time;
-//! rate limits protect the service, they decide nothing about billing).
-use crate::cache::rate_limit::{PLAN_CODE_TTL, Rate};
-use crate::domain::TenantId;
+//! tenant's live subscription. The plan is looked up only when overrides are configured, from
+//! the tenant's cached snapshot, so a plan change applies from the next request on.
+use crate::auth::Actor;
+use crate::cache::rate_limit::Rate;
 use crate::state::AppState;
-use crate::store;
 
-pub async fn rate_for(state: &AppState, tenant: Option<TenantId>) -> Rate {
+use super::snapshot;
+
+pub async fn rate_for(state: &AppState, actor: Option<&Actor>) -> Rate {
     let config = &state.config;
     let default = Rate {
         per_minute: config.rate_limit_per_minute,
         burst: config.rate_limit_burst.max(1),
     };
-    let Some(tenant) = tenant else {
+    let Some(actor) = actor.filter(|a| a.tenant.is_some()) else {
         return default;
     };
     if config.rate_limit_plans.trim().is_empty() {
@@ -23,7 +23,7 @@ pub async fn rate_for(state: &AppState, tenant: Option<TenantId>) -> Rate {
     let Some(rates) = config.rate_limit_plan_rates() else {
         return default;
     };
-    let Some(code) = plan_code(state, tenant).await else {
+    let Some(code) = plan_code(state, actor).await else {
         return default;
     };
     match rates.get(&code) {
@@ -38,24 +38,14 @@ pub async fn rate_for(state: &AppState, tenant: Option<TenantId>) -> Rate {
     }
 }
 
-async fn plan_code(state: &AppState, tenant: TenantId) -> Option<String> {
-    let key = format!("rate-plan:{tenant}");
-    if let Ok(Some(code)) = state.cache.get(&key).await {
-        return Some(code);
-    }
-    let live = store::subscriptions::find_live(&state.db, tenant)
+async fn plan_code(state: &AppState, actor: &Actor) -> Option<String> {
+    let tenant = actor.tenant?;
+    // Without a live subscription the default applies; the first subscription counts at once.
+    let live = snapshot::snapshot(state, Some(actor), tenant)
         .await
         .ok()
-        .flatten();
-    // Without a live subscription nothing is remembered: the first subscription counts at once.
-    let sub = live?;
-    let code = state
-        .plans
-        .get(&state.db, sub.plan_id)
-        .await
-        .ok()?
-        .code
-        .clone();
-    let _ = state.cache.set(&key, &code, PLAN_CODE_TTL).await;
-    Some(code)
+        .flatten()?
+        .live?;
+    let plan = state.plans.get(&state.db, live.plan_id).await.ok()?;
+    Some(plan.code.clone())
 }

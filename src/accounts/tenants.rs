@@ -2,6 +2,7 @@
 //! credential may read its own tenant.
 use sea_orm::TransactionTrait;
 
+use super::snapshot;
 use crate::auth::Actor;
 use crate::domain::NewWebhookEvent;
 use crate::domain::{
@@ -24,7 +25,11 @@ pub async fn update(
     patch: TenantPatch,
 ) -> Result<Tenant> {
     actor.require_admin()?;
-    store::accounts::tenants::update(&state.db, id, patch, state.clock.now()).await
+    // One transaction, so the row and its cache epoch move together.
+    let txn = state.db.begin().await?;
+    let tenant = store::accounts::tenants::update(&txn, id, patch, state.clock.now()).await?;
+    txn.commit().await?;
+    Ok(tenant)
 }
 
 pub async fn set_status(
@@ -66,10 +71,9 @@ pub async fn get(state: &AppState, actor: &Actor, id: TenantId) -> Result<Tenant
 
 /// The tenant, which must exist and not be suspended: what every spend, usage report and
 /// new subscription checks first.
-pub async fn active(state: &AppState, id: TenantId) -> Result<Tenant> {
-    let tenant = store::accounts::tenants::find(&state.db, id)
-        .await?
-        .or_not_found("tenant")?;
+/// `actor`, when given, is the request's caller (its cache epoch may serve).
+pub async fn active(state: &AppState, actor: Option<&Actor>, id: TenantId) -> Result<Tenant> {
+    let tenant = cached(state, actor, id).await?;
     if tenant.status == TenantStatus::Suspended {
         return Err(suspended(&tenant));
     }
@@ -78,10 +82,12 @@ pub async fn active(state: &AppState, id: TenantId) -> Result<Tenant> {
 
 /// The tenant, which must exist, for spending credits it already paid for: allowed in every
 /// dunning stage, refused only when the operator suspended the tenant.
-pub async fn with_paid_credits(state: &AppState, id: TenantId) -> Result<Tenant> {
-    let tenant = store::accounts::tenants::find(&state.db, id)
-        .await?
-        .or_not_found("tenant")?;
+pub async fn with_paid_credits(
+    state: &AppState,
+    actor: Option<&Actor>,
+    id: TenantId,
+) -> Result<Tenant> {
+    let tenant = cached(state, actor, id).await?;
     if tenant.status == TenantStatus::Suspended
         && tenant.dunning_stage != Some(DunningStage::Suspended)
     {
@@ -99,6 +105,14 @@ pub fn require_paid_up(tenant: &Tenant, what: &str) -> Result<()> {
         )),
         _ => Ok(()),
     }
+}
+
+/// The tenant from its cached snapshot (see `snapshot`), which must exist.
+async fn cached(state: &AppState, actor: Option<&Actor>, id: TenantId) -> Result<Tenant> {
+    snapshot::snapshot(state, actor, id)
+        .await?
+        .map(|s| s.tenant)
+        .or_not_found("tenant")
 }
 
 fn suspended(tenant: &Tenant) -> Error {
@@ -120,7 +134,9 @@ pub async fn find(state: &AppState, id: TenantId) -> Result<Option<Tenant>> {
 /// The caller's own tenant, if its credential is bound to one that still exists.
 pub async fn of_caller(state: &AppState, actor: &Actor) -> Result<Option<Tenant>> {
     match actor.tenant {
-        Some(id) => store::accounts::tenants::find(&state.db, id).await,
+        Some(id) => Ok(snapshot::snapshot(state, Some(actor), id)
+            .await?
+            .map(|s| s.tenant)),
         None => Ok(None),
     }
 }

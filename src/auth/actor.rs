@@ -10,9 +10,21 @@ pub struct Actor {
     pub tenant: Option<TenantId>,
     pub user: Option<UserId>,
     pub api_key: Option<ApiKeyId>,
+    /// The tenant's cache epoch, read while authenticating this request, so the request's
+    /// cached reads (tenant, live subscription) need not read it again. Valid for one request
+    /// only: a long-lived holder (a WebSocket connection) clears it with [`Actor::for_connection`].
+    pub cache_epoch: Option<i64>,
 }
 
 impl Actor {
+    /// This actor kept beyond its request: without the epoch read for that request.
+    pub fn for_connection(self) -> Self {
+        Self {
+            cache_epoch: None,
+            ..self
+        }
+    }
+
     /// Admins and operator-scoped service keys act across tenants.
     pub fn is_operator(&self) -> bool {
         self.tenant.is_none() && matches!(self.role, Role::Admin | Role::Service)
@@ -78,6 +90,7 @@ mod tests {
             tenant,
             user: None,
             api_key: None,
+            cache_epoch: None,
         }
     }
 

@@ -152,5 +152,6 @@ fn actor_from_claims(c: Claims) -> Result<Actor> {
         role,
         tenant,
         api_key: None,
+        cache_epoch: None,
     })
 }

@@ -25,7 +25,7 @@ pub struct Stamped<T> {
 
 impl CacheEpochs {
     pub fn tenant(id: TenantId) -> String {
-        format!("tenant:{id}")
+        store::cache_epochs::tenant_scope(id)
     }
 
     pub const OPERATOR: &'static str = "operator";

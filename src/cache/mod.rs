@@ -11,6 +11,7 @@ mod breaker;
 mod epochs;
 mod layered;
 mod memory;
+mod metric_catalog;
 mod plans;
 pub mod rate_limit;
 mod redis_cache;
@@ -19,6 +20,7 @@ pub use breaker::{Breaker, BreakerState};
 pub use epochs::{CacheEpochs, Stamped};
 pub use layered::LayeredCache;
 pub use memory::MemoryCache;
+pub use metric_catalog::MetricCatalog;
 pub use plans::PlanVersions;
 pub use redis_cache::{RedisCache, RedisSettings};
 

@@ -4,7 +4,7 @@
 //! open). A budget is `per_minute` requests at a steady rate with up to `burst` at once.
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::RedisCache;
 
@@ -153,9 +153,6 @@ impl RateLimiter {
         decision
     }
 }
-
-/// How long a tenant's plan code is remembered for choosing its rate.
-pub const PLAN_CODE_TTL: Duration = Duration::from_secs(30);
 
 #[cfg(test)]
 mod tests {

@@ -18,7 +18,7 @@ pub(crate) async fn ensure_customer(state: &AppState, tenant: TenantId) -> Resul
     if let Some(customer) = store::payments::customer_of(&state.db, tenant).await? {
         return Ok(customer);
     }
-    let t = accounts::tenants::active(state, tenant).await?;
+    let t = accounts::tenants::active(state, None, tenant).await?;
     let customer = state
         .payments
         .create_customer(&CustomerRequest {

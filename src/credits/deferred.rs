@@ -66,7 +66,7 @@ async fn charge_one(
     e.operation_type = Some(record.operation_type.clone());
     e.quantity = Some(record.quantity);
     match move_balance(&txn, state, e, 0, record.cost.micro()).await? {
-        Move::Done(entry) => {
+        Move::Done(entry, _) => {
             txn.commit().await?;
             (state.metrics).credits_consumed(&record.operation_type, record.cost.micro());
             super::announce(state, &entry);

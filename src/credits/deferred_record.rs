@@ -100,7 +100,7 @@ pub async fn record_deferred_usage(
         };
         if !rules.contains_key(&e.metric_code) {
             let rule = match Code::parse("metricCode", &e.metric_code) {
-                Ok(c) => match rule_for(state, &state.db, tenant, &c).await {
+                Ok(c) => match rule_for(state, Some(actor), tenant, &c).await {
                     Ok(rule) => Some(rule),
                     Err(Error::NotFound(_)) => None,
                     Err(other) => return Err(other),

@@ -84,8 +84,8 @@ pub async fn reserve_credits(
         return Ok(first);
     }
     let now = state.clock.now();
+    let cost = cost_of(state, Some(actor), tenant, &req.metric_code, req.quantity).await?;
     let txn = begin(state, tenant).await?;
-    let cost = cost_of(state, &txn, tenant, &req.metric_code, req.quantity).await?;
     let hold = CreditHold {
         id: HoldId::new(),
         tenant_id: tenant,
@@ -105,7 +105,7 @@ pub async fn reserve_credits(
     e.operation_type = Some(hold.operation_type.clone());
     e.quantity = Some(req.quantity);
     match move_balance(&txn, state, e, cost.micro(), cost.micro()).await? {
-        Move::Done(entry) => {
+        Move::Done(entry, _) => {
             if let Err(err) = store::credits::wallets::insert_hold(&txn, &hold).await {
                 txn.rollback().await?;
                 // Another request with this key won the race: answer with its hold.
@@ -164,7 +164,7 @@ async fn close(
     e.operation_type = Some(hold.operation_type.clone());
     e.quantity = quantity;
     match move_balance(&txn, state, e, -hold.amount.micro(), (-back).max(0)).await? {
-        Move::Done(entry) => {
+        Move::Done(entry, _) => {
             txn.commit().await?;
             super::announce(state, &entry);
             Ok(Some(entry))
@@ -202,7 +202,7 @@ pub async fn settle_credits(
         }
     }
     let metric = Code::parse("metricCode", &hold.metric_code)?;
-    let cost = cost_of(state, &state.db, hold.tenant_id, &metric, actual_quantity).await?;
+    let cost = cost_of(state, Some(actor), hold.tenant_id, &metric, actual_quantity).await?;
     let now = state.clock.now();
     let entry = close(
         state,
@@ -247,14 +247,7 @@ async fn settled(
         Some(quantity) => quantity == actual_quantity,
         None => {
             let metric = Code::parse("metricCode", &out.hold.metric_code)?;
-            let cost = cost_of(
-                state,
-                &state.db,
-                out.hold.tenant_id,
-                &metric,
-                actual_quantity,
-            )
-            .await?;
+            let cost = cost_of(state, None, out.hold.tenant_id, &metric, actual_quantity).await?;
             out.hold.settled == Some(cost)
         }
     };

@@ -4,16 +4,18 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
 
+use crate::auth::Actor;
 use crate::domain::NewNotification;
 use crate::domain::NewWebhookEvent;
 use crate::domain::{
-    ChargeModel, Code, CreditRounding, Credits, LedgerEntry, LedgerKind, TenantId,
+    ChargeModel, Code, CreditRounding, Credits, LedgerEntry, LedgerKind, TenantId, Wallet,
 };
 use crate::error::{Error, OptionExt, Result};
 use crate::live::Change;
 use crate::pricing;
 use crate::state::AppState;
-use crate::store;
+use crate::store::credits::moves::Applied;
+use crate::{accounts, store};
 
 mod deferred;
 mod deferred_record;
@@ -64,13 +66,19 @@ impl CreditRule {
     }
 }
 
+/// The rule for `metric` at this tenant: the metric from memory, the plan from the tenant's
+/// cached snapshot and the plan versions in memory, so pricing costs no database round trip
+/// once warm. Computed before the spend's transaction: a plan change that commits meanwhile
+/// orders after this spend, as if it had come a moment later.
 pub(crate) async fn rule_for(
     state: &AppState,
-    db: &impl ConnectionTrait,
+    actor: Option<&Actor>,
     tenant: TenantId,
     metric: &Code,
 ) -> Result<CreditRule> {
-    store::catalog::metrics::find_by_code(db, metric.as_str())
+    state
+        .metric_catalog
+        .get(&state.db, metric.as_str())
         .await?
         .or_not_found("metric")?;
     let mut rule = CreditRule {
@@ -78,8 +86,11 @@ pub(crate) async fn rule_for(
         per_units: 1_000,
         rounding: CreditRounding::CeilPerRequest,
     };
-    if let Some(sub) = store::subscriptions::find_live(db, tenant).await? {
-        let plan = state.plans.get(db, sub.plan_id).await?;
+    let live = accounts::snapshot::snapshot(state, actor, tenant)
+        .await?
+        .and_then(|s| s.live);
+    if let Some(sub) = live {
+        let plan = state.plans.get(&state.db, sub.plan_id).await?;
         if let Some(charge) = plan
             .charges
             .iter()
@@ -103,17 +114,22 @@ pub(crate) async fn rule_for(
 /// Credits for `quantity` units of a metric for this tenant.
 pub(crate) async fn cost_of(
     state: &AppState,
-    db: &impl ConnectionTrait,
+    actor: Option<&Actor>,
     tenant: TenantId,
     metric: &Code,
     quantity: i64,
 ) -> Result<Credits> {
-    rule_for(state, db, tenant, metric).await?.price(quantity)
+    rule_for(state, actor, tenant, metric)
+        .await?
+        .price(quantity)
 }
 
 /// What one balance move did.
+// Made once per move and matched at once: boxing the entry would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Move {
-    Done(LedgerEntry),
+    /// The entry written, and the wallet after it.
+    Done(LedgerEntry, Wallet),
     /// The balance was below what the move needed; nothing changed.
     Insufficient,
     /// The entry's idempotency key was used before; roll back and answer the first result.
@@ -125,24 +141,19 @@ pub(crate) enum Move {
 pub(crate) async fn move_balance(
     txn: &DatabaseTransaction,
     state: &AppState,
-    mut entry: LedgerEntry,
+    entry: LedgerEntry,
     held_delta: i64,
     need: i64,
 ) -> Result<Move> {
-    let tenant = entry.tenant_id;
     let now = entry.created_at;
-    let Some(after) =
-        store::credits::wallets::apply(txn, tenant, entry.amount.micro(), held_delta, need, now)
-            .await?
-    else {
-        return Ok(Move::Insufficient);
-    };
-    entry.balance_after = after;
-    let Some(entry) = store::credits::wallets::insert_entry(txn, entry).await? else {
-        return Ok(Move::Duplicate);
-    };
+    let (entry, after) =
+        match store::credits::moves::apply_with_entry(txn, entry, held_delta, need).await? {
+            Applied::Done(entry, after) => (entry, after),
+            Applied::Insufficient => return Ok(Move::Insufficient),
+            Applied::Duplicate => return Ok(Move::Duplicate),
+        };
     low_balance_alert(txn, state, &entry, now).await?;
-    Ok(Move::Done(entry))
+    Ok(Move::Done(entry, after))
 }
 
 /// Whether this entry took the balance below the low-balance threshold.
@@ -238,6 +249,11 @@ pub(crate) async fn insufficient(
     if let Err(e) = txn.rollback().await {
         return e.into();
     }
+    short_of(state, tenant, required).await
+}
+
+/// `INSUFFICIENT_CREDITS` with the balance as it stands now.
+pub(crate) async fn short_of(state: &AppState, tenant: TenantId, required: Credits) -> Error {
     match store::credits::wallets::find(&state.db, tenant).await {
         Ok(wallet) => Error::InsufficientCredits {
             balance: wallet.balance,

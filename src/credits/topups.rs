@@ -278,7 +278,7 @@ async fn on_invoice_moved(
                 NewNotification::topup_completed(topup.tenant_id, topup.id, topup.credits, now);
             store::notify::record_once(txn, done).await?;
             match move_balance(txn, state, e, 0, 0).await? {
-                Move::Done(entry) => {
+                Move::Done(entry, _) => {
                     // Webhooks.
                     let event = NewWebhookEvent::credits_topped_up(
                         topup.tenant_id,
@@ -374,7 +374,7 @@ pub(crate) async fn take_back_for_refund(
     e.idempotency_key = Some(ledger_key::refund(credit_note));
     e.reference = Some(credit_note.to_string());
     match move_balance(txn, state, e, 0, take).await? {
-        Move::Done(_) => Ok(Credits(take)),
+        Move::Done(..) => Ok(Credits(take)),
         Move::Duplicate => Err(Error::internal("a credit note took credits back twice")),
         Move::Insufficient => Err(Error::internal("the balance moved under the tenant lock")),
     }
@@ -399,7 +399,7 @@ pub(crate) async fn give_back_for_failed_refund(
     e.idempotency_key = Some(ledger_key::refund_failed(credit_note));
     e.reference = Some(credit_note.to_string());
     match move_balance(txn, state, e, 0, 0).await? {
-        Move::Done(_) | Move::Duplicate => Ok(()),
+        Move::Done(..) | Move::Duplicate => Ok(()),
         Move::Insufficient => Err(Error::internal("a grant cannot lack credits")),
     }
 }

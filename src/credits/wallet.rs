@@ -1,7 +1,7 @@
 //! Spending and granting credits, and reading the wallet.
 use sea_orm::DatabaseTransaction;
 
-use super::{Move, begin, cost_of, entry, insufficient, move_balance};
+use super::{Move, begin, cost_of, entry, insufficient, move_balance, short_of};
 use crate::auth::Actor;
 use crate::domain::keys::ledger_key;
 use crate::domain::{
@@ -52,14 +52,14 @@ pub(crate) async fn spending_tenant(
     let tenant = actor.tenant_for(tenant)?;
     match spending {
         Spending::PaidCredits => {
-            accounts::tenants::with_paid_credits(state, tenant).await?;
+            accounts::tenants::with_paid_credits(state, Some(actor), tenant).await?;
         }
         Spending::NewHold => {
-            let t = accounts::tenants::active(state, tenant).await?;
+            let t = accounts::tenants::active(state, Some(actor), tenant).await?;
             accounts::tenants::require_paid_up(&t, "a new credit hold")?;
         }
         Spending::Purchase => {
-            accounts::tenants::active(state, tenant).await?;
+            accounts::tenants::active(state, Some(actor), tenant).await?;
         }
     }
     Ok(tenant)
@@ -97,15 +97,17 @@ impl SpendRequest {
 
 /// Deducts the credits `quantity` units cost, at once, or refuses with `INSUFFICIENT_CREDITS`
 /// and changes nothing. A replayed key returns the first result.
+///
+/// The first attempt is the common case and costs the fewest round trips: the tenant, metric
+/// and rule come from memory or the cache, the move is tried straight away, and the ledger's
+/// unique key on `(tenant, idempotency key)` finds a replay. Only a refused move, or a key
+/// already taken, looks the first result up.
 #[tracing::instrument(skip_all)]
 pub async fn consume_credits(state: &AppState, actor: &Actor, req: SpendRequest) -> Result<Spent> {
     let tenant = spending_tenant(state, actor, req.tenant, Spending::PaidCredits).await?;
     let key = ledger_key::client(LedgerKind::Consume, &req.idempotency_key);
-    if let Some(first) = replay(state, tenant, &key, |e| req.made(e)).await? {
-        return Ok(first);
-    }
+    let cost = cost_of(state, Some(actor), tenant, &req.metric_code, req.quantity).await?;
     let txn = begin(state, tenant).await?;
-    let cost = cost_of(state, &txn, tenant, &req.metric_code, req.quantity).await?;
     let mut e = entry(
         tenant,
         LedgerKind::Consume,
@@ -117,14 +119,24 @@ pub async fn consume_credits(state: &AppState, actor: &Actor, req: SpendRequest)
     e.operation_type = Some(req.operation_type.clone());
     e.quantity = Some(req.quantity);
     match move_balance(&txn, state, e, 0, cost.micro()).await? {
-        Move::Done(entry) => {
-            let done = spent(state, txn, tenant, entry).await;
-            if done.is_ok() {
-                (state.metrics).credits_consumed(&req.operation_type, cost.micro());
-            }
-            done
+        Move::Done(entry, wallet) => {
+            txn.commit().await?;
+            super::announce(state, &entry);
+            (state.metrics).credits_consumed(&req.operation_type, cost.micro());
+            Ok(Spent {
+                entry,
+                wallet,
+                replayed: false,
+            })
         }
-        Move::Insufficient => Err(insufficient(state, txn, tenant, cost).await),
+        Move::Insufficient => {
+            txn.rollback().await?;
+            // A replay is answered with its first result even if the balance fell since.
+            match replay(state, tenant, &key, |e| req.made(e)).await? {
+                Some(first) => Ok(first),
+                None => Err(short_of(state, tenant, cost).await),
+            }
+        }
         Move::Duplicate => {
             txn.rollback().await?;
             replay(state, tenant, &key, |e| req.made(e))
@@ -138,14 +150,14 @@ pub async fn consume_credits(state: &AppState, actor: &Actor, req: SpendRequest)
 async fn spent(
     state: &AppState,
     txn: DatabaseTransaction,
-    tenant: TenantId,
     entry: LedgerEntry,
+    wallet: Wallet,
 ) -> Result<Spent> {
     txn.commit().await?;
     super::announce(state, &entry);
     Ok(Spent {
         entry,
-        wallet: store::credits::wallets::find(&state.db, tenant).await?,
+        wallet,
         replayed: false,
     })
 }
@@ -188,7 +200,7 @@ async fn adjust(
     e.idempotency_key = key.clone();
     e.reference = Some(reason.clone());
     match move_balance(&txn, state, e, 0, need).await? {
-        Move::Done(entry) => {
+        Move::Done(entry, wallet) => {
             if kind == LedgerKind::Grant {
                 // Grants belong to the top-up history too, as source `admin`.
                 store::credits::topups::insert(
@@ -210,7 +222,7 @@ async fn adjust(
                 )
                 .await?;
             }
-            spent(state, txn, tenant, entry).await
+            spent(state, txn, entry, wallet).await
         }
         Move::Insufficient => Err(insufficient(state, txn, tenant, credits).await),
         Move::Duplicate => {

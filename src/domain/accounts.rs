@@ -44,7 +44,7 @@ impl Role {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum TenantStatus {
     Active,
     Suspended,
@@ -77,7 +77,7 @@ str_enum!(DunningStage {
     Suspended = "suspended",
 });
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Tenant {
     pub id: TenantId,
     pub name: String,

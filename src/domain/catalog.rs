@@ -122,7 +122,7 @@ pub struct NewCreditPack {
     pub price: Money,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Discount {
     /// Whole percent, 1 to 100.
     Percent(u8),

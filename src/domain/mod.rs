@@ -3,7 +3,7 @@
 /// A closed set of values stored as strings.
 macro_rules! str_enum {
     ($name:ident { $($variant:ident = $s:literal),+ $(,)? }) => {
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
         pub enum $name { $($variant),+ }
 
         impl $name {

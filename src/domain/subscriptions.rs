@@ -22,7 +22,7 @@ impl SubscriptionStatus {
 }
 
 /// A coupon attached to a subscription, covering cycles `first_cycle..=last_cycle`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SubscriptionDiscount {
     pub id: RedemptionId,
     pub coupon_id: CouponId,
@@ -39,7 +39,7 @@ impl SubscriptionDiscount {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Subscription {
     pub id: SubscriptionId,
     pub tenant_id: TenantId,

@@ -157,6 +157,7 @@ mod tests {
             tenant: Some(tenant),
             user: None,
             api_key: None,
+            cache_epoch: None,
         };
         let spans =
             spans_of(Request::new("query Greet { hello }").data(Credential::Valid(actor))).await;

@@ -33,18 +33,18 @@ pub async fn limit(State(s): State<HttpState>, mut req: Request, next: Next) -> 
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip().to_string())
             .unwrap_or_else(|| "unknown".into());
-        let (who, tenant) = match &credential {
+        let (who, actor) = match &credential {
             Credential::Valid(a) => match a.api_key {
-                Some(key) => (format!("key:{key}"), a.tenant),
+                Some(key) => (format!("key:{key}"), Some(a)),
                 // A subject is unique within its issuer's tenant, not across tenants.
                 None => match a.tenant {
-                    Some(t) => (format!("user:{t}:{}", a.subject), a.tenant),
+                    Some(t) => (format!("user:{t}:{}", a.subject), Some(a)),
                     None => (format!("user:operator:{}", a.subject), None),
                 },
             },
             _ => (format!("ip:{peer}"), None),
         };
-        let rate = rate_limits::rate_for(&s.app, tenant).await;
+        let rate = rate_limits::rate_for(&s.app, actor).await;
         Some((s.app.rate_limits.check(&who, rate).await, rate))
     };
     if let Some((d, rate)) = decision

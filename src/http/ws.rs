@@ -211,7 +211,7 @@ impl Connection {
                         .expires_in(&token)
                         .map(|d| Instant::now() + d)
                 };
-                self.actor = Some(actor);
+                self.actor = Some(actor.for_connection());
                 Flow::Go(vec![text(json!({ "type": "connection_ack" }))])
             }
             Credential::Unavailable => Flow::Close(

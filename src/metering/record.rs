@@ -95,7 +95,7 @@ pub async fn record_usage(
             format!("a batch holds 1 to {MAX_BATCH_EVENTS} events"),
         ));
     }
-    let account = accounts::tenants::active(state, tenant).await?;
+    let account = accounts::tenants::active(state, Some(actor), tenant).await?;
     let now = state.clock.now();
     let reports: Vec<(Option<String>, Result<UsageReport, Rejection>)> =
         events.iter().map(parse).collect();
@@ -105,7 +105,7 @@ pub async fn record_usage(
         .collect();
     codes.sort();
     codes.dedup();
-    let metrics = store::catalog::metrics::by_codes(&state.db, &codes).await?;
+    let metrics = state.metric_catalog.by_codes(&state.db, &codes).await?;
     let (txn, live) = begin_current(state, tenant, now).await?;
     let keys: Vec<String> = reports.iter().filter_map(|(k, _)| k.clone()).collect();
     let existing = store::metering::find_keys(&txn, tenant, &keys).await?;

@@ -3,7 +3,20 @@ use entity::cache_epochs::{ActiveModel, Column, Entity};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{ConnectionTrait, EntityTrait, Set};
 
+use crate::domain::TenantId;
 use crate::error::Result;
+
+/// The scope of everything cached about one tenant: its row, its live subscription, its keys.
+pub fn tenant_scope(id: TenantId) -> String {
+    format!("tenant:{id}")
+}
+
+/// Bumps the tenant's scope. The store's writes to the tenant row, its subscriptions and their
+/// coupon redemptions call it themselves, in the write's own transaction, so no caller can
+/// forget it.
+pub async fn bump_tenant(db: &impl ConnectionTrait, id: TenantId) -> Result<()> {
+    bump(db, &tenant_scope(id)).await
+}
 
 /// The current epoch of `scope` (0 before its first bump).
 pub async fn current(db: &impl ConnectionTrait, scope: &str) -> Result<i64> {

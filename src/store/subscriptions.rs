@@ -12,7 +12,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::catalog::coupons;
-use super::{TenantScope, fetch_page};
+use super::{TenantScope, cache_epochs, fetch_page};
 use crate::domain::{
     Interval, Page, PageRequest, Subscription, SubscriptionDiscount, SubscriptionFilter,
     SubscriptionId, SubscriptionStatus, TenantId,
@@ -85,7 +85,7 @@ pub async fn insert(db: &impl ConnectionTrait, s: &Subscription) -> Result<()> {
     columns(s, s.created_at).insert(db).await.map_err(|e| {
         conflict_on_unique(e, ConflictReason::SubscriptionAlreadyLive, ALREADY_LIVE)
     })?;
-    Ok(())
+    cache_epochs::bump_tenant(db, s.tenant_id).await
 }
 
 /// Writes `next` if the row is still at `next.version - 1`. `false` when someone else changed
@@ -108,7 +108,11 @@ pub async fn save_over(
         .map_err(|e| {
             conflict_on_unique(e, ConflictReason::SubscriptionAlreadyLive, ALREADY_LIVE)
         })?;
-    Ok(result.rows_affected == 1)
+    if result.rows_affected != 1 {
+        return Ok(false);
+    }
+    cache_epochs::bump_tenant(db, next.tenant_id).await?;
+    Ok(true)
 }
 
 pub async fn find(

@@ -32,7 +32,7 @@ pub async fn create(state: &AppState, actor: &Actor, new: NewSubscription) -> Re
             format!("must be between 0 and {MAX_TRIAL_DAYS}"),
         ));
     }
-    accounts::tenants::active(state, tenant_id).await?;
+    accounts::tenants::active(state, Some(actor), tenant_id).await?;
     let plan = store::catalog::find_plan(&state.db, new.plan_code.as_str(), None)
         .await?
         .or_not_found("plan")?;

@@ -13,9 +13,9 @@ use crate::domain::{
 };
 use crate::domain::{NewWebhookEvent, SubscriptionStatus};
 use crate::error::{ConflictReason, Error, OptionExt, Result};
-use crate::invoicing;
 use crate::state::AppState;
 use crate::store::{self, TenantScope};
+use crate::{accounts, invoicing};
 
 mod change;
 mod coupons;
@@ -187,7 +187,15 @@ pub async fn get(
     tenant: Option<TenantId>,
 ) -> Result<Option<SubscriptionView>> {
     let tenant = actor.tenant_for(tenant)?;
-    match store::subscriptions::current(&state.db, tenant).await? {
+    // The live one from the cached snapshot; the latest ended one from the database.
+    let live = accounts::snapshot::snapshot(state, Some(actor), tenant)
+        .await?
+        .and_then(|s| s.live);
+    let sub = match live {
+        Some(sub) => Some(sub),
+        None => store::subscriptions::current(&state.db, tenant).await?,
+    };
+    match sub {
         Some(sub) => Ok(Some(view(&state.db, sub).await?)),
         None => Ok(None),
     }

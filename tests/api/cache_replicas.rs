@@ -103,3 +103,114 @@ async fn cache_a_deletion_is_published_and_every_replica_drops_its_copy() {
     }
     assert!(dropped, "replica B still serves its in-process copy");
 }
+
+const SUBSCRIPTION: &str = "{ subscription { status cancelAtPeriodEnd plan { code } \
+    discount { couponCode } } me { tenant { name status } } }";
+
+/// Reads the caller's subscription and tenant twice (the second read is served by the cache).
+async fn read_twice(app: &TestApp, token: &str) -> Value {
+    let first = app
+        .as_token(token, SUBSCRIPTION, json!({}))
+        .await
+        .data()
+        .clone();
+    let second = app
+        .as_token(token, SUBSCRIPTION, json!({}))
+        .await
+        .data()
+        .clone();
+    assert_eq!(first, second);
+    second
+}
+
+/// The tenant snapshot (tenant row and live subscription) changed through one replica is read
+/// at once through the other: for a JWT caller and for an API key (whose request reuses the
+/// epoch read while authenticating), for the plan, the cancellation, a coupon, the tenant's
+/// name, and a suspension, which the other replica enforces on the very next `recordUsage`.
+async fn tenant_and_subscription_changes_are_read_at_once_through_the_other(
+    redis: Option<&PrivateRedis>,
+) {
+    let (a, b) = replicas(redis).await;
+    a.create_plan("basic", 1_000, None, 0).await;
+    a.create_plan("pro", 5_000, None, 0).await;
+    a.create_coupon(json!({ "code": "HALF", "name": "HALF", "percentOff": 50,
+        "duration": "FOREVER" }))
+        .await;
+    a.create_metric("tokens").await;
+    let s = a.subscribed("snap", "basic").await;
+    let (_, key) = a.create_api_key(&s.owner, Some(&s.tenant), "k").await;
+    let callers = [s.owner.as_str(), key.as_str()];
+    for app in [&a, &b] {
+        for token in callers {
+            let v = read_twice(app, token).await;
+            assert_eq!(v["subscription"]["plan"]["code"], "basic");
+            assert_eq!(v["me"]["tenant"]["status"], "ACTIVE");
+        }
+    }
+
+    let changed = "mutation($i: ChangePlanInput!) { changePlan(input: $i) { subscription { plan { code } } } }";
+    a.as_token(&s.owner, changed, json!({ "i": { "planCode": "pro" } }))
+        .await
+        .data();
+    for token in callers {
+        let v = read_twice(&b, token).await;
+        assert_eq!(v["subscription"]["plan"]["code"], "pro", "{v}");
+    }
+
+    let coupon =
+        "mutation($i: ApplyCouponInput!) { applyCoupon(input: $i) { subscription { id } } }";
+    a.as_token(&s.owner, coupon, json!({ "i": { "code": "HALF" } }))
+        .await
+        .data();
+    let cancel =
+        "mutation { cancelSubscription(input: { atPeriodEnd: true }) { subscription { id } } }";
+    a.as_token(&s.owner, cancel, json!({})).await.data();
+    for token in callers {
+        let v = read_twice(&b, token).await;
+        assert_eq!(v["subscription"]["discount"]["couponCode"], "HALF", "{v}");
+        assert_eq!(v["subscription"]["cancelAtPeriodEnd"], true, "{v}");
+    }
+
+    let rename = "mutation($i: UpdateTenantInput!) { updateTenant(input: $i) { tenant { name } } }";
+    a.as_admin(
+        rename,
+        json!({ "i": { "id": s.tenant, "name": "Renamed" } }),
+    )
+    .await
+    .data();
+    for token in callers {
+        assert_eq!(
+            read_twice(&b, token).await["me"]["tenant"]["name"],
+            "Renamed"
+        );
+    }
+
+    // Warm B's snapshot with an accepted report, then suspend through A.
+    let r = b
+        .record_usage(&key, None, [usage_event("tokens", 10, "before-suspension")])
+        .await;
+    assert_eq!(statuses(&r.data()["recordUsage"]), ["ACCEPTED"]);
+    let suspend =
+        "mutation($i: SuspendTenantInput!) { suspendTenant(input: $i) { tenant { status } } }";
+    a.as_admin(suspend, json!({ "i": { "id": s.tenant } }))
+        .await
+        .data();
+    b.record_usage(&key, None, [usage_event("tokens", 10, "after-suspension")])
+        .await
+        .expect_code("FORBIDDEN");
+    assert_eq!(
+        read_twice(&b, &s.owner).await["me"]["tenant"]["status"],
+        "SUSPENDED"
+    );
+}
+
+#[tokio::test]
+async fn cache_tenant_and_subscription_changes_cross_replicas_on_one_redis() {
+    let redis = PrivateRedis::start(false).await;
+    tenant_and_subscription_changes_are_read_at_once_through_the_other(Some(&redis)).await;
+}
+
+#[tokio::test]
+async fn cache_tenant_and_subscription_changes_cross_replicas_without_redis() {
+    tenant_and_subscription_changes_are_read_at_once_through_the_other(None).await;
+}

@@ -9,7 +9,7 @@ use crate::domain::{
     TenantPatch, TenantStatus,
 };
 use crate::error::{ConflictReason, OptionExt, Result, conflict_on_unique};
-use crate::store::{contains_ci, fetch_page};
+use crate::store::{cache_epochs, contains_ci, fetch_page};
 
 const SLUG_TAKEN: &str = "a tenant with this slug already exists";
 
@@ -96,6 +96,7 @@ pub async fn update(
         .update(db)
         .await
         .map_err(|e| conflict_on_unique(e, ConflictReason::SlugTaken, SLUG_TAKEN))?;
+    cache_epochs::bump_tenant(db, id).await?;
     Ok(to_domain(model))
 }
 
@@ -117,7 +118,9 @@ pub async fn set_status(
     row.dunning_stage = Set(None);
     row.dunning_since = Set(None);
     row.updated_at = Set(now);
-    Ok(to_domain(row.update(db).await?))
+    let model = row.update(db).await?;
+    cache_epochs::bump_tenant(db, id).await?;
+    Ok(to_domain(model))
 }
 
 /// Moves the tenant to a dunning stage (`None`: out of dunning), with the status that stage
@@ -148,7 +151,9 @@ pub async fn set_dunning(
     row.dunning_stage = Set(stage.map(|s| s.as_str().to_owned()));
     row.dunning_since = Set(since);
     row.updated_at = Set(now);
-    Ok(to_domain(row.update(db).await?))
+    let model = row.update(db).await?;
+    cache_epochs::bump_tenant(db, id).await?;
+    Ok(to_domain(model))
 }
 
 /// Tenants in a dunning stage, for the dunning job.

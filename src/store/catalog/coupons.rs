@@ -176,6 +176,7 @@ pub async fn insert_redemption(
             "this tenant has already redeemed this coupon",
         )
     })?;
+    crate::store::cache_epochs::bump_tenant(db, new.tenant).await?;
     Ok(SubscriptionDiscount {
         id,
         coupon_id: new.coupon.id,

@@ -40,7 +40,8 @@ pub async fn find(db: &impl ConnectionTrait, tenant: TenantId) -> Result<Wallet>
 }
 
 /// Adds `delta` to the balance and `held_delta` to the held amount, only if the balance is at
-/// least `at_least` first. Returns the new balance, or `None` when the condition failed.
+/// least `at_least` first. Returns the wallet after, or `None` when the condition failed (or
+/// the tenant has no wallet yet).
 pub async fn apply(
     db: &impl ConnectionTrait,
     tenant: TenantId,
@@ -48,7 +49,7 @@ pub async fn apply(
     held_delta: i64,
     at_least: i64,
     now: DateTime<Utc>,
-) -> Result<Option<Credits>> {
+) -> Result<Option<Wallet>> {
     let stmt = Query::update()
         .table(wallets::Entity)
         .value(
@@ -62,10 +63,16 @@ pub async fn apply(
         .value(wallets::Column::UpdatedAt, now)
         .and_where(Expr::col(wallets::Column::TenantId).eq(tenant.0))
         .and_where(Expr::col(wallets::Column::BalanceMicro).gte(at_least))
-        .returning_col(wallets::Column::BalanceMicro)
+        .returning(
+            Query::returning().columns([wallets::Column::BalanceMicro, wallets::Column::HeldMicro]),
+        )
         .to_owned();
     match db.query_one(&stmt).await? {
-        Some(row) => Ok(Some(Credits(row.try_get_by_index::<i64>(0)?))),
+        Some(row) => Ok(Some(Wallet {
+            tenant_id: tenant,
+            balance: Credits(row.try_get_by_index::<i64>(0)?),
+            held: Credits(row.try_get_by_index::<i64>(1)?),
+        })),
         None => Ok(None),
     }
 }
