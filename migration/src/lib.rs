@@ -19,6 +19,8 @@ mod m0013_dunning;
 mod m0014_cache_epochs;
 mod m0015_block_plans;
 
+pub use m0015_block_plans::backfill as backfill_block_plans;
+
 pub struct Migrator;
 
 #[async_trait::async_trait]

@@ -11,10 +11,19 @@ const BACKFILL: [&str; 2] = [
      JOIN plan_charges c ON c.plan_id = s.plan_id \
      WHERE s.id = block_charges.subscription_id AND c.metric_id = block_charges.metric_id \
      AND c.model = 'block' AND c.timing = 'immediately' \
-     AND c.block_price_minor = block_charges.amount_minor LIMIT 1)",
+     AND c.block_price_minor = block_charges.amount_minor LIMIT 1) WHERE plan_id IS NULL",
     "UPDATE usage_totals SET plan_id = (SELECT s.plan_id FROM subscriptions s \
-     WHERE s.id = usage_totals.subscription_id AND s.cycle = usage_totals.cycle)",
+     WHERE s.id = usage_totals.subscription_id AND s.cycle = usage_totals.cycle) \
+     WHERE plan_id IS NULL",
 ];
+
+/// Attributes the rows that have no plan yet, as the migration does (public for its test).
+pub async fn backfill(db: &impl ConnectionTrait) -> Result<(), DbErr> {
+    for sql in BACKFILL {
+        db.execute_unprepared(sql).await?;
+    }
+    Ok(())
+}
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
@@ -36,10 +45,7 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        for sql in BACKFILL {
-            m.get_connection().execute_unprepared(sql).await?;
-        }
-        Ok(())
+        backfill(m.get_connection()).await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {

@@ -4,7 +4,6 @@
 //! every check.
 use std::sync::{Arc, Mutex};
 
-use migration::MigratorTrait;
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 use tracing::instrument::WithSubscriber;
@@ -281,15 +280,17 @@ async fn count(app: &TestApp, query: &str) -> i64 {
     row.try_get_by_index(0).expect("a count")
 }
 
-/// Rows from before m0015 (no plan recorded): migrating again backfills the subscription's plan
+/// Rows as before m0015 (no plan recorded): its backfill gives them the subscription's plan
 /// where it fits (the blocks at "big"'s price, the current period's usage) and leaves the rest
 /// unknown, with no false alarm; a past period's numbering is still checked.
 #[tokio::test]
 async fn blocks_from_before_plans_were_recorded_are_backfilled_and_still_checked() {
     let (app, _) = past_period().await;
-    let db = &app.state.db;
-    migration::Migrator::down(db, Some(1)).await.expect("down");
-    migration::Migrator::up(db, None).await.expect("up");
+    sql(&app, "UPDATE block_charges SET plan_id = NULL").await;
+    sql(&app, "UPDATE usage_totals SET plan_id = NULL").await;
+    migration::backfill_block_plans(&app.state.db)
+        .await
+        .expect("backfill");
     let unknown = "SELECT COUNT(*) FROM block_charges WHERE plan_id IS NULL";
     assert_eq!(count(&app, unknown).await, 2, "the blocks at small's price");
     let unknown = "SELECT COUNT(*) FROM usage_totals WHERE plan_id IS NULL";
