@@ -15,6 +15,8 @@ pub struct Model {
     pub currency: String,
     pub event_id: Uuid,
     pub invoice_id: Uuid,
+    /// The plan version the block was charged under (null: written before m0015 and not backfilled).
+    pub plan_id: Option<Uuid>,
     pub created_at: DateTimeUtc,
 }
 

@@ -13,6 +13,8 @@ pub struct Model {
     pub period_end: DateTimeUtc,
     pub quantity: i64,
     pub events: i64,
+    /// The plan version the period's usage was last recorded under (null: unknown, before m0015).
+    pub plan_id: Option<Uuid>,
     pub updated_at: DateTimeUtc,
 }
 

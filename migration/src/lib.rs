@@ -17,6 +17,9 @@ mod m0011_webhooks;
 mod m0012_email;
 mod m0013_dunning;
 mod m0014_cache_epochs;
+mod m0015_block_plans;
+
+pub use m0015_block_plans::backfill as backfill_block_plans;
 
 pub struct Migrator;
 
@@ -38,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0012_email::Migration),
             Box::new(m0013_dunning::Migration),
             Box::new(m0014_cache_epochs::Migration),
+            Box::new(m0015_block_plans::Migration),
         ]
     }
 }

@@ -4,7 +4,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{
-    Aggregation, BlockChargeId, Currency, InvoiceId, Money, SubscriptionId, TenantId, UsageEventId,
+    Aggregation, BlockChargeId, Currency, InvoiceId, Money, PlanId, SubscriptionId, TenantId,
+    UsageEventId,
 };
 
 str_enum!(RejectCode {
@@ -167,6 +168,8 @@ pub struct UsageTotalChange {
     /// Sum: the quantities added. Max: the largest quantity seen. Count: the events.
     pub value: i64,
     pub events: i64,
+    /// The plan version the events are recorded under (the block-charge invariant's formula).
+    pub plan: PlanId,
     pub now: DateTime<Utc>,
 }
 

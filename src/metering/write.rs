@@ -92,6 +92,7 @@ impl Batch<'_> {
                 aggregation: self.metric(metric)?.aggregation,
                 value: *value,
                 events: *events,
+                plan: self.plan.id,
                 now: self.now,
             };
             store::metering::bump_total(db, change).await?;
@@ -199,7 +200,7 @@ impl Batch<'_> {
                 (block.metric, charge)
             })
             .collect();
-        store::metering::insert_charges(db, self.tenant, &charges).await?;
+        store::metering::insert_charges(db, self.tenant, self.plan.id, &charges).await?;
         // Webhooks: one event per block charged.
         for (_, c) in &charges {
             let event = NewWebhookEvent::usage_block_charged(self.tenant, c, self.now);

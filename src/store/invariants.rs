@@ -1,6 +1,8 @@
-//! The reads behind the billing invariants (`jobs::invariants`): each one query over the whole
+//! The reads behind the billing invariants (`jobs::invariants`): plain queries over the whole
 //! database, across tenants, on purpose (the operator's check). Plain SQL that SQLite and
 //! PostgreSQL both run; sums are cast back to `BIGINT` because PostgreSQL widens them.
+use std::collections::{BTreeMap, HashMap};
+
 use sea_orm::{ConnectionTrait, QueryResult, Statement};
 use uuid::Uuid;
 
@@ -95,63 +97,109 @@ pub async fn numbers(db: &impl ConnectionTrait) -> Result<Numbers> {
     })
 }
 
-/// A metric with blocks charged at once in a subscription's current period, with the plan's
-/// block terms and the period's usage.
+/// A metric's block terms under one plan version (a charge in blocks, billed at once).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockTerms {
+    pub included: i64,
+    pub size: i64,
+    pub price: i64,
+}
+
+/// One block charged in a period.
+#[derive(Clone, Debug)]
+pub struct Charged {
+    pub index: i64,
+    pub tier: String,
+    pub amount: i64,
+    /// The plan version it was charged under; `None` for a row written before m0015 that the
+    /// migration could not attribute.
+    pub plan: Option<Uuid>,
+}
+
+/// One period of one metric of a subscription, past or current, that has block charges or
+/// whose usage was recorded under a plan charging the metric in blocks at once.
 #[derive(Clone, Debug)]
 pub struct PeriodBlocks {
     pub subscription: Uuid,
     pub metric: Uuid,
     pub cycle: i32,
     pub usage: i64,
-    pub included: i64,
-    pub block_size: i64,
-    pub block_price: i64,
-    /// (block index, tier label, amount) of each block charged in the period.
-    pub charged: Vec<(i64, String, i64)>,
+    /// The plan version the period's usage was last recorded under; `None` when there is no
+    /// usage, or for a past period aggregated before m0015.
+    pub usage_plan: Option<Uuid>,
+    /// In block order.
+    pub charged: Vec<Charged>,
 }
 
-/// The current period of every subscription whose plan charges a metric in blocks at once.
-pub async fn current_period_blocks(db: &impl ConnectionTrait) -> Result<Vec<PeriodBlocks>> {
-    let terms = "SELECT s.id, c.metric_id, s.cycle, COALESCE(t.quantity, 0), c.included_units, \
-                 COALESCE(c.block_size, 0), COALESCE(c.block_price_minor, 0) \
-                 FROM subscriptions s JOIN plan_charges c ON c.plan_id = s.plan_id \
-                 LEFT JOIN usage_totals t ON t.subscription_id = s.id \
-                 AND t.metric_id = c.metric_id AND t.cycle = s.cycle \
-                 WHERE c.model = 'block' AND c.timing = 'immediately' \
-                 ORDER BY s.id, c.metric_id";
-    let mut out: Vec<PeriodBlocks> = rows(db, terms)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(PeriodBlocks {
-                subscription: r.try_get_by_index(0)?,
-                metric: r.try_get_by_index(1)?,
-                cycle: r.try_get_by_index(2)?,
-                usage: r.try_get_by_index(3)?,
-                included: r.try_get_by_index(4)?,
-                block_size: r.try_get_by_index(5)?,
-                block_price: r.try_get_by_index(6)?,
-                charged: Vec::new(),
-            })
-        })
-        .collect::<Result<_>>()?;
-    let charges = "SELECT b.subscription_id, b.metric_id, b.block_index, b.tier, b.amount_minor \
-                   FROM block_charges b JOIN subscriptions s \
-                   ON s.id = b.subscription_id AND s.cycle = b.cycle \
-                   ORDER BY b.subscription_id, b.metric_id, b.block_index";
-    let mut by_key = std::collections::HashMap::new();
-    for (i, p) in out.iter().enumerate() {
-        by_key.insert((p.subscription, p.metric), i);
-    }
-    for r in rows(db, charges).await? {
+/// Every period with blocks to check, and the block terms of every plan version by (plan,
+/// metric).
+pub struct BlockPeriods {
+    pub periods: Vec<PeriodBlocks>,
+    pub terms: HashMap<(Uuid, Uuid), BlockTerms>,
+}
+
+/// Every period of every subscription, past ones too, with block charges or usage under a
+/// plan that charges blocks at once.
+pub async fn period_blocks(db: &impl ConnectionTrait) -> Result<BlockPeriods> {
+    let terms_sql = "SELECT plan_id, metric_id, included_units, COALESCE(block_size, 0), \
+                     COALESCE(block_price_minor, 0) FROM plan_charges \
+                     WHERE model = 'block' AND timing = 'immediately'";
+    let mut terms = HashMap::new();
+    for r in rows(db, terms_sql).await? {
         let key: (Uuid, Uuid) = (r.try_get_by_index(0)?, r.try_get_by_index(1)?);
-        if let Some(&i) = by_key.get(&key) {
-            out[i].charged.push((
-                r.try_get_by_index(2)?,
-                r.try_get_by_index(3)?,
-                r.try_get_by_index(4)?,
-            ));
-        }
+        let t = BlockTerms {
+            included: r.try_get_by_index(2)?,
+            size: r.try_get_by_index(3)?,
+            price: r.try_get_by_index(4)?,
+        };
+        terms.insert(key, t);
     }
-    Ok(out)
+    let totals_sql = "SELECT t.subscription_id, t.metric_id, t.cycle, t.quantity, t.plan_id \
+                      FROM usage_totals t WHERE EXISTS (SELECT 1 FROM plan_charges c \
+                      WHERE c.plan_id = t.plan_id AND c.metric_id = t.metric_id \
+                      AND c.model = 'block' AND c.timing = 'immediately') \
+                      OR EXISTS (SELECT 1 FROM block_charges b \
+                      WHERE b.subscription_id = t.subscription_id \
+                      AND b.metric_id = t.metric_id AND b.cycle = t.cycle)";
+    let mut periods = BTreeMap::new();
+    for r in rows(db, totals_sql).await? {
+        let p = PeriodBlocks {
+            subscription: r.try_get_by_index(0)?,
+            metric: r.try_get_by_index(1)?,
+            cycle: r.try_get_by_index(2)?,
+            usage: r.try_get_by_index(3)?,
+            usage_plan: r.try_get_by_index(4)?,
+            charged: Vec::new(),
+        };
+        periods.insert((p.subscription, p.metric, p.cycle), p);
+    }
+    let charges_sql = "SELECT subscription_id, metric_id, cycle, block_index, tier, \
+                       amount_minor, plan_id FROM block_charges \
+                       ORDER BY subscription_id, metric_id, cycle, block_index";
+    for r in rows(db, charges_sql).await? {
+        let key: (Uuid, Uuid, i32) = (
+            r.try_get_by_index(0)?,
+            r.try_get_by_index(1)?,
+            r.try_get_by_index(2)?,
+        );
+        // Blocks without usage in their period: an empty aggregate, so that they show.
+        let period = periods.entry(key).or_insert_with(|| PeriodBlocks {
+            subscription: key.0,
+            metric: key.1,
+            cycle: key.2,
+            usage: 0,
+            usage_plan: None,
+            charged: Vec::new(),
+        });
+        period.charged.push(Charged {
+            index: r.try_get_by_index(3)?,
+            tier: r.try_get_by_index(4)?,
+            amount: r.try_get_by_index(5)?,
+            plan: r.try_get_by_index(6)?,
+        });
+    }
+    Ok(BlockPeriods {
+        periods: periods.into_values().collect(),
+        terms,
+    })
 }

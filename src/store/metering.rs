@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::catalog::metrics::codes_by_id;
 use crate::domain::{
-    Aggregation, BlockCharge, Currency, Money, NewUsageEvent, SubscriptionId, TenantId,
+    Aggregation, BlockCharge, Currency, Money, NewUsageEvent, PlanId, SubscriptionId, TenantId,
     UsageEventId, UsageTotalChange,
 };
 use crate::error::{Error, Result};
@@ -114,7 +114,7 @@ pub async fn totals(
 }
 
 /// Folds accepted events into the period's aggregate with one conditional expression, never
-/// a value computed from an earlier read.
+/// a value computed from an earlier read, and records the plan they were recorded under.
 pub async fn bump_total(db: &impl ConnectionTrait, c: UsageTotalChange) -> Result<()> {
     let seed = usage_totals::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -126,6 +126,7 @@ pub async fn bump_total(db: &impl ConnectionTrait, c: UsageTotalChange) -> Resul
         period_end: Set(c.period_end),
         quantity: Set(0),
         events: Set(0),
+        plan_id: Set(Some(c.plan.0)),
         updated_at: Set(c.now),
     };
     usage_totals::Entity::insert(seed)
@@ -152,6 +153,7 @@ pub async fn bump_total(db: &impl ConnectionTrait, c: UsageTotalChange) -> Resul
             usage_totals::Column::Events,
             Expr::col(usage_totals::Column::Events).add(c.events),
         )
+        .col_expr(usage_totals::Column::PlanId, Expr::value(c.plan.0))
         .col_expr(usage_totals::Column::UpdatedAt, Expr::value(c.now))
         .filter(usage_totals::Column::SubscriptionId.eq(c.subscription.0))
         .filter(usage_totals::Column::MetricId.eq(c.metric))
@@ -161,10 +163,12 @@ pub async fn bump_total(db: &impl ConnectionTrait, c: UsageTotalChange) -> Resul
     Ok(())
 }
 
-/// Stores new block charges, each with the id of its metric.
+/// Stores new block charges, each with the id of its metric, charged under `plan` (the plan
+/// version whose block terms priced them).
 pub async fn insert_charges(
     db: &impl ConnectionTrait,
     tenant: TenantId,
+    plan: PlanId,
     charges: &[(Uuid, BlockCharge)],
 ) -> Result<()> {
     let rows: Vec<_> = charges
@@ -181,6 +185,7 @@ pub async fn insert_charges(
             currency: Set(c.amount.currency.code().to_owned()),
             event_id: Set(c.event_id.0),
             invoice_id: Set(c.invoice_id.0),
+            plan_id: Set(Some(plan.0)),
             created_at: Set(c.created_at),
         })
         .collect();
