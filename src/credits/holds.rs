@@ -4,7 +4,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::wallet::{SpendRequest, Spending, spending_tenant};
-use super::{Move, begin, cost_of, entry, insufficient, move_balance};
+use super::{Move, begin, cost_of, entry, insufficient, move_balance, short_of};
 use crate::auth::Actor;
 use crate::domain::keys::ledger_key;
 use crate::domain::{
@@ -80,11 +80,19 @@ pub async fn reserve_credits(
         ));
     }
     let tenant = spending_tenant(state, actor, req.tenant, Spending::NewHold).await?;
-    if let Some(first) = reserved(state, tenant, &req, ttl_seconds).await? {
-        return Ok(first);
-    }
+    // A replay is found by the hold's unique key when it is inserted (or, if the balance is
+    // too low now, looked up before refusing): first attempts need no lookup.
     let now = state.clock.now();
-    let cost = cost_of(state, Some(actor), tenant, &req.metric_code, req.quantity).await?;
+    let cost = match cost_of(state, Some(actor), tenant, &req.metric_code, req.quantity).await {
+        Ok(cost) => cost,
+        // A key used before answers as its replay (or `CONFLICT`), whatever else is wrong.
+        Err(err) => {
+            return match reserved(state, tenant, &req, ttl_seconds).await? {
+                Some(first) => Ok(first),
+                None => Err(err),
+            };
+        }
+    };
     let txn = begin(state, tenant).await?;
     let hold = CreditHold {
         id: HoldId::new(),
@@ -105,7 +113,7 @@ pub async fn reserve_credits(
     e.operation_type = Some(hold.operation_type.clone());
     e.quantity = Some(req.quantity);
     match move_balance(&txn, state, e, cost.micro(), cost.micro()).await? {
-        Move::Done(entry, _) => {
+        Move::Done(entry, wallet) => {
             if let Err(err) = store::credits::wallets::insert_hold(&txn, &hold).await {
                 txn.rollback().await?;
                 // Another request with this key won the race: answer with its hold.
@@ -119,11 +127,17 @@ pub async fn reserve_credits(
             Ok(HoldOutcome {
                 hold,
                 entry: Some(entry),
-                wallet: store::credits::wallets::find(&state.db, tenant).await?,
+                wallet,
                 replayed: false,
             })
         }
-        Move::Insufficient => Err(insufficient(state, txn, tenant, cost).await),
+        Move::Insufficient => {
+            txn.rollback().await?;
+            match reserved(state, tenant, &req, ttl_seconds).await? {
+                Some(first) => Ok(first),
+                None => Err(short_of(state, tenant, cost).await),
+            }
+        }
         Move::Duplicate => {
             txn.rollback().await?;
             Err(Error::internal("a new hold's entry key already exists"))
@@ -148,7 +162,7 @@ async fn close(
     charged: Credits,
     quantity: Option<i64>,
     now: DateTime<Utc>,
-) -> Result<Option<LedgerEntry>> {
+) -> Result<Option<(LedgerEntry, Wallet)>> {
     let tenant: TenantId = hold.tenant_id;
     let back = hold.amount.micro() - charged.micro();
     let txn = begin(state, tenant).await?;
@@ -164,10 +178,10 @@ async fn close(
     e.operation_type = Some(hold.operation_type.clone());
     e.quantity = quantity;
     match move_balance(&txn, state, e, -hold.amount.micro(), (-back).max(0)).await? {
-        Move::Done(entry, _) => {
+        Move::Done(entry, wallet) => {
             txn.commit().await?;
             super::announce(state, &entry);
-            Ok(Some(entry))
+            Ok(Some((entry, wallet)))
         }
         Move::Insufficient => Err(insufficient(state, txn, tenant, Credits(-back)).await),
         Move::Duplicate => {
@@ -204,7 +218,7 @@ pub async fn settle_credits(
     let metric = Code::parse("metricCode", &hold.metric_code)?;
     let cost = cost_of(state, Some(actor), hold.tenant_id, &metric, actual_quantity).await?;
     let now = state.clock.now();
-    let entry = close(
+    let closed = close(
         state,
         &hold,
         HoldStatus::Settled,
@@ -214,8 +228,24 @@ pub async fn settle_credits(
         now,
     )
     .await?;
+    if let Some((entry, wallet)) = closed {
+        (state.metrics).credits_consumed(&hold.operation_type, cost.micro());
+        // What the transaction wrote, so the answer needs no second read.
+        let hold = CreditHold {
+            status: HoldStatus::Settled,
+            settled: Some(cost),
+            ..hold
+        };
+        return Ok(HoldOutcome {
+            hold,
+            entry: Some(entry),
+            wallet,
+            replayed: false,
+        });
+    }
+    // Someone else closed it first: a settlement of the same quantity is its replay.
     let fresh = open_hold(state, actor, id).await?;
-    if entry.is_none() && fresh.status != HoldStatus::Settled {
+    if fresh.status != HoldStatus::Settled {
         return Err(Error::conflict(
             ConflictReason::HoldNotOpen,
             format!(
@@ -224,13 +254,7 @@ pub async fn settle_credits(
             ),
         ));
     }
-    match entry {
-        Some(_) => {
-            (state.metrics).credits_consumed(&fresh.operation_type, cost.micro());
-            outcome(state, fresh, Some(settle_key), false).await
-        }
-        None => settled(state, fresh, settle_key, actual_quantity).await,
-    }
+    settled(state, fresh, settle_key, actual_quantity).await
 }
 
 /// Settling a settled hold again: the first result for the same quantity, a `CONFLICT`

@@ -106,7 +106,16 @@ impl SpendRequest {
 pub async fn consume_credits(state: &AppState, actor: &Actor, req: SpendRequest) -> Result<Spent> {
     let tenant = spending_tenant(state, actor, req.tenant, Spending::PaidCredits).await?;
     let key = ledger_key::client(LedgerKind::Consume, &req.idempotency_key);
-    let cost = cost_of(state, Some(actor), tenant, &req.metric_code, req.quantity).await?;
+    let cost = match cost_of(state, Some(actor), tenant, &req.metric_code, req.quantity).await {
+        Ok(cost) => cost,
+        // A key used before answers as its replay (or `CONFLICT`), whatever else is wrong.
+        Err(err) => {
+            return match replay(state, tenant, &key, |e| req.made(e)).await? {
+                Some(first) => Ok(first),
+                None => Err(err),
+            };
+        }
+    };
     let txn = begin(state, tenant).await?;
     let mut e = entry(
         tenant,

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use entity::{block_charges, usage_events, usage_totals};
-use sea_orm::sea_query::{Expr, ExprTrait, Func};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, OnConflict};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     Set, Statement,
@@ -113,8 +113,10 @@ pub async fn totals(
         .collect())
 }
 
-/// Folds accepted events into the period's aggregate with one conditional expression, never
-/// a value computed from an earlier read, and records the plan they were recorded under.
+/// Folds accepted events into the period's aggregate with one upsert whose update is a
+/// conditional expression over the stored row, never a value computed from an earlier read, and
+/// records the plan they were recorded under. One statement: the first events of a period
+/// insert the row, later ones add to it.
 pub async fn bump_total(db: &impl ConnectionTrait, c: UsageTotalChange) -> Result<()> {
     let seed = usage_totals::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -124,41 +126,40 @@ pub async fn bump_total(db: &impl ConnectionTrait, c: UsageTotalChange) -> Resul
         cycle: Set(c.cycle),
         period_start: Set(c.period_start),
         period_end: Set(c.period_end),
-        quantity: Set(0),
-        events: Set(0),
+        // Quantities are never negative, so the first value is also the first maximum.
+        quantity: Set(c.value),
+        events: Set(c.events),
         plan_id: Set(Some(c.plan.0)),
         updated_at: Set(c.now),
     };
-    usage_totals::Entity::insert(seed)
-        .on_conflict_do_nothing_on([
-            usage_totals::Column::SubscriptionId,
-            usage_totals::Column::MetricId,
-            usage_totals::Column::Cycle,
-        ])
-        .exec(db)
-        .await?;
-    let quantity = Expr::col(usage_totals::Column::Quantity);
+    let stored = |col: usage_totals::Column| Expr::col((usage_totals::Entity, col));
     let next = match c.aggregation {
-        Aggregation::Sum | Aggregation::Count => quantity.add(c.value),
+        Aggregation::Sum | Aggregation::Count => {
+            stored(usage_totals::Column::Quantity).add(c.value)
+        }
         Aggregation::Max => Expr::case(
-            Expr::col(usage_totals::Column::Quantity).lt(c.value),
+            stored(usage_totals::Column::Quantity).lt(c.value),
             Expr::val(c.value),
         )
-        .finally(Expr::col(usage_totals::Column::Quantity))
+        .finally(stored(usage_totals::Column::Quantity))
         .into(),
     };
-    usage_totals::Entity::update_many()
-        .col_expr(usage_totals::Column::Quantity, next)
-        .col_expr(
-            usage_totals::Column::Events,
-            Expr::col(usage_totals::Column::Events).add(c.events),
-        )
-        .col_expr(usage_totals::Column::PlanId, Expr::value(c.plan.0))
-        .col_expr(usage_totals::Column::UpdatedAt, Expr::value(c.now))
-        .filter(usage_totals::Column::SubscriptionId.eq(c.subscription.0))
-        .filter(usage_totals::Column::MetricId.eq(c.metric))
-        .filter(usage_totals::Column::Cycle.eq(c.cycle))
-        .exec(db)
+    let fold = OnConflict::columns([
+        usage_totals::Column::SubscriptionId,
+        usage_totals::Column::MetricId,
+        usage_totals::Column::Cycle,
+    ])
+    .value(usage_totals::Column::Quantity, next)
+    .value(
+        usage_totals::Column::Events,
+        stored(usage_totals::Column::Events).add(c.events),
+    )
+    .value(usage_totals::Column::PlanId, Expr::value(c.plan.0))
+    .value(usage_totals::Column::UpdatedAt, Expr::value(c.now))
+    .to_owned();
+    usage_totals::Entity::insert(seed)
+        .on_conflict(fold)
+        .exec_without_returning(db)
         .await?;
     Ok(())
 }

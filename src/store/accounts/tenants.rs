@@ -167,10 +167,21 @@ pub async fn in_dunning(db: &impl ConnectionTrait) -> Result<Vec<Tenant>> {
         .collect())
 }
 
-/// Locks the tenant row until the transaction ends, with a write that changes nothing (a
-/// portable `SELECT ... FOR UPDATE`).
+/// Locks the tenant row until the transaction ends. On PostgreSQL with `SELECT ... FOR NO KEY
+/// UPDATE`: the lock an update of the row would take, without writing a new row version on
+/// every usage batch. Elsewhere with a write that changes nothing, which on SQLite also takes
+/// the database's write lock first.
 pub async fn lock(db: &impl ConnectionTrait, id: TenantId) -> Result<()> {
     use sea_orm::sea_query::Expr;
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        db.execute_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "SELECT 1 FROM tenants WHERE id = $1 FOR NO KEY UPDATE",
+            [id.0.into()],
+        ))
+        .await?;
+        return Ok(());
+    }
     Entity::update_many()
         .col_expr(Column::UpdatedAt, Expr::col(Column::UpdatedAt))
         .filter(Column::Id.eq(id.0))

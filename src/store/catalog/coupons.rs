@@ -200,6 +200,9 @@ pub async fn latest_discounts(
         .order_by_asc(coupon_redemptions::Column::Id)
         .all(db)
         .await?;
+    if rows.is_empty() {
+        return Ok(HashMap::new());
+    }
     let coupon_ids: Vec<Uuid> = rows.iter().map(|r| r.coupon_id).collect();
     let coupons: HashMap<Uuid, Coupon> = Entity::find()
         .filter(Column::Id.is_in(coupon_ids))
