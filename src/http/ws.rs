@@ -29,8 +29,8 @@ use crate::live::Slot;
 pub const PROTOCOL: &str = "graphql-transport-ws";
 const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 /// What a connection reads at a time (a longer message grows the buffer). Clients send little;
-/// the default of 128 KiB is zero-filled on every read, which with 1,000 connections cost more
-/// than the live updates they were sent.
+/// tungstenite's default of 128 KiB is zero-filled on every read, 7% of the CPU with 1,000
+/// connections in `benches/live_updates`.
 const READ_BUFFER_BYTES: usize = 4 * 1024;
 
 pub async fn upgrade(State(s): State<HttpState>, ws: WebSocketUpgrade) -> Response {

@@ -65,9 +65,12 @@ impl<O> Drop for Member<O> {
     }
 }
 
-/// A value and the number of the read that gave it.
+/// A value, the number of the read that gave it, and the number of the latest read made for a
+/// change (this one or an earlier one). A read made only for a new member's first value shows
+/// the others nothing they must see: a change it shows is read again once its nudge arrives.
 struct Snapshot<V> {
     read: u64,
+    for_change: u64,
     value: Option<V>,
 }
 
@@ -136,36 +139,63 @@ impl Live {
             || {
                 watch::Sender::new(Snapshot::<V> {
                     read: 0,
+                    for_change: 0,
                     value: None,
                 })
             },
             |hub, hubs, key, changes| {
                 let to = hub.clone();
-                tokio::spawn(run(hub, hubs, key, changes, wanted, move |n, _| {
-                    let (value, to) = (read(), to.clone());
-                    async move {
-                        let value = Some(value.await);
-                        to.out.send_replace(Snapshot { read: n, value });
-                    }
-                }));
+                let mut for_change = 0;
+                tokio::spawn(run(
+                    hub,
+                    hubs,
+                    key,
+                    changes,
+                    wanted,
+                    move |n, _, changed| {
+                        if changed {
+                            for_change = n;
+                        }
+                        let (value, to, for_change) = (read(), to.clone(), for_change);
+                        async move {
+                            let value = Some(value.await);
+                            to.out.send_replace(Snapshot {
+                                read: n,
+                                for_change,
+                                value,
+                            });
+                        }
+                    },
+                ));
             },
         );
         let rx = member.hub.out.subscribe();
         // Any read numbered above this one begins after `rx` listens.
         let after = member.hub.started.load(Ordering::SeqCst);
         member.hub.want.notify_one();
-        stream::unfold((member, rx, after), |(member, mut rx, after)| async move {
-            loop {
-                rx.changed().await.ok()?;
-                let (read, value) = {
-                    let s = rx.borrow_and_update();
-                    (s.read, s.value.clone())
-                };
-                if let Some(value) = value.filter(|_| read > after) {
-                    return Some((value, (member, rx, read)));
+        // The first value: any read begun after joining. Then: a read for a change this member
+        // has not been shown (the value may be newer still).
+        let first = true;
+        stream::unfold(
+            (member, rx, after, first),
+            |(member, mut rx, seen, first)| async move {
+                loop {
+                    rx.changed().await.ok()?;
+                    let (read, for_change, value) = {
+                        let s = rx.borrow_and_update();
+                        (s.read, s.for_change, s.value.clone())
+                    };
+                    let due = if first {
+                        read > seen
+                    } else {
+                        for_change > seen
+                    };
+                    if let Some(value) = value.filter(|_| due) {
+                        return Some((value, (member, rx, read, false)));
+                    }
                 }
-            }
-        })
+            },
+        )
     }
 
     /// What `read` makes of each burst of changes `wanted` picks in one of `tenant`'s streams,
@@ -191,7 +221,7 @@ impl Live {
             || broadcast::Sender::<V>::new(EVENT_BACKLOG),
             |hub, hubs, key, changes| {
                 let to = hub.clone();
-                tokio::spawn(run(hub, hubs, key, changes, wanted, move |_, batch| {
+                tokio::spawn(run(hub, hubs, key, changes, wanted, move |_, batch, _| {
                     let (items, to) = (read(batch), to.clone());
                     async move {
                         for item in items.await {
@@ -215,7 +245,8 @@ impl Live {
 }
 
 /// A hub's task: waits for a matching change (or a member's wish for a fresh value), folds
-/// the changes queued behind it into the same burst, and runs `step` once for the burst.
+/// the changes queued behind it into the same burst, and runs `step` once for the burst, told
+/// whether it is for a change (or for events missed) or only for a member's wish.
 async fn run<O, W, S, F>(
     hub: Arc<Hub<O>>,
     hubs: Map,
@@ -225,13 +256,14 @@ async fn run<O, W, S, F>(
     mut step: S,
 ) where
     W: Fn(&Change) -> bool,
-    S: FnMut(u64, Vec<Change>) -> F,
+    S: FnMut(u64, Vec<Change>, bool) -> F,
     F: Future<Output = ()>,
 {
     let tenant = key.0;
     let ours = |e: &TenantEvent| e.is_for(tenant) && wanted(&e.change);
     loop {
         let mut burst = Vec::new();
+        let mut missed = false;
         tokio::select! {
             () = hub.gone.notified() => {
                 let mut map = lock(&hubs);
@@ -246,20 +278,22 @@ async fn run<O, W, S, F>(
                 Ok(e) if ours(&e) => burst.push(e.change),
                 Ok(_) => continue,
                 // Fell behind: a read shows whatever was missed.
-                Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Lagged(_)) => missed = true,
                 Err(RecvError::Closed) => return,
             },
         }
         loop {
             match changes.try_recv() {
                 Ok(e) if ours(&e) => burst.push(e.change),
-                Ok(_) | Err(TryRecvError::Lagged(_)) => {}
+                Ok(_) => {}
+                Err(TryRecvError::Lagged(_)) => missed = true,
                 Err(_) => break,
             }
         }
         // Everything in `burst` committed before this read begins.
         let n = hub.started.fetch_add(1, Ordering::SeqCst) + 1;
-        step(n, burst).await;
+        let changed = missed || !burst.is_empty();
+        step(n, burst, changed).await;
     }
 }
 
@@ -300,9 +334,9 @@ mod tests {
         let first = next(&mut a).await;
         let mut b = feed();
         let b_first = next(&mut b).await;
-        // b's first value comes from a read begun after b joined; a sees it too.
+        // b's first value comes from a read begun after b joined; a is not shown that read
+        // (nothing changed), so its next value below is the change's, as b's is.
         assert!(b_first > first);
-        assert_eq!(next(&mut a).await, b_first);
         let before = reads.load(Ordering::SeqCst);
         live.publish(t, Change::Wallet);
         let (x, y) = (next(&mut a).await, next(&mut b).await);
