@@ -25,21 +25,14 @@ type Map = Arc<Mutex<HashMap<Key, Arc<dyn Any + Send + Sync>>>>;
 #[derive(Default)]
 pub(super) struct Hubs {
     map: Map,
-    members: Arc<AtomicUsize>,
+    pub(super) members: Arc<AtomicUsize>,
 }
 
-impl Hubs {
-    pub(super) fn members(&self) -> usize {
-        self.members.load(Ordering::SeqCst)
-    }
-}
-
-/// Values handed out by an event hub that a subscriber may fall behind by before it skips
-/// ahead to the newest.
+/// How far a subscriber of an event hub may fall behind before it skips to the newest.
 const EVENT_BACKLOG: usize = 1_024;
 
 struct Hub<O> {
-    /// Subscriptions on the hub; changed only under the registry's lock.
+    /// Subscriptions on the hub; raised only under the registry's lock.
     members: AtomicUsize,
     /// The last member left.
     gone: Notify,
@@ -175,9 +168,8 @@ impl Live {
         member.hub.want.notify_one();
         // The first value: any read begun after joining. Then: a read for a change this member
         // has not been shown (the value may be newer still).
-        let first = true;
         stream::unfold(
-            (member, rx, after, first),
+            (member, rx, after, true),
             |(member, mut rx, seen, first)| async move {
                 loop {
                     rx.changed().await.ok()?;
@@ -299,7 +291,6 @@ async fn run<O, W, S, F>(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicU64;
     use std::time::Duration;
 
     use futures_util::StreamExt;

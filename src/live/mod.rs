@@ -120,7 +120,7 @@ impl Live {
     /// Subscriptions listening on this replica (all tenants), for tests and benchmarks that
     /// wait until theirs are in place.
     pub fn listeners(&self) -> usize {
-        self.hubs.members()
+        self.hubs.members.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Whether changes published on other replicas reach this one: true without Redis (there
