@@ -135,9 +135,13 @@ pub async fn refund_invoice(
         created_at: now,
         updated_at: now,
     };
-    if invoice.billing_reason == BillingReason::CreditPack {
-        note.credits_revoked =
-            credits::take_back_for_refund(&txn, state, &invoice, amount, note.id, now).await?;
+    let taken = if invoice.billing_reason == BillingReason::CreditPack {
+        credits::take_back_for_refund(&txn, state, &invoice, amount, note.id, now).await?
+    } else {
+        None
+    };
+    if let Some(entry) = &taken {
+        note.credits_revoked = Credits(-entry.amount.micro());
     }
     store::payments::credit_notes::insert(&txn, &note).await?;
     if by_provider {
@@ -145,6 +149,9 @@ pub async fn refund_invoice(
             .await?;
     }
     txn.commit().await?;
+    if let Some(entry) = &taken {
+        credits::announce(state, entry); // live updates
+    }
     tracing::info!(credit_note = %note.id, number = %note.number, amount, by = %actor.subject, "invoice refunded");
     Ok(note)
 }
@@ -197,7 +204,7 @@ async fn finish(
     store::accounts::tenants::lock(&txn, note.tenant_id).await?;
     let changed =
         store::payments::credit_notes::record(&txn, note.id, reference, status, now).await?;
-    if changed && status == CreditNoteStatus::Failed {
+    let given = if changed && status == CreditNoteStatus::Failed {
         credits::give_back_for_failed_refund(
             &txn,
             state,
@@ -206,9 +213,14 @@ async fn finish(
             note.id,
             now,
         )
-        .await?;
-    }
+        .await?
+    } else {
+        None
+    };
     txn.commit().await?;
+    if let Some(entry) = &given {
+        credits::announce(state, entry); // live updates
+    }
     Ok(changed)
 }
 

@@ -14,8 +14,8 @@ use crate::domain::NewWebhookEvent;
 use crate::domain::keys::{invoice_source, ledger_key};
 use crate::domain::{
     BillingReason, Code, CreditNoteId, CreditTopup, Credits, IdempotentOperation, Invoice,
-    InvoiceStatus, Keyed, LedgerKind, LineKind, NewLine, NewNotification, Page, PageRequest, Role,
-    TenantId, TopupId, TopupSource, TopupStatus,
+    InvoiceStatus, Keyed, LedgerEntry, LedgerKind, LineKind, NewLine, NewNotification, Page,
+    PageRequest, Role, TenantId, TopupId, TopupSource, TopupStatus,
 };
 use crate::error::{ConflictReason, Error, OptionExt, Result};
 use crate::payments::CheckoutRequest;
@@ -342,8 +342,9 @@ pub async fn list_topups(
 /// Takes back, in `txn`, the credits a refund of a credit-pack invoice covers: the pack's
 /// credits in proportion to the money refunded (`credits * amount / paid`), capped at the
 /// balance so it never goes below zero. Credits already spent are not recovered: the rest of
-/// the refund is money only. The entry is a `revoke` keyed by the credit note. Returns what
-/// was taken (zero for an invoice that is not a pack's, or an empty wallet).
+/// the refund is money only. The entry is a `revoke` keyed by the credit note. Returns the
+/// entry (none for an invoice that is not a pack's, or an empty wallet), for the caller to
+/// [`announce`](super::announce) after its commit.
 pub(crate) async fn take_back_for_refund(
     txn: &DatabaseTransaction,
     state: &AppState,
@@ -351,12 +352,12 @@ pub(crate) async fn take_back_for_refund(
     amount_minor: i64,
     credit_note: CreditNoteId,
     now: DateTime<Utc>,
-) -> Result<Credits> {
+) -> Result<Option<LedgerEntry>> {
     let Some(topup) = store::credits::topups::find_by_invoice(txn, invoice.id).await? else {
-        return Ok(Credits(0));
+        return Ok(None);
     };
     if topup.status != TopupStatus::Completed || invoice.amount_paid <= 0 {
-        return Ok(Credits(0));
+        return Ok(None);
     }
     let share = i128::from(topup.credits.micro()) * i128::from(amount_minor)
         / i128::from(invoice.amount_paid);
@@ -368,13 +369,13 @@ pub(crate) async fn take_back_for_refund(
         .micro();
     let take = share.min(balance.max(0));
     if take <= 0 {
-        return Ok(Credits(0));
+        return Ok(None);
     }
     let mut e = entry(topup.tenant_id, LedgerKind::Revoke, -take, now);
     e.idempotency_key = Some(ledger_key::refund(credit_note));
     e.reference = Some(credit_note.to_string());
     match move_balance(txn, state, e, 0, take).await? {
-        Move::Done(..) => Ok(Credits(take)),
+        Move::Done(entry, _) => Ok(Some(entry)),
         Move::Duplicate => Err(Error::internal("a credit note took credits back twice")),
         Move::Insufficient => Err(Error::internal("the balance moved under the tenant lock")),
     }
@@ -382,7 +383,8 @@ pub(crate) async fn take_back_for_refund(
 
 /// Gives back, in `txn`, the credits a credit note took when its refund failed: the money
 /// stayed with us, so the credits stay with the buyer. One `grant` entry keyed by the credit
-/// note, so it happens once.
+/// note, so it happens once. Returns the entry when it was written, for the caller to
+/// [`announce`](super::announce) after its commit.
 pub(crate) async fn give_back_for_failed_refund(
     txn: &DatabaseTransaction,
     state: &AppState,
@@ -390,16 +392,17 @@ pub(crate) async fn give_back_for_failed_refund(
     credits: Credits,
     credit_note: CreditNoteId,
     now: DateTime<Utc>,
-) -> Result<()> {
+) -> Result<Option<LedgerEntry>> {
     if credits.micro() <= 0 {
-        return Ok(());
+        return Ok(None);
     }
     store::credits::wallets::ensure(txn, tenant, now).await?;
     let mut e = entry(tenant, LedgerKind::Grant, credits.micro(), now);
     e.idempotency_key = Some(ledger_key::refund_failed(credit_note));
     e.reference = Some(credit_note.to_string());
     match move_balance(txn, state, e, 0, 0).await? {
-        Move::Done(..) | Move::Duplicate => Ok(()),
+        Move::Done(entry, _) => Ok(Some(entry)),
+        Move::Duplicate => Ok(None),
         Move::Insufficient => Err(Error::internal("a grant cannot lack credits")),
     }
 }

@@ -1,12 +1,13 @@
 //! Live updates: the `Subscription` root. Each field checks the caller against the tenant it
-//! asks for (another tenant's stream is `FORBIDDEN`), then waits for that tenant's changes
-//! (`crate::live`) and reads the current value through the same service as the matching query.
-//! `walletChanged` and `usageChanged` answer the current value first.
-use std::sync::Arc;
+//! asks for (another tenant's stream is `FORBIDDEN`), then joins that tenant's hub for the
+//! stream (`crate::live`): on each change the hub reads the current value once, through the
+//! same service as the matching query, and every subscription of the tenant to the stream on
+//! this replica gets it. The hub reads as the caller that started it; every caller passed the
+//! same tenant check. `walletChanged` and `usageChanged` answer the current value first.
+use std::sync::{Arc, Mutex};
 
 use async_graphql::{Context, ID, Subscription};
-use futures_util::stream::{self, Stream, StreamExt};
-use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
+use futures_util::stream::{Stream, StreamExt};
 
 use crate::auth::Actor;
 use crate::domain::{Code, InvoiceId, NotificationId, PageRequest, TenantId};
@@ -16,7 +17,7 @@ use crate::graphql::invoicing::types::InvoiceOut;
 use crate::graphql::metering::types::UsageSummaryOut;
 use crate::graphql::notify::NotificationOut;
 use crate::graphql::{CtxExt, GqlResult, to_gql};
-use crate::live::{Change, TenantEvent};
+use crate::live::Change;
 use crate::state::AppState;
 use crate::{credits, invoicing, metering, notify};
 
@@ -34,20 +35,15 @@ impl LiveSubscription {
         tenant_id: Option<ID>,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<WalletOut>> + use<>> {
         let (state, actor, tenant) = scope(ctx, tenant_id)?;
+        // The caller may read the wallet (an unknown tenant is NOT_FOUND here, not later).
+        credits::wallet(&state, &actor, Some(tenant)).await.gql()?;
+        let live = state.live.clone();
         let read = move || {
             let (state, actor) = (state.clone(), actor.clone());
-            async move {
-                credits::wallet(&state, &actor, Some(tenant))
-                    .await
-                    .map(WalletOut::from)
-                    .gql()
-            }
+            async move { credits::wallet(&state, &actor, Some(tenant)).await.gql() }
         };
-        // Listening before the first read: a change committed in between is not missed.
-        let rx = ctx.state()?.live.subscribe();
-        let first = read().await?;
-        let changes = nudges(rx, tenant, |c| matches!(c, Change::Wallet)).then(move |()| read());
-        Ok(stream::once(async { Ok(first) }).chain(changes))
+        let values = live.latest(tenant, "wallet", |c| matches!(c, Change::Wallet), read);
+        Ok(values.map(|v| v.map(WalletOut::from)))
     }
 
     /// One metric's usage in the current period (total, blocks charged): now, then after every
@@ -61,29 +57,29 @@ impl LiveSubscription {
     {
         let (state, actor, tenant) = scope(ctx, tenant_id)?;
         let code = Code::parse("metricCode", &metric_code).gql()?;
-        let read = {
+        let summary = {
             let code = code.clone();
-            move || {
-                let (state, actor, code) = (state.clone(), actor.clone(), code.clone());
+            move |state: AppState, actor: Actor| {
+                let code = code.clone();
                 async move {
                     metering::usage_summary(&state, &actor, Some(tenant), code, None, None)
                         .await
-                        .map(UsageSummaryOut::from)
                         .gql()
                 }
             }
         };
-        // Listening before the first read: a change committed in between is not missed.
-        let rx = ctx.state()?.live.subscribe();
-        let first = read().await?;
+        // The caller may read the summary (no subscription or no such metric is an error here).
+        summary.clone()(state.clone(), actor.clone()).await?;
+        let live = state.live.clone();
+        let read = move || summary.clone()(state.clone(), actor.clone());
         let wanted = code.as_str().to_owned();
-        let changes = nudges(
-            rx,
+        let values = live.latest(
             tenant,
+            &format!("usage:{wanted}"),
             move |c| matches!(c, Change::Usage { metric } if *metric == wanted),
-        )
-        .then(move |()| read());
-        Ok(stream::once(async { Ok(first) }).chain(changes))
+            read,
+        );
+        Ok(values.map(|v| v.map(UsageSummaryOut::from)))
     }
 
     /// Each invoice of the tenant as it is created or changes status.
@@ -106,22 +102,30 @@ impl LiveSubscription {
         )
         .await
         .gql()?;
-        let rx = ctx.state()?.live.subscribe();
-        Ok(events(rx, tenant).filter_map(move |change| {
+        let live = state.live.clone();
+        let read = move |burst: Vec<Change>| {
             let (state, actor) = (state.clone(), actor.clone());
             async move {
-                let Change::Invoice { id } = change else {
-                    return None;
-                };
-                let id = InvoiceId::parse("id", &id).ok()?;
-                Some(
-                    invoicing::get(&state, &actor, id)
-                        .await
-                        .map(InvoiceOut::from)
-                        .gql(),
-                )
+                let mut found = Vec::with_capacity(burst.len());
+                for change in burst {
+                    let Change::Invoice { id } = change else {
+                        continue;
+                    };
+                    let Ok(id) = InvoiceId::parse("id", &id) else {
+                        continue;
+                    };
+                    found.push(invoicing::get(&state, &actor, id).await.gql());
+                }
+                found
             }
-        }))
+        };
+        let invoices = live.each(
+            tenant,
+            "invoices",
+            |c| matches!(c, Change::Invoice { .. }),
+            read,
+        );
+        Ok(invoices.map(|i| i.map(InvoiceOut::from)))
     }
 
     /// Each notification recorded for the tenant from now on.
@@ -132,38 +136,42 @@ impl LiveSubscription {
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<NotificationOut>> + use<>>
     {
         let (state, actor, tenant) = scope(ctx, tenant_id)?;
-        let rx = ctx.state()?.live.subscribe();
         // Ids are time-ordered (UUIDv7): what is recorded from now on sorts after this one.
         let since = NotificationId::new().0;
-        let pages = stream::unfold(
-            (
-                nudges(rx, tenant, |c| matches!(c, Change::Notification)).boxed(),
-                since,
-            ),
-            move |(mut nudged, since)| {
-                let (state, actor) = (state.clone(), actor.clone());
-                async move {
-                    nudged.next().await?;
-                    let page = PageRequest {
-                        first: 100,
-                        after: Some(since),
-                    };
-                    match notify::list(&state, &actor, Some(tenant), page).await {
-                        Ok(found) => {
-                            // The cursor moves to the newest notification shown.
-                            let next = found.items.last().map_or(since, |n| n.id.0);
-                            Some((Ok(found.items), (nudged, next)))
+        let live = state.live.clone();
+        // The hub's cursor, the newest notification it handed out; its reads run one at a time.
+        let cursor = Arc::new(Mutex::new(since));
+        let read = move |_: Vec<Change>| {
+            let (state, actor, cursor) = (state.clone(), actor.clone(), cursor.clone());
+            async move {
+                let after = *cursor.lock().unwrap_or_else(|p| p.into_inner());
+                let page = PageRequest {
+                    first: 100,
+                    after: Some(after),
+                };
+                match notify::list(&state, &actor, Some(tenant), page).await {
+                    Ok(found) => {
+                        if let Some(last) = found.items.last() {
+                            *cursor.lock().unwrap_or_else(|p| p.into_inner()) = last.id.0;
                         }
-                        Err(e) => Some((Err(to_gql(e)), (nudged, since))),
+                        found.items.into_iter().map(Ok).collect()
                     }
+                    Err(e) => vec![Err(to_gql(e))],
                 }
-            },
-        );
-        Ok(pages.flat_map(|page| match page {
-            Ok(items) => {
-                stream::iter(items.into_iter().map(|n| Ok(NotificationOut::from(n)))).left_stream()
             }
-            Err(e) => stream::once(std::future::ready(Err(e))).right_stream(),
+        };
+        let added = live.each(
+            tenant,
+            "notifications",
+            |c| matches!(c, Change::Notification),
+            read,
+        );
+        // A hub started before this subscription may hand out what was recorded before it.
+        Ok(added.filter_map(move |n| {
+            std::future::ready(match n {
+                Ok(n) if n.id.0 <= since => None,
+                other => Some(other.map(NotificationOut::from)),
+            })
         }))
     }
 }
@@ -174,48 +182,4 @@ fn scope(ctx: &Context<'_>, tenant_id: Option<ID>) -> Item<(AppState, Actor, Ten
     let asked = opt_tenant_id("tenantId", tenant_id.as_ref()).gql()?;
     let tenant = actor.tenant_for(asked).gql()?;
     Ok((state, actor, tenant))
-}
-
-/// The tenant's changes, in order. A subscriber that fell behind gets nudged for everything
-/// (it re-reads, so nothing wrong is shown).
-fn events(
-    rx: broadcast::Receiver<TenantEvent>,
-    tenant: TenantId,
-) -> impl Stream<Item = Change> + Send + 'static {
-    stream::unfold(rx, move |mut rx| async move {
-        loop {
-            match rx.recv().await {
-                Ok(e) if e.is_for(tenant) => return Some((e.change, rx)),
-                Ok(_) => {}
-                Err(RecvError::Lagged(_)) => {}
-                Err(RecvError::Closed) => return None,
-            }
-        }
-    })
-}
-
-/// One nudge for each burst of matching changes: the changes already queued behind the first
-/// are folded into it, since one read shows them all. The receiver is this subscription's own.
-fn nudges(
-    rx: broadcast::Receiver<TenantEvent>,
-    tenant: TenantId,
-    wanted: impl Fn(&Change) -> bool + Send + Sync + 'static,
-) -> impl Stream<Item = ()> + Send + 'static {
-    let wanted = Arc::new(wanted);
-    stream::unfold(rx, move |mut rx| {
-        let wanted = wanted.clone();
-        async move {
-            loop {
-                match rx.recv().await {
-                    Ok(e) if e.is_for(tenant) && wanted(&e.change) => break,
-                    Ok(_) => {}
-                    // Fell behind: re-reading shows whatever was missed.
-                    Err(RecvError::Lagged(_)) => break,
-                    Err(RecvError::Closed) => return None,
-                }
-            }
-            while matches!(rx.try_recv(), Ok(_) | Err(TryRecvError::Lagged(_))) {}
-            Some(((), rx))
-        }
-    })
 }

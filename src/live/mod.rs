@@ -1,9 +1,10 @@
 //! Live updates: after a transaction commits, the code that committed it publishes a
-//! [`Change`] for the tenant; subscribers (GraphQL subscriptions over WebSocket) are nudged and
-//! read the current value from the database. A message carries no figures, so it can never
-//! show stale or wrong data, and its order does not matter. Fan-out is in-process, and across
-//! replicas through Redis pub/sub when Redis is configured (`redis.rs`). Publishing never
-//! waits: it hands the change to a background task and returns.
+//! [`Change`] for the tenant; on each replica, the hub of each (tenant, stream) with
+//! subscriptions (GraphQL subscriptions over WebSocket) is nudged, reads the current value from
+//! the database once, and hands it to all of them (`feed.rs`). A message carries no figures, so
+//! it can never show stale or wrong data, and its order does not matter. Fan-out is
+//! in-process, and across replicas through Redis pub/sub when Redis is configured
+//! (`redis.rs`). Publishing never waits: it hands the change to a background task and returns.
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -12,6 +13,7 @@ use tokio::sync::broadcast;
 
 use crate::domain::TenantId;
 
+mod feed;
 mod redis;
 
 /// What changed for a tenant. Published only after the transaction that changed it commits.
@@ -41,15 +43,17 @@ impl TenantEvent {
     }
 }
 
-/// The hub: a broadcast channel every subscription listens on, the Redis link when there is
-/// one, and the count of open subscriptions per tenant (this replica's).
+/// The broadcast channel of this replica's changes (every hub listens on it), the Redis link
+/// when there is one, the hubs by (tenant, stream), and the count of open subscriptions per
+/// tenant (this replica's).
 pub struct Live {
     local: broadcast::Sender<TenantEvent>,
     redis: Option<redis::Link>,
+    hubs: feed::Hubs,
     per_tenant: Mutex<HashMap<TenantId, usize>>,
 }
 
-/// How many events may wait for a slow subscriber before it skips ahead (it then re-reads the
+/// How many events may wait for a slow hub before it skips ahead (it then re-reads the
 /// current value, so nothing is shown wrong).
 const BACKLOG: usize = 4_096;
 
@@ -60,6 +64,7 @@ impl Live {
         Self {
             local,
             redis: None,
+            hubs: feed::Hubs::default(),
             per_tenant: Mutex::default(),
         }
     }
@@ -72,6 +77,7 @@ impl Live {
         Ok(Self {
             local,
             redis: Some(link),
+            hubs: feed::Hubs::default(),
             per_tenant: Mutex::default(),
         })
     }
@@ -90,6 +96,8 @@ impl Live {
         }
     }
 
+    /// This replica's changes, all tenants. Subscriptions go through [`Live::latest`] and
+    /// [`Live::each`] instead, which share one read per change.
     pub fn subscribe(&self) -> broadcast::Receiver<TenantEvent> {
         self.local.subscribe()
     }
@@ -112,7 +120,7 @@ impl Live {
     /// Subscriptions listening on this replica (all tenants), for tests and benchmarks that
     /// wait until theirs are in place.
     pub fn listeners(&self) -> usize {
-        self.local.receiver_count()
+        self.hubs.members.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Whether changes published on other replicas reach this one: true without Redis (there

@@ -30,6 +30,7 @@ mod idempotency_deferred;
 mod idempotency_subscriptions;
 mod invoices;
 mod live_protocol;
+mod live_refunds;
 mod live_updates;
 mod observability;
 mod observability_dashboards;

@@ -373,7 +373,7 @@ async fn stripe_refunds_a_manually_paid_invoice_writes_a_credit_note_marked_succ
 
 /// The demo tenant, with the growth pack (300 credits for 9,970) bought through Checkout and
 /// paid; its invoice id.
-async fn bought_pack(app: &TestApp, server: &StripeServer) -> (String, String) {
+pub(crate) async fn bought_pack(app: &TestApp, server: &StripeServer) -> (String, String) {
     let demo = billing::demo::load(&app.state).await.expect("demo loads");
     let tenant = demo.tenant_id.to_string();
     let owner = app.tenant_token(&tenant, Role::Owner);
