@@ -109,6 +109,7 @@ fn db_failed(e: sea_orm::DbErr) -> Failed {
     Failed {
         message: format!("SQL failed: {e}"),
         server_error: false,
+        code: None,
     }
 }
 
@@ -120,6 +121,7 @@ fn pair(reserve: Answer, settle: Answer) -> Call {
         (r, s) => Err(Failed {
             message: format!("reserve answered {r:?}, settle {s:?}"),
             server_error: false,
+            code: None,
         }),
     }
 }

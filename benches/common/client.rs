@@ -6,6 +6,8 @@ pub struct Failed {
     pub message: String,
     /// The HTTP status was 5xx.
     pub server_error: bool,
+    /// The first GraphQL error's `extensions.code`.
+    pub code: Option<String>,
 }
 
 /// Posts a JSON body to the GraphQL endpoint with `token`; returns `data` when the answer
@@ -19,6 +21,7 @@ pub async fn post(
     let fail = |message: String, server_error: bool| Failed {
         message,
         server_error,
+        code: None,
     };
     let resp = http
         .post(url)
@@ -37,14 +40,16 @@ pub async fn post(
     })?;
     if let Some(errors) = v.get("errors").filter(|e| !e.is_null()) {
         let first = &errors[0];
-        return Err(fail(
-            format!(
+        let code = first["extensions"]["code"].as_str();
+        return Err(Failed {
+            message: format!(
                 "HTTP {status}, {}: {}",
-                first["extensions"]["code"].as_str().unwrap_or("no code"),
+                code.unwrap_or("no code"),
                 first["message"].as_str().unwrap_or("no message"),
             ),
-            status.is_server_error(),
-        ));
+            server_error: status.is_server_error(),
+            code: code.map(str::to_owned),
+        });
     }
     if !status.is_success() {
         return Err(fail(
@@ -53,4 +58,21 @@ pub async fn post(
         ));
     }
     Ok(v["data"].clone())
+}
+
+/// A set-up request that must succeed: `post`, sent again (up to 10 times, 200 ms apart) while
+/// the answer is `UNAVAILABLE` (the pool was busy: nothing was written); panics on any other
+/// failure. Returns `data`.
+pub async fn set_up(http: &reqwest::Client, url: &str, token: &str, body: &Value) -> Value {
+    let bytes = serde_json::to_vec(body).expect("request body");
+    for _ in 0..10 {
+        match post(http, url, token, bytes.clone()).await {
+            Ok(data) => return data,
+            Err(f) if f.code.as_deref() == Some("UNAVAILABLE") => {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            Err(f) => panic!("set-up failed: {}", f.message),
+        }
+    }
+    panic!("set-up failed: UNAVAILABLE 10 times");
 }
