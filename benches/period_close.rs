@@ -66,8 +66,8 @@ struct Expect {
 impl Expect {
     fn of(i: usize) -> Expect {
         Expect {
-            calls: (i % 2 == 0).then(|| 1_000 + (37 * i as i64) % 5_000),
-            coupon: i % 3 == 0,
+            calls: i.is_multiple_of(2).then(|| 1_000 + (37 * i as i64) % 5_000),
+            coupon: i.is_multiple_of(3),
         }
     }
 
