@@ -412,6 +412,14 @@ async fn main() {
     }
 
     common::stats::print_summary("events", &summary);
+    // Rows in SCENARIOS order, first attempt then replay: batch 1, batch 1 hot, ...
+    let first = |row: usize| summary[2 * row].api.per_second;
+    println!();
+    println!(
+        "hot tenant / 8 tenants (API, first attempts): batch 1 {:.3}, batch 100 {:.3}",
+        first(1) / first(0),
+        first(4) / first(3),
+    );
     conclude(
         "exact: stored events, totals and block charges (count, indices, amounts = the formula) match what the clients were told; no replay stored",
         &problems,
