@@ -1,106 +1,87 @@
-//! Credit consumption throughput: `consumeCredits` over real HTTP against PostgreSQL at 32
-//! concurrent clients, next to the same SQL statements sent by a plain client in the same run,
-//! with the ratio `api / plain SQL`. Printed, never asserted.
+//! Credit throughput against PostgreSQL at 32 concurrent clients, over real HTTP, next to two
+//! SQL baselines measured in the same run (see `common/credits_sql.rs`): the plain SQL the API
+//! runs for the move, and the best SQL, one statement per call. Printed, never asserted,
+//! except exactness: the run exits non-zero if a balance differs from its ledger or from what
+//! the clients were told.
 //!
 //! Run: `cargo bench --bench credits_consume` (release build).
 //!
 //! - `BILLING_BENCH_DATABASE_URL`: PostgreSQL (default
 //!   `postgres://postgres@127.0.0.1:5432/billing_bench`). The database is created if missing;
-//!   each run works in a schema of its own, dropped at the end.
+//!   each run works in a schema of its own, dropped at the end (kept when the check fails).
 //! - `BILLING_BENCH_REDIS_URL`: optional, puts the cache in Redis.
-//! - `BILLING_BENCH_CONSUME_REQUESTS`: optional, requests per client per path (default 1,000).
+//! - `BILLING_BENCH_CONSUME_REQUESTS`: operations per client per phase (default 300).
 //!
-//! Set-up (as admin, over GraphQL): a SUM metric `tokens` and one tenant per client (no plan,
-//! so the default rule applies: 1 credit per 1,000 tokens), each granted a large balance with
-//! `grantCredits`. One tenant per client, so the wallet row's lock is not what is measured.
-//! The clock stands still and the background jobs are off. Every request spends 1,000 tokens
-//! (1 credit) with a unique idempotency key.
-//!
-//! Plain SQL baseline: per request, one transaction with the statements the API runs for a
-//! spend: the replay lookup by `(tenant_id, idempotency_key)`, the wallet ensure
-//! (`INSERT ... ON CONFLICT DO NOTHING`), the conditional `UPDATE wallets ... RETURNING` and
-//! the ledger `INSERT`. The API also looks up the tenant, the metric and the live
-//! subscription, and reads the wallet back after the commit; the baseline does not.
+//! Scenarios, each with 32 clients: `hot`, one tenant shared by all clients (one big
+//! customer: every call updates the same wallet row), and `32 tenants`, one tenant per
+//! client. In each: `consumeCredits` of 1,000 tokens (1 credit), and `reserveCredits` of 2,000
+//! tokens followed by `settleCredits` of 1,000 (a pair: 2 credits held, 1 given back). Each is
+//! run as first attempts (unique idempotency keys), then as replays (the same keys again: the
+//! same reservation key, the same hold settled again with the same quantity), for the API and
+//! both baselines, after 20 warm-up operations per client. Set-up as admin over GraphQL: a SUM
+//! metric `tokens` (no plan: 1 credit per 1,000 tokens) and 33 tenants with 10,000,000
+//! credits granted each. The clock stands still and the background jobs are off.
 #[path = "common/mod.rs"]
 mod common;
+#[path = "common/credits_sql.rs"]
+mod credits_sql;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use common::{BenchApp, Path, pct, postgres_url, uuid_of};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait};
-use serde_json::{Value, json};
+use common::client::{Failed, post};
+use common::stats::{Attempt, Figures, Outcome, SummaryRow, conclude, print_header, print_row};
+use common::{BenchApp, Path, env_number, postgres_url, uuid_of};
+use credits_sql::{Answer, METRIC};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+use serde_json::json;
 use uuid::Uuid;
 
 const CLIENTS: usize = 32;
-const DEFAULT_REQUESTS: usize = 1_000;
 const WARM_UP: usize = 20;
 const CLOCK_START: &str = "2026-03-01T00:00:00Z";
-const METRIC: &str = "tokens";
-const OPERATION: &str = "default";
-/// Tokens per request: 1 credit at the default rule.
-const QUANTITY: i64 = 1_000;
-const MICRO_PER_CREDIT: i64 = 1_000_000;
-const COST_MICRO: i64 = MICRO_PER_CREDIT;
 /// Credits granted to each tenant: far more than the run spends, so no spend is refused and
 /// the low-balance alert never fires.
 const GRANT_CREDITS: i64 = 10_000_000;
+const PATHS: [Path; 3] = [Path::Api, Path::Sql, Path::Best];
 
 const CONSUME: &str = "mutation($i: ConsumeCreditsInput!) { consumeCredits(input: $i) { \
     entry { id amount } balance replayed } }";
-
-const REPLAY_LOOKUP: &str = "SELECT id, tenant_id, kind, amount_micro, balance_after_micro, \
-    reference, idempotency_key, metric_code, operation_type, quantity, created_at \
-    FROM ledger_entries WHERE tenant_id = $1 AND idempotency_key = $2 LIMIT 1";
-const ENSURE_WALLET: &str = "INSERT INTO wallets (tenant_id, balance_micro, held_micro, \
-    updated_at) VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id) DO NOTHING";
-const APPLY: &str = "UPDATE wallets SET balance_micro = balance_micro + $1, \
-    held_micro = held_micro + $2, updated_at = $3 \
-    WHERE tenant_id = $4 AND balance_micro >= $5 RETURNING balance_micro";
-const INSERT_ENTRY: &str = "INSERT INTO ledger_entries (id, tenant_id, kind, amount_micro, \
-    balance_after_micro, reference, idempotency_key, metric_code, operation_type, quantity, \
-    created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+const RESERVE: &str = "mutation($i: ReserveCreditsInput!) { reserveCredits(input: $i) { \
+    hold { id } balance replayed } }";
+const SETTLE: &str = "mutation($i: SettleCreditsInput!) { settleCredits(input: $i) { \
+    balance replayed } }";
 
 struct Tenant {
     public_id: String,
     id: Uuid,
 }
 
-/// What one client saw.
-#[derive(Default)]
-struct Outcome {
-    latencies: Vec<Duration>,
-    /// Spends that took credits (a new ledger entry).
-    spent: i64,
-    /// Answers that were replays or refusals (insufficient, duplicate): nothing spent.
-    refused: i64,
-    /// Requests (API) or transactions (SQL) that failed.
-    failures: i64,
-    /// API answers whose HTTP status was 5xx.
-    server_errors: i64,
-    /// The first few distinct failure messages.
-    messages: Vec<String>,
+struct Scenario {
+    name: &'static str,
+    tenants: Vec<Arc<Tenant>>,
 }
 
-impl Outcome {
-    fn fail(&mut self, message: String) {
-        self.failures += 1;
-        if self.messages.len() < 5 && !self.messages.contains(&message) {
-            self.messages.push(message);
+#[derive(Clone, Copy, PartialEq)]
+enum Op {
+    Consume,
+    Pair,
+}
+
+impl Op {
+    fn label(self) -> &'static str {
+        match self {
+            Op::Consume => "consume",
+            Op::Pair => "reserve+settle",
         }
     }
 
-    fn merge(&mut self, other: &Outcome) {
-        self.latencies.extend_from_slice(&other.latencies);
-        self.spent += other.spent;
-        self.refused += other.refused;
-        self.failures += other.failures;
-        self.server_errors += other.server_errors;
-        for m in &other.messages {
-            if self.messages.len() < 8 && !self.messages.contains(m) {
-                self.messages.push(m.clone());
-            }
+    /// For idempotency keys.
+    fn slug(self) -> &'static str {
+        match self {
+            Op::Consume => "consume",
+            Op::Pair => "pair",
         }
     }
 }
@@ -114,200 +95,148 @@ struct Bench {
     now: DateTime<Utc>,
 }
 
-/// Sends `requests` `consumeCredits` calls for one tenant.
-async fn api_client(
-    bench: Arc<Bench>,
-    tenant: Arc<Tenant>,
-    prefix: String,
-    requests: usize,
-) -> Outcome {
-    let mut out = Outcome {
-        latencies: Vec::with_capacity(requests),
-        ..Outcome::default()
-    };
-    for r in 0..requests {
-        let body = serde_json::to_vec(&json!({
-            "query": CONSUME,
-            "variables": { "i": {
-                "tenantId": tenant.public_id,
-                "metricCode": METRIC,
-                "quantity": QUANTITY,
-                "idempotencyKey": format!("{prefix}-{r:07}"),
-            } },
-        }))
+type Call = Result<Answer, Failed>;
+
+fn answer(replayed: Option<bool>) -> Answer {
+    match replayed {
+        Some(false) => Answer::New,
+        Some(true) => Answer::Replayed,
+        None => Answer::Refused,
+    }
+}
+
+fn db_failed(e: sea_orm::DbErr) -> Failed {
+    Failed {
+        message: format!("SQL failed: {e}"),
+        server_error: false,
+        code: None,
+    }
+}
+
+/// One pair's answer from its two calls: both new, or both replayed; anything else fails.
+fn pair(reserve: Answer, settle: Answer) -> Call {
+    match (reserve, settle) {
+        (Answer::New, Answer::New) => Ok(Answer::New),
+        (Answer::Replayed, Answer::Replayed) => Ok(Answer::Replayed),
+        (r, s) => Err(Failed {
+            message: format!("reserve answered {r:?}, settle {s:?}"),
+            server_error: false,
+            code: None,
+        }),
+    }
+}
+
+async fn api_call(
+    bench: &Bench,
+    query: &str,
+    input: serde_json::Value,
+) -> Result<serde_json::Value, Failed> {
+    let body = serde_json::to_vec(&json!({ "query": query, "variables": { "i": input } }))
         .expect("request body");
-        let started = Instant::now();
-        let reply = match bench
-            .http
-            .post(bench.url.as_str())
-            .bearer_auth(bench.admin.as_str())
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body)
-            .send()
-            .await
-        {
-            Ok(resp) => {
-                let status = resp.status();
-                match resp.json::<Value>().await {
-                    Ok(v) => Ok((status, v)),
-                    Err(e) => Err((status, format!("HTTP {status}, unreadable body: {e}"))),
-                }
-            }
-            Err(e) => Err((reqwest::StatusCode::OK, format!("transport error: {e}"))),
-        };
-        out.latencies.push(started.elapsed());
-        let (status, v) = match reply {
-            Ok(reply) => reply,
-            Err((status, message)) => {
-                out.server_errors += i64::from(status.is_server_error());
-                out.fail(message);
-                continue;
-            }
-        };
-        out.server_errors += i64::from(status.is_server_error());
-        if let Some(errors) = v.get("errors").filter(|e| !e.is_null()) {
-            let first = &errors[0];
-            out.fail(format!(
-                "HTTP {status}, {}: {}",
-                first["extensions"]["code"].as_str().unwrap_or("no code"),
-                first["message"].as_str().unwrap_or("no message"),
-            ));
-            continue;
-        }
-        if !status.is_success() {
-            out.fail(format!("HTTP {status} without GraphQL errors"));
-            continue;
-        }
-        let p = &v["data"]["consumeCredits"];
-        if p["replayed"].as_bool() == Some(false) {
-            out.spent += 1;
+    post(&bench.http, &bench.url, &bench.admin, body).await
+}
+
+async fn api_op(bench: &Bench, op: Op, tenant: &Tenant, key: String) -> Call {
+    if op == Op::Consume {
+        let input = json!({ "tenantId": tenant.public_id, "metricCode": METRIC,
+            "quantity": credits_sql::CONSUME_QUANTITY, "idempotencyKey": key });
+        let data = api_call(bench, CONSUME, input).await?;
+        return Ok(answer(data["consumeCredits"]["replayed"].as_bool()));
+    }
+    let input = json!({ "tenantId": tenant.public_id, "metricCode": METRIC,
+        "quantity": credits_sql::RESERVE_QUANTITY, "idempotencyKey": key,
+        "ttlSeconds": credits_sql::HOLD_TTL_SECONDS });
+    let data = api_call(bench, RESERVE, input).await?;
+    let reserved = answer(data["reserveCredits"]["replayed"].as_bool());
+    let hold = data["reserveCredits"]["hold"]["id"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    let input = json!({ "holdId": hold, "actualQuantity": credits_sql::SETTLE_QUANTITY });
+    let data = api_call(bench, SETTLE, input).await?;
+    pair(
+        reserved,
+        answer(data["settleCredits"]["replayed"].as_bool()),
+    )
+}
+
+async fn sql_op(bench: &Bench, path: Path, op: Op, tenant: &Tenant, key: String) -> Call {
+    let (db, now, best) = (&bench.sql, bench.now, path == Path::Best);
+    if op == Op::Consume {
+        let done = if best {
+            credits_sql::consume_best(db, tenant.id, &key, now).await
         } else {
-            out.refused += 1;
-        }
+            credits_sql::consume_plain(db, tenant.id, &key, now).await
+        };
+        return done.map_err(db_failed);
     }
-    out
+    let reserved = if best {
+        credits_sql::reserve_best(db, tenant.id, &key, now).await
+    } else {
+        credits_sql::reserve_plain(db, tenant.id, &key, now).await
+    };
+    let (reserved, hold) = reserved.map_err(db_failed)?;
+    let Some(hold) = hold else {
+        return Ok(Answer::Refused);
+    };
+    let settled = if best {
+        credits_sql::settle_best(db, hold, now).await
+    } else {
+        credits_sql::settle_plain(db, hold, now).await
+    };
+    pair(reserved, settled.map_err(db_failed)?)
 }
 
-/// One spend in one transaction, with the API's statements. `Ok(true)` when credits were
-/// taken, `Ok(false)` for a replay, a refusal or a duplicate key.
-async fn spend_sql(bench: &Bench, tenant: &Tenant, key: String) -> Result<bool, DbErr> {
-    let pg = |sql: &str, values: Vec<sea_orm::Value>| {
-        Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
-    };
-    let txn = bench.sql.begin().await?;
-    if txn
-        .query_one_raw(pg(
-            REPLAY_LOOKUP,
-            vec![tenant.id.into(), key.clone().into()],
-        ))
-        .await?
-        .is_some()
-    {
-        txn.rollback().await?;
-        return Ok(false);
-    }
-    txn.execute_raw(pg(
-        ENSURE_WALLET,
-        vec![tenant.id.into(), 0i64.into(), 0i64.into(), bench.now.into()],
-    ))
-    .await?;
-    let Some(row) = txn
-        .query_one_raw(pg(
-            APPLY,
-            vec![
-                (-COST_MICRO).into(),
-                0i64.into(),
-                bench.now.into(),
-                tenant.id.into(),
-                COST_MICRO.into(),
-            ],
-        ))
-        .await?
-    else {
-        txn.rollback().await?;
-        return Ok(false);
-    };
-    let after: i64 = row.try_get_by_index(0)?;
-    let inserted = txn
-        .execute_raw(pg(
-            INSERT_ENTRY,
-            vec![
-                Uuid::now_v7().into(),
-                tenant.id.into(),
-                "consume".into(),
-                (-COST_MICRO).into(),
-                after.into(),
-                Option::<String>::None.into(),
-                Some(key).into(),
-                Some(METRIC.to_owned()).into(),
-                Some(OPERATION.to_owned()).into(),
-                Some(QUANTITY).into(),
-                bench.now.into(),
-            ],
-        ))
-        .await;
-    match inserted {
-        Ok(_) => {
-            txn.commit().await?;
-            Ok(true)
-        }
-        Err(e)
-            if matches!(
-                e.sql_err(),
-                Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-            ) =>
-        {
-            txn.rollback().await?;
-            Ok(false)
-        }
-        Err(e) => Err(e),
-    }
-}
-
-/// Sends the same spends as `api_client` with plain SQL.
-async fn sql_client(
+/// Sends `requests` operations for one tenant by one path.
+async fn client(
     bench: Arc<Bench>,
+    path: Path,
+    op: Op,
     tenant: Arc<Tenant>,
     prefix: String,
     requests: usize,
 ) -> Outcome {
-    let mut out = Outcome {
-        latencies: Vec::with_capacity(requests),
-        ..Outcome::default()
-    };
+    let mut out = Outcome::with_capacity(requests);
     for r in 0..requests {
-        let key = format!("consume:{prefix}-{r:07}");
+        let key = format!("{prefix}-{r:07}");
         let started = Instant::now();
-        let done = spend_sql(&bench, &tenant, key).await;
+        let done = match path {
+            Path::Api => api_op(&bench, op, &tenant, key).await,
+            _ => sql_op(&bench, path, op, &tenant, key).await,
+        };
         out.latencies.push(started.elapsed());
         match done {
-            Ok(true) => out.spent += 1,
-            Ok(false) => out.refused += 1,
-            Err(e) => out.fail(format!("transaction failed: {e}")),
+            Ok(Answer::New) => out.charged += 1,
+            Ok(Answer::Replayed) => out.replayed += 1,
+            Ok(Answer::Refused) => out.refused += 1,
+            Err(f) => {
+                out.server_errors += i64::from(f.server_error);
+                out.fail(f.message);
+            }
         }
     }
     out
 }
 
-/// Runs one client per tenant at once; returns the wall time and each client's outcome.
+/// Runs the clients at once, client `c` on tenant `c % tenants`, with keys named by `keys`
+/// (the same `keys` again replays them); returns the wall time and each client's outcome.
 async fn run_phase(
     bench: &Arc<Bench>,
-    tenants: &[Arc<Tenant>],
+    scenario: &Scenario,
     path: Path,
-    label: &str,
+    op: Op,
+    keys: &str,
     requests: usize,
 ) -> (Duration, Vec<Outcome>) {
     let started = Instant::now();
-    let mut tasks = Vec::with_capacity(tenants.len());
-    for (c, tenant) in tenants.iter().enumerate() {
-        let (bench, tenant) = (bench.clone(), tenant.clone());
-        let prefix = format!("{label}-c{c}");
-        tasks.push(tokio::spawn(async move {
-            match path {
-                Path::Api => api_client(bench, tenant, prefix, requests).await,
-                Path::Sql => sql_client(bench, tenant, prefix, requests).await,
-            }
-        }));
+    let mut tasks = Vec::with_capacity(CLIENTS);
+    for c in 0..CLIENTS {
+        let tenant = scenario.tenants[c % scenario.tenants.len()].clone();
+        let prefix = format!("{keys}-{}-{c}", path.label().replace(' ', ""));
+        let bench = bench.clone();
+        tasks.push(tokio::spawn(client(
+            bench, path, op, tenant, prefix, requests,
+        )));
     }
     let mut outcomes = Vec::with_capacity(tasks.len());
     for t in tasks {
@@ -316,66 +245,41 @@ async fn run_phase(
     (started.elapsed(), outcomes)
 }
 
-/// Adds the spends the clients were told of to the per-tenant counts.
-fn count(spent: &mut [i64], outcomes: &[Outcome]) {
-    for (s, o) in spent.iter_mut().zip(outcomes) {
-        *s += o.spent;
+/// Operations that moved credits, per tenant: spends and settled pairs.
+#[derive(Clone, Copy, Default)]
+struct Tally {
+    consumes: i64,
+    pairs: i64,
+}
+
+fn count(tallies: &mut [Tally], op: Op, outcomes: &[Outcome]) {
+    let n = tallies.len();
+    for (c, o) in outcomes.iter().enumerate() {
+        let t = &mut tallies[c % n];
+        match op {
+            Op::Consume => t.consumes += o.charged,
+            Op::Pair => t.pairs += o.charged,
+        }
     }
 }
 
-/// Prints one row of the table; returns the successful spends per second.
-fn print_row(path: Path, elapsed: Duration, outcomes: &[Outcome]) -> f64 {
-    let mut all = Outcome::default();
-    for o in outcomes {
-        all.merge(o);
-    }
-    all.latencies.sort();
-    let secs = elapsed.as_secs_f64();
-    let per_second = all.spent as f64 / secs;
-    let server_errors = match path {
-        Path::Api => all.server_errors.to_string(),
-        Path::Sql => "-".to_owned(),
-    };
-    println!(
-        "{:<9}  {:>8}  {:>8}  {:>6.1}  {per_second:>8.0}  {:>8.2}  {:>8.2}  {:>8.2}  {:>6}  {server_errors:>4}  {:>7}",
-        path.label(),
-        all.latencies.len(),
-        all.spent,
-        secs,
-        pct(&all.latencies, 50).as_secs_f64() * 1e3,
-        pct(&all.latencies, 99).as_secs_f64() * 1e3,
-        all.latencies
-            .last()
-            .copied()
-            .unwrap_or_default()
-            .as_secs_f64()
-            * 1e3,
-        all.failures,
-        all.refused,
-    );
-    for m in &all.messages {
-        println!("           ! {m}");
-    }
-    per_second
-}
-
-/// Compares each wallet with the grant minus the spends the clients were told of, and with
-/// the sum of its ledger; returns the differences.
-async fn check(bench: &Bench, tenants: &[Arc<Tenant>], spent: &[i64]) -> Vec<String> {
-    let mut problems = Vec::new();
+/// Compares each wallet with the grant minus what the clients were told was spent, and with
+/// the sum of its ledger; every hold must be settled. Returns the differences.
+async fn check(bench: &Bench, scenario: &Scenario, tallies: &[Tally]) -> Vec<String> {
     let sql = "SELECT \
         (SELECT balance_micro FROM wallets WHERE tenant_id = $1) AS balance, \
         (SELECT held_micro FROM wallets WHERE tenant_id = $1) AS held, \
         (SELECT coalesce(sum(amount_micro), 0)::bigint FROM ledger_entries WHERE tenant_id = $1) AS ledger_sum, \
-        (SELECT count(*) FROM ledger_entries WHERE tenant_id = $1 AND kind = 'consume') AS consumes";
-    for (c, (tenant, spent)) in tenants.iter().zip(spent).enumerate() {
+        (SELECT count(*) FROM ledger_entries WHERE tenant_id = $1 AND kind = 'consume') AS consumes, \
+        (SELECT count(*) FROM ledger_entries WHERE tenant_id = $1 AND kind = 'hold') AS holds, \
+        (SELECT count(*) FROM ledger_entries WHERE tenant_id = $1 AND kind = 'settle') AS settles, \
+        (SELECT count(*) FROM credit_holds WHERE tenant_id = $1 AND status <> 'settled') AS open_holds";
+    let mut problems = Vec::new();
+    for (tenant, tally) in scenario.tenants.iter().zip(tallies) {
+        let stmt = Statement::from_sql_and_values(DbBackend::Postgres, sql, [tenant.id.into()]);
         let row = bench
             .sql
-            .query_one_raw(Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                sql,
-                [tenant.id.into()],
-            ))
+            .query_one_raw(stmt)
             .await
             .expect("check query")
             .expect("one row");
@@ -385,16 +289,24 @@ async fn check(bench: &Bench, tenants: &[Arc<Tenant>], spent: &[i64]) -> Vec<Str
                 .unwrap_or(0)
         };
         let balance = get("balance");
-        let expected = GRANT_CREDITS * MICRO_PER_CREDIT - spent * COST_MICRO;
+        let spent =
+            tally.consumes * credits_sql::CONSUME_MICRO + tally.pairs * credits_sql::SETTLE_MICRO;
+        let expected = GRANT_CREDITS * credits_sql::MICRO_PER_CREDIT - spent;
         let found = [
             ("balance_micro", balance, expected),
             ("sum of ledger amount_micro", get("ledger_sum"), balance),
-            ("consume entries", get("consumes"), *spent),
             ("held_micro", get("held"), 0),
+            ("consume entries", get("consumes"), tally.consumes),
+            ("hold entries", get("holds"), tally.pairs),
+            ("settle entries", get("settles"), tally.pairs),
+            ("holds not settled", get("open_holds"), 0),
         ];
         for (what, got, want) in found {
             if got != want {
-                problems.push(format!("client {c}: {what} = {got}, expected {want}"));
+                problems.push(format!(
+                    "{} tenant {}: {what} = {got}, expected {want}",
+                    scenario.name, tenant.public_id
+                ));
             }
         }
     }
@@ -402,108 +314,118 @@ async fn check(bench: &Bench, tenants: &[Arc<Tenant>], spent: &[i64]) -> Vec<Str
 }
 
 /// A tenant with `GRANT_CREDITS` credits.
-async fn create_tenant(app: &BenchApp, slug: &str) -> Tenant {
+async fn create_tenant(app: &BenchApp, slug: &str) -> Arc<Tenant> {
     let public_id = app.create_tenant(slug).await;
-    let data = app
-        .admin_gql(
-            "mutation($i: AdjustCreditsInput!) { grantCredits(input: $i) { balance } }",
-            json!({ "i": { "tenantId": public_id, "credits": GRANT_CREDITS.to_string(),
-                "reason": "benchmark", "idempotencyKey": format!("grant-{slug}") } }),
-        )
-        .await;
-    let balance = data["grantCredits"]["balance"].as_str().unwrap_or("?");
-    assert!(
-        balance.parse::<f64>().ok() == Some(GRANT_CREDITS as f64),
-        "granted balance is {balance}"
-    );
-    Tenant {
+    app.admin_gql(
+        "mutation($i: AdjustCreditsInput!) { grantCredits(input: $i) { balance } }",
+        json!({ "i": { "tenantId": public_id, "credits": GRANT_CREDITS.to_string(),
+            "reason": "benchmark", "idempotencyKey": format!("grant-{slug}") } }),
+    )
+    .await;
+    Arc::new(Tenant {
         id: uuid_of(&public_id),
         public_id,
-    }
+    })
 }
 
 #[tokio::main]
 async fn main() {
     let database_url = postgres_url();
-    let requests: usize = std::env::var("BILLING_BENCH_CONSUME_REQUESTS")
-        .ok()
-        .map(|s| {
-            s.parse()
-                .expect("BILLING_BENCH_CONSUME_REQUESTS is a number")
-        })
-        .unwrap_or(DEFAULT_REQUESTS)
-        .max(1);
-
+    let requests: usize = env_number("BILLING_BENCH_CONSUME_REQUESTS", 300).max(1);
     let now: DateTime<Utc> = CLOCK_START.parse().expect("clock start");
     let app = BenchApp::start_postgres(&database_url, now).await;
-    let sql = app.sql_pool().await;
-    let bench = Bench {
+    let bench = Arc::new(Bench {
         url: app.url.clone(),
         admin: app.admin.clone(),
         http: app.http.clone(),
-        sql,
+        sql: app.sql_pool().await,
         now,
-    };
-
+    });
     app.create_token_metric(METRIC).await;
-    let mut tenants = Vec::with_capacity(CLIENTS);
+    let mut spread = Vec::with_capacity(CLIENTS);
     for c in 0..CLIENTS {
-        tenants.push(Arc::new(create_tenant(&app, &format!("bench-c{c}")).await));
+        spread.push(create_tenant(&app, &format!("bench-c{c}")).await);
     }
-    let bench = Arc::new(bench);
+    let scenarios = [
+        Scenario {
+            name: "hot",
+            tenants: vec![create_tenant(&app, "bench-hot").await],
+        },
+        Scenario {
+            name: "32 tenants",
+            tenants: spread,
+        },
+    ];
 
     println!(
-        "credits consume benchmark: PostgreSQL, cache {}, {} cores, {CLIENTS} clients, {CLIENTS} tenants (one per client), clock frozen at {CLOCK_START}",
+        "credits benchmark: PostgreSQL, cache {}, {} cores, {CLIENTS} clients; hot = 1 tenant for all clients, 32 tenants = one per client; clock frozen at {CLOCK_START}",
         app.state.cache.backend(),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
     );
     println!(
-        "each tenant granted {GRANT_CREDITS} credits; each request spends {QUANTITY} tokens = 1 credit, unique idempotency key; {requests} requests per client per path (+{WARM_UP} warm-up)"
+        "ops: consume = consumeCredits of 1 credit; reserve+settle = reserveCredits of 2 credits then settleCredits of 1 (latency of the pair); {requests} ops per client per phase (+{WARM_UP} warm-up); replay = the same keys again"
     );
     println!(
-        "plain SQL = one transaction per request: replay lookup, wallet ensure, conditional UPDATE ... RETURNING, ledger INSERT (pool of 20, as the app's)"
+        "plain SQL = the API's statements for the move in one transaction; best SQL = one statement per call (CTE); pools of 20, as the app's"
     );
     println!();
-    println!(
-        "path       requests     spent       s     req/s    p50 ms    p99 ms    max ms  failed  5xx  refused"
-    );
+    print_header("ops");
 
-    let mut spent = vec![0i64; CLIENTS];
-    // Each path gets warm-up requests per client first (connections, prepared statements).
-    let (_, out) = run_phase(&bench, &tenants, Path::Api, "warm", WARM_UP).await;
-    count(&mut spent, &out);
-    let (elapsed, out) = run_phase(&bench, &tenants, Path::Api, "api", requests).await;
-    let api = print_row(Path::Api, elapsed, &out);
-    count(&mut spent, &out);
-
-    let (_, out) = run_phase(&bench, &tenants, Path::Sql, "warm-sql", WARM_UP).await;
-    count(&mut spent, &out);
-    let (elapsed, out) = run_phase(&bench, &tenants, Path::Sql, "sql", requests).await;
-    let plain = print_row(Path::Sql, elapsed, &out);
-    count(&mut spent, &out);
-
-    println!();
-    println!(
-        "api / plain SQL (spends/s): {:.3}  (plain SQL {:.1}x faster)",
-        api / plain,
-        plain / api
-    );
-    let problems = check(&bench, &tenants, &spent).await;
-    if problems.is_empty() {
-        println!(
-            "ledger matches balances: every balance = granted - spends the clients were told of = sum of its ledger ({} spends in all)",
-            spent.iter().sum::<i64>()
-        );
-    } else {
-        println!("balances differ from the ledger or from what the clients were told:");
-        for p in &problems {
-            println!("  {p}");
+    let mut summary = Vec::new();
+    let mut problems = Vec::new();
+    let mut first_api = Vec::new();
+    for scenario in &scenarios {
+        let mut tallies = vec![Tally::default(); scenario.tenants.len()];
+        for op in [Op::Consume, Op::Pair] {
+            let mut figures = [[Figures::default(); 3]; 2];
+            for (p, path) in PATHS.into_iter().enumerate() {
+                let keys = format!("{}-{}", scenario.name.replace(' ', ""), op.slug());
+                let (_, out) =
+                    run_phase(&bench, scenario, path, op, &format!("warm-{keys}"), WARM_UP).await;
+                count(&mut tallies, op, &out);
+                for (a, attempt) in [Attempt::First, Attempt::Replay].into_iter().enumerate() {
+                    let (elapsed, out) =
+                        run_phase(&bench, scenario, path, op, &keys, requests).await;
+                    let name = format!("{}: {} {}", scenario.name, op.label(), attempt.label());
+                    figures[a][p] = print_row(&name, path, attempt, elapsed, &out);
+                    count(&mut tallies, op, &out);
+                    let again: i64 = out.iter().map(|o| o.charged).sum();
+                    if attempt == Attempt::Replay && again > 0 {
+                        problems.push(format!(
+                            "{name}, {}: {again} replays moved credits again",
+                            path.label()
+                        ));
+                    }
+                }
+            }
+            for (a, attempt) in [Attempt::First, Attempt::Replay].into_iter().enumerate() {
+                let [api, plain, best] = figures[a];
+                summary.push(SummaryRow {
+                    scenario: format!("{}: {} {}", scenario.name, op.label(), attempt.label()),
+                    api,
+                    plain,
+                    best,
+                });
+            }
+            first_api.push(figures[0][0].per_second);
         }
+        problems.extend(check(&bench, scenario, &tallies).await);
     }
 
-    let pool = Arc::try_unwrap(bench).map(|b| b.sql);
-    if let Ok(pool) = pool {
-        let _ = pool.close().await;
+    common::stats::print_summary("ops", &summary);
+    println!();
+    println!(
+        "hot / 32 tenants (API, first attempts): consume {:.3}, reserve+settle {:.3}",
+        first_api[0] / first_api[2],
+        first_api[1] / first_api[3],
+    );
+    conclude(
+        "exact: every balance = granted - what the clients were told was spent = sum of its ledger; no credits held; every hold settled once; no replay charged",
+        &problems,
+        &app.whereabouts(),
+    );
+    if let Ok(bench) = Arc::try_unwrap(bench) {
+        let _ = bench.sql.close().await;
     }
     app.finish().await;
 }

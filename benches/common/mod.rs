@@ -3,6 +3,9 @@
 // Each benchmark compiles this module on its own and uses only part of it.
 #![allow(dead_code)]
 
+pub mod client;
+pub mod stats;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -21,7 +24,10 @@ pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/billi
 #[derive(Clone, Copy, PartialEq)]
 pub enum Path {
     Api,
+    /// The statements the API runs, sent by a plain client.
     Sql,
+    /// The least the database can do for the same work: one statement per request.
+    Best,
 }
 
 impl Path {
@@ -29,6 +35,7 @@ impl Path {
         match self {
             Path::Api => "API",
             Path::Sql => "plain SQL",
+            Path::Best => "best SQL",
         }
     }
 }
@@ -38,6 +45,16 @@ pub fn pct(sorted: &[Duration], p: usize) -> Duration {
         return Duration::ZERO;
     }
     sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
+}
+
+/// The number in the environment variable `name`, or `default`.
+pub fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
+    match std::env::var(name) {
+        Ok(s) => s
+            .parse()
+            .unwrap_or_else(|_| panic!("{name} is not a number: {s}")),
+        Err(_) => default,
+    }
 }
 
 /// The URL of the `postgres` maintenance database on the same server, and the database name.
@@ -272,6 +289,14 @@ impl BenchApp {
             .as_str()
             .expect("metric id")
             .to_owned()
+    }
+
+    /// Where the app's data is, for a message when a benchmark keeps it.
+    pub fn whereabouts(&self) -> String {
+        match &self.schema {
+            Some(schema) => format!("data kept in schema \"{schema}\" of {}", self.database_url),
+            None => format!("data kept in {}", self.database_url),
+        }
     }
 
     /// Drops the app's schema or removes its temp dir. The server goes on until the process
