@@ -304,6 +304,7 @@ async fn main() {
         tenant: None,
         user: None,
         api_key: None,
+        cache_epoch: None,
     };
     let to: DateTime<Utc> = RENEWAL.parse().expect("renewal instant");
     let started = Instant::now();
