@@ -4,7 +4,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::wallet::{SpendRequest, Spending, spending_tenant};
-use super::{Move, begin, cost_of, entry, insufficient, move_balance, short_of};
+use super::{Move, begin, cost_of, entry, insufficient, move_balance};
 use crate::auth::Actor;
 use crate::domain::keys::ledger_key;
 use crate::domain::{
@@ -80,19 +80,12 @@ pub async fn reserve_credits(
         ));
     }
     let tenant = spending_tenant(state, actor, req.tenant, Spending::NewHold).await?;
-    // A replay is found by the hold's unique key when it is inserted (or, if the balance is
-    // too low now, looked up before refusing): first attempts need no lookup.
+    // Looked up first, outside the wallet's lock, so replays never queue behind spends.
+    if let Some(first) = reserved(state, tenant, &req, ttl_seconds).await? {
+        return Ok(first);
+    }
     let now = state.clock.now();
-    let cost = match cost_of(state, Some(actor), tenant, &req.metric_code, req.quantity).await {
-        Ok(cost) => cost,
-        // A key used before answers as its replay (or `CONFLICT`), whatever else is wrong.
-        Err(err) => {
-            return match reserved(state, tenant, &req, ttl_seconds).await? {
-                Some(first) => Ok(first),
-                None => Err(err),
-            };
-        }
-    };
+    let cost = cost_of(state, Some(actor), tenant, &req.metric_code, req.quantity).await?;
     let txn = begin(state, tenant).await?;
     let hold = CreditHold {
         id: HoldId::new(),
@@ -131,13 +124,7 @@ pub async fn reserve_credits(
                 replayed: false,
             })
         }
-        Move::Insufficient => {
-            txn.rollback().await?;
-            match reserved(state, tenant, &req, ttl_seconds).await? {
-                Some(first) => Ok(first),
-                None => Err(short_of(state, tenant, cost).await),
-            }
-        }
+        Move::Insufficient => Err(insufficient(state, txn, tenant, cost).await),
         Move::Duplicate => {
             txn.rollback().await?;
             Err(Error::internal("a new hold's entry key already exists"))
