@@ -24,6 +24,8 @@ async fn faults_kill_9_under_mixed_load_then_resend_acknowledged_exist_exactly_o
     let app = Arc::new(server.app(&harness));
     let load = Load::start(app.clone(), customers.clone(), 8, "kill");
     tokio::time::sleep(LOAD_FOR).await;
+    load.until_each_kind_acknowledged(Duration::from_secs(30))
+        .await;
     server.kill();
     let mut sent = load.stop().await;
     eprintln!("before the kill on {}: {}", backend(), load_tally(&sent));

@@ -365,6 +365,8 @@ fn op_for(run: &str, client: usize, n: usize) -> Op {
 /// Clients sending requests until stopped.
 pub struct Load {
     stop: Arc<AtomicBool>,
+    /// The kinds of request acknowledged so far.
+    acked: Arc<std::sync::Mutex<std::collections::HashSet<&'static str>>>,
     clients: Vec<tokio::task::JoinHandle<Vec<Sent>>>,
     /// The admin charging deferred usage: (answered calls, records they charged).
     processor: tokio::task::JoinHandle<(usize, i64)>,
@@ -381,10 +383,12 @@ impl Load {
         run: &str,
     ) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
+        let acked = Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
         let clients = (0..clients)
             .map(|client| {
                 let (app, customers, stop, run) =
                     (app.clone(), customers.clone(), stop.clone(), run.to_owned());
+                let acked = acked.clone();
                 tokio::spawn(async move {
                     let mut sent = Vec::new();
                     let mut n = 0;
@@ -399,7 +403,7 @@ impl Load {
                             Ok(a) => (Some(a.ack), None, None),
                             Err((f, hold)) => (None, hold, Some(f)),
                         };
-                        sent.push(Sent {
+                        let s = Sent {
                             customer,
                             op,
                             started,
@@ -408,7 +412,11 @@ impl Load {
                             hold,
                             failure,
                             resent: None,
-                        });
+                        };
+                        if s.ack.is_some() {
+                            acked.lock().expect("acked").insert(s.kind());
+                        }
+                        sent.push(s);
                         n += 1;
                         if failed {
                             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -443,8 +451,21 @@ impl Load {
         });
         Load {
             stop,
+            acked,
             clients,
             processor,
+        }
+    }
+
+    /// Waits, up to `within`, until every kind of request has been acknowledged once, so that
+    /// what follows happens under the whole mix even on a slow, loaded machine.
+    pub async fn until_each_kind_acknowledged(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if self.acked.lock().expect("acked").len() == 4 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
