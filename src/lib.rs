@@ -1,4 +1,11 @@
 //! A multi-tenant billing platform with a GraphQL API. See README.md.
+
+/// mimalloc for every binary built on this crate (the server, its tests and benchmarks): in a
+/// profile of `consumeCredits` glibc's malloc, free and their consolidation took a tenth of
+/// the server's time.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod accounts;
 pub mod auth;
 pub mod cache;

@@ -72,3 +72,11 @@ pub async fn snapshot(
     }
     Ok(Some(snapshot))
 }
+
+/// The tenant's snapshot as the cache holds it, with the epoch it was stamped with, and no
+/// database read: for the one-statement spends, whose statement checks that epoch itself
+/// (`store::credits::quick`). `None` when nothing is cached.
+pub async fn peek(state: &AppState, id: TenantId) -> Option<Stamped<TenantSnapshot>> {
+    let raw = state.cache.get(&key(id)).await.ok().flatten()?;
+    serde_json::from_str(&raw).ok()
+}

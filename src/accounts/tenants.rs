@@ -74,10 +74,16 @@ pub async fn get(state: &AppState, actor: &Actor, id: TenantId) -> Result<Tenant
 /// `actor`, when given, is the request's caller (its cache epoch may serve).
 pub async fn active(state: &AppState, actor: Option<&Actor>, id: TenantId) -> Result<Tenant> {
     let tenant = cached(state, actor, id).await?;
-    if tenant.status == TenantStatus::Suspended {
-        return Err(suspended(&tenant));
-    }
+    may_act(&tenant)?;
     Ok(tenant)
+}
+
+/// The check of [`active`], on a tenant already read.
+pub fn may_act(tenant: &Tenant) -> Result<()> {
+    if tenant.status == TenantStatus::Suspended {
+        return Err(suspended(tenant));
+    }
+    Ok(())
 }
 
 /// The tenant, which must exist, for spending credits it already paid for: allowed in every
@@ -88,12 +94,18 @@ pub async fn with_paid_credits(
     id: TenantId,
 ) -> Result<Tenant> {
     let tenant = cached(state, actor, id).await?;
+    may_spend_paid_credits(&tenant)?;
+    Ok(tenant)
+}
+
+/// The check of [`with_paid_credits`], on a tenant already read.
+pub fn may_spend_paid_credits(tenant: &Tenant) -> Result<()> {
     if tenant.status == TenantStatus::Suspended
         && tenant.dunning_stage != Some(DunningStage::Suspended)
     {
-        return Err(suspended(&tenant));
+        return Err(suspended(tenant));
     }
-    Ok(tenant)
+    Ok(())
 }
 
 /// Refuses what an `unpaid` or suspended tenant may not start (new block charges, new holds)

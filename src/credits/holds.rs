@@ -79,6 +79,11 @@ pub async fn reserve_credits(
             "must be between 1 and 86400",
         ));
     }
+    if let Some(done) =
+        super::quick::reserve(state, actor.tenant_for(req.tenant)?, &req, ttl_seconds).await?
+    {
+        return Ok(done);
+    }
     let tenant = spending_tenant(state, actor, req.tenant, Spending::NewHold).await?;
     // Looked up first, outside the wallet's lock, so replays never queue behind spends.
     if let Some(first) = reserved(state, tenant, &req, ttl_seconds).await? {
@@ -201,6 +206,9 @@ pub async fn settle_credits(
                 ),
             ));
         }
+    }
+    if let Some(done) = super::quick::settle(state, &hold, actual_quantity).await? {
+        return Ok(done);
     }
     let metric = Code::parse("metricCode", &hold.metric_code)?;
     let cost = cost_of(state, Some(actor), hold.tenant_id, &metric, actual_quantity).await?;

@@ -8,7 +8,8 @@ use crate::auth::Actor;
 use crate::domain::NewNotification;
 use crate::domain::NewWebhookEvent;
 use crate::domain::{
-    ChargeModel, Code, CreditRounding, Credits, LedgerEntry, LedgerKind, TenantId, Wallet,
+    ChargeModel, Code, CreditRounding, Credits, LedgerEntry, LedgerKind, Subscription, TenantId,
+    Wallet,
 };
 use crate::error::{Error, OptionExt, Result};
 use crate::live::Change;
@@ -20,6 +21,7 @@ use crate::{accounts, store};
 mod deferred;
 mod deferred_record;
 mod holds;
+mod quick;
 mod stats;
 mod topups;
 mod wallet;
@@ -76,6 +78,18 @@ pub(crate) async fn rule_for(
     tenant: TenantId,
     metric: &Code,
 ) -> Result<CreditRule> {
+    let live = accounts::snapshot::snapshot(state, actor, tenant)
+        .await?
+        .and_then(|s| s.live);
+    rule_of(state, live.as_ref(), metric).await
+}
+
+/// The rule for `metric` under the live subscription `live` (see [`rule_for`]).
+pub(crate) async fn rule_of(
+    state: &AppState,
+    live: Option<&Subscription>,
+    metric: &Code,
+) -> Result<CreditRule> {
     state
         .metric_catalog
         .get(&state.db, metric.as_str())
@@ -86,9 +100,6 @@ pub(crate) async fn rule_for(
         per_units: 1_000,
         rounding: CreditRounding::CeilPerRequest,
     };
-    let live = accounts::snapshot::snapshot(state, actor, tenant)
-        .await?
-        .and_then(|s| s.live);
     if let Some(sub) = live {
         let plan = state.plans.get(&state.db, sub.plan_id).await?;
         if let Some(charge) = plan

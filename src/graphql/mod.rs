@@ -27,6 +27,7 @@ macro_rules! gql_enum {
 mod accounts;
 mod catalog;
 mod credits;
+mod documents;
 mod invoicing;
 mod limits;
 mod live;
@@ -111,7 +112,9 @@ pub fn build_schema(state: Option<AppState>, config: &Config) -> BillingSchema {
         budget: Default::default(),
     })
     .extension(transport::Transport)
-    .extension(observe::Observe);
+    .extension(observe::Observe)
+    // Innermost: it stands in for the parse alone.
+    .extension(documents::Documents::default());
     if let Some(state) = state {
         builder = builder.data(state);
     }

@@ -13,6 +13,7 @@ mod conflict_reasons;
 mod coupon_redemptions;
 mod credit_topups;
 mod credits;
+mod credits_quick;
 mod deferred;
 mod docker_lint;
 mod email_preferences;
