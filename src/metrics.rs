@@ -209,11 +209,11 @@ impl Metrics {
         Ok(())
     }
 
-    /// One usage event's outcome: `accepted`, `duplicate` or `rejected`.
-    pub fn usage_event(&self, metric: &str, outcome: &str) {
+    /// `n` usage events of one metric with one outcome: `accepted`, `duplicate` or `rejected`.
+    pub fn usage_events(&self, metric: &str, outcome: &str, n: u64) {
         self.usage_events
             .with_label_values(&[metric, outcome])
-            .inc();
+            .inc_by(n);
     }
 
     /// One block charged, `amount_minor` in a currency with `exponent` decimals.

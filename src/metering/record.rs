@@ -1,6 +1,7 @@
 //! `recordUsage`: one transaction per batch, holding the tenant's lock, writes the events,
 //! their aggregates, the block charges they cause and the invoice that bills those blocks.
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseTransaction};
@@ -74,9 +75,20 @@ fn parse_rest(raw: &RawEvent, idempotency_key: String) -> Result<UsageReport, Re
         quantity: parse_quantity(raw.quantity)?,
         operation_type: parse_operation(raw.operation_type.as_deref())?,
         metadata: parse_metadata(raw.metadata.clone())?,
-        metric_code: raw.metric_code.trim().to_ascii_lowercase(),
+        metric_code: metric_code(&raw.metric_code).into_owned(),
         occurred_at: raw.occurred_at,
     })
+}
+
+/// The metric code as the catalog spells it: trimmed, ASCII lower case; borrowed when the
+/// client already sent it so (the common case), so that a big batch does not allocate it.
+fn metric_code(raw: &str) -> Cow<'_, str> {
+    let trimmed = raw.trim();
+    if trimmed.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(trimmed.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(trimmed)
+    }
 }
 
 /// Records a batch of usage for one tenant. A service key or the admin names the tenant; a
@@ -99,42 +111,41 @@ pub async fn record_usage(
     let now = state.clock.now();
     let reports: Vec<(Option<String>, Result<UsageReport, Rejection>)> =
         events.iter().map(parse).collect();
-    let mut codes: Vec<String> = reports
+    let codes: Vec<String> = reports
         .iter()
-        .filter_map(|(_, r)| r.as_ref().ok().map(|r| r.metric_code.clone()))
+        .filter_map(|(_, r)| r.as_ref().ok().map(|r| r.metric_code.as_str()))
+        .collect::<BTreeSet<&str>>()
+        .into_iter()
+        .map(str::to_owned)
         .collect();
-    codes.sort();
-    codes.dedup();
     let metrics = state.metric_catalog.by_codes(&state.db, &codes).await?;
     let (txn, live) = begin_current(state, tenant, now).await?;
-    let keys: Vec<String> = reports.iter().filter_map(|(k, _)| k.clone()).collect();
-    let existing = store::metering::find_keys(&txn, tenant, &keys).await?;
     let plan = match &live {
         Some(sub) => Some(state.plans.get(&txn, sub.plan_id).await?),
         None => None,
     };
+    let keys: Vec<&str> = reports.iter().filter_map(|(k, _)| k.as_deref()).collect();
     let metric_ids: Vec<Uuid> = metrics.values().map(|m| m.id.0).collect();
-    let totals = match &live {
-        Some(sub) => store::metering::totals(&txn, sub.id, sub.cycle, &metric_ids)
-            .await?
-            .into_iter()
-            .map(|(m, (q, _))| (m, q))
-            .collect(),
-        None => HashMap::new(),
-    };
     // Blocks already charged in the period, so that a plan changed mid-period neither charges
     // a block twice nor skips one: none charged is 0 for every metric the batch names.
-    let charged = match &live {
-        Some(sub) if plan.as_deref().is_some_and(has_immediate_blocks) => {
-            let highest = store::metering::highest_blocks(&txn, sub.id, sub.cycle).await?;
-            metric_ids
-                .iter()
-                .map(|m| (*m, highest.get(m).copied().unwrap_or(0)))
-                .collect()
-        }
-        _ => HashMap::new(),
+    let with_blocks = plan.as_deref().is_some_and(has_immediate_blocks);
+    let period = live.as_ref().map(|sub| store::metering::Period {
+        subscription: sub.id,
+        cycle: sub.cycle,
+    });
+    let read =
+        store::metering::batch_state(&txn, tenant, &keys, period, &metric_ids, with_blocks).await?;
+    let existing = read.existing;
+    let charged = if with_blocks && live.is_some() {
+        metric_ids
+            .iter()
+            .map(|m| (*m, read.highest.get(m).copied().unwrap_or(0)))
+            .collect()
+    } else {
+        HashMap::new()
     };
-    let decided = decide(
+    let totals = read.totals;
+    let mut decided = decide(
         BatchInput {
             now,
             subscription: live.as_ref(),
@@ -151,6 +162,7 @@ pub async fn record_usage(
         accounts::tenants::require_paid_up(&account, "usage beyond the included amount")?;
     }
 
+    let accepted = std::mem::take(&mut decided.accepted);
     let (charges, invoice) = match (&live, &plan) {
         (Some(sub), Some(plan)) => {
             let batch = Batch {
@@ -162,14 +174,13 @@ pub async fn record_usage(
                 decided: &decided,
                 now,
             };
-            batch.write(&txn).await?
+            batch.write(&txn, accepted).await?
         }
         _ => (Vec::new(), None),
     };
     let previous = previous_charges(&txn, &decided, &existing).await?;
     txn.commit().await?;
-    for code in &codes {
-        let metric = code.clone();
+    for metric in codes {
         state.live.publish(tenant, Change::Usage { metric });
     }
     if !decided.crossings.is_empty() {
@@ -183,13 +194,14 @@ pub async fn record_usage(
     for c in &charges {
         by_event.entry(c.event_id).or_default().push(c.clone());
     }
+    count_in_metrics(state, &events, &decided.decisions, &metrics, &charges);
     let results: Vec<EventResult> = events
-        .iter()
+        .into_iter()
         .zip(decided.decisions)
         .enumerate()
         .map(|(index, (raw, decision))| EventResult {
             index,
-            idempotency_key: raw.idempotency_key.clone(),
+            idempotency_key: raw.idempotency_key,
             outcome: match decision {
                 Decision::Accepted(event) => EventOutcome::Accepted {
                     event,
@@ -203,7 +215,6 @@ pub async fn record_usage(
             },
         })
         .collect();
-    count_in_metrics(state, &events, &results, &metrics, &charges);
     Ok(RecordOutcome {
         results,
         charges,
@@ -263,27 +274,29 @@ fn has_immediate_blocks(plan: &Plan) -> bool {
 }
 
 /// Counts the batch in `/metrics`: each event's outcome per metric code (a code not in the
-/// catalog is `unknown`, so a client cannot mint labels), and each block charged.
+/// catalog is `unknown`, so a client cannot mint labels), and each block charged. The events
+/// are counted per (metric, outcome) first, so a big batch touches each counter once.
 fn count_in_metrics(
     state: &AppState,
     events: &[RawEvent],
-    results: &[EventResult],
+    decisions: &[Decision],
     catalog: &HashMap<String, crate::domain::BillableMetric>,
     charges: &[BlockCharge],
 ) {
-    for (raw, result) in events.iter().zip(results) {
-        let code = raw.metric_code.trim().to_ascii_lowercase();
-        let metric = if catalog.contains_key(&code) {
-            code.as_str()
-        } else {
-            "unknown"
+    let mut counts: HashMap<(&str, &'static str), u64> = HashMap::new();
+    for (raw, decision) in events.iter().zip(decisions) {
+        let metric = catalog
+            .get_key_value(metric_code(&raw.metric_code).as_ref())
+            .map_or("unknown", |(code, _)| code.as_str());
+        let outcome = match decision {
+            Decision::Accepted(_) => "accepted",
+            Decision::Duplicate(_) => "duplicate",
+            Decision::Rejected(_) => "rejected",
         };
-        let outcome = match result.outcome {
-            EventOutcome::Accepted { .. } => "accepted",
-            EventOutcome::Duplicate { .. } => "duplicate",
-            EventOutcome::Rejected(_) => "rejected",
-        };
-        state.metrics.usage_event(metric, outcome);
+        *counts.entry((metric, outcome)).or_insert(0) += 1;
+    }
+    for ((metric, outcome), n) in counts {
+        state.metrics.usage_events(metric, outcome, n);
     }
     for c in charges {
         let currency = c.currency();

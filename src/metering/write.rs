@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
-use super::batch::BatchPlan;
+use super::batch::{Accepted, BatchPlan};
 use super::{charge_for, immediate_blocks};
 use crate::domain::NewWebhookEvent;
 use crate::domain::keys::invoice_source;
@@ -39,13 +39,14 @@ impl Batch<'_> {
             .ok_or_else(|| Error::internal("a decided event has no metric"))
     }
 
-    /// Writes everything the decision asks for; the block charges made and their invoice.
+    /// Writes everything the decision asks for, with its `accepted` events (taken out of the
+    /// decision so that they are moved, not copied); the block charges made and their invoice.
     pub async fn write(
         &self,
         db: &impl ConnectionTrait,
+        accepted: Vec<Accepted>,
     ) -> Result<(Vec<BlockCharge>, Option<Invoice>)> {
-        self.insert_events(db).await?;
-        self.bump_totals(db).await?;
+        self.store_events(db, accepted).await?;
         self.notify_crossings(db).await?;
         if self.decided.blocks.is_empty() {
             return Ok((Vec::new(), None));
@@ -53,12 +54,12 @@ impl Batch<'_> {
         self.bill_blocks(db).await
     }
 
-    async fn insert_events(&self, db: &impl ConnectionTrait) -> Result<()> {
+    /// Stores the accepted events and folds their quantities into the period's aggregates, in
+    /// metric order so that concurrent batches take row locks in the same order.
+    async fn store_events(&self, db: &impl ConnectionTrait, accepted: Vec<Accepted>) -> Result<()> {
         let sub = self.sub;
-        let events = self
-            .decided
-            .accepted
-            .iter()
+        let events = accepted
+            .into_iter()
             .map(|a| NewUsageEvent {
                 id: a.id,
                 tenant: self.tenant,
@@ -66,38 +67,34 @@ impl Batch<'_> {
                 metric: a.metric,
                 cycle: sub.cycle,
                 quantity: a.report.quantity,
-                operation_type: a.report.operation_type.clone(),
-                idempotency_key: a.report.idempotency_key.clone(),
+                operation_type: a.report.operation_type,
+                idempotency_key: a.report.idempotency_key,
                 occurred_at: a.occurred_at,
                 recorded_at: self.now,
-                metadata: a.report.metadata.clone(),
+                metadata: a.report.metadata,
             })
             .collect();
-        store::metering::insert_events(db, events).await
-    }
-
-    /// Folds the accepted quantities into the period's aggregates, in metric order so that
-    /// concurrent batches take row locks in the same order.
-    async fn bump_totals(&self, db: &impl ConnectionTrait) -> Result<()> {
         let mut deltas: Vec<(&Uuid, &(i64, i64))> = self.decided.deltas.iter().collect();
         deltas.sort();
-        for (metric, (value, events)) in deltas {
-            let change = UsageTotalChange {
-                tenant: self.tenant,
-                subscription: self.sub.id,
-                metric: *metric,
-                cycle: self.sub.cycle,
-                period_start: self.sub.current_period_start,
-                period_end: self.sub.current_period_end,
-                aggregation: self.metric(metric)?.aggregation,
-                value: *value,
-                events: *events,
-                plan: self.plan.id,
-                now: self.now,
-            };
-            store::metering::bump_total(db, change).await?;
-        }
-        Ok(())
+        let changes = deltas
+            .into_iter()
+            .map(|(metric, (value, events))| {
+                Ok(UsageTotalChange {
+                    tenant: self.tenant,
+                    subscription: sub.id,
+                    metric: *metric,
+                    cycle: sub.cycle,
+                    period_start: sub.current_period_start,
+                    period_end: sub.current_period_end,
+                    aggregation: self.metric(metric)?.aggregation,
+                    value: *value,
+                    events: *events,
+                    plan: self.plan.id,
+                    now: self.now,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        store::metering::write_batch(db, events, changes).await
     }
 
     async fn notify_crossings(&self, db: &impl ConnectionTrait) -> Result<()> {

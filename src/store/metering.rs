@@ -17,6 +17,9 @@ use crate::domain::{
 };
 use crate::error::{Error, Result};
 
+mod batch;
+pub use batch::{BatchState, Period, batch_state, write_batch};
+
 /// Rows per multi-row INSERT: well under both backends' bind-parameter limits.
 const INSERT_CHUNK: usize = 500;
 
