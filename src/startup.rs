@@ -91,6 +91,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
         payments,
         plans: Arc::new(PlanVersions::default()),
         metric_catalog: Arc::new(MetricCatalog::default()),
+        spend_groups: Arc::default(),
         invoice_hooks: Arc::new(collection::invoice_hooks(credits::invoice_hooks(
             InvoiceHooks::default(),
         ))),

@@ -29,6 +29,8 @@ pub struct AppState {
     pub plans: Arc<PlanVersions>,
     /// Billable metrics by code (never changed once created).
     pub metric_catalog: Arc<MetricCatalog>,
+    /// One tenant's concurrent spends, grouped into one statement (`store::credits::grouped`).
+    pub spend_groups: Arc<crate::store::credits::grouped::Groups>,
     pub invoice_hooks: Arc<InvoiceHooks>,
     /// Request rate limits (README "Cache and rate limits").
     pub rate_limits: Arc<RateLimiter>,

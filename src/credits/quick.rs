@@ -83,24 +83,26 @@ pub(super) async fn consume(
     e.metric_code = Some(req.metric_code.as_str().to_owned());
     e.operation_type = Some(req.operation_type.clone());
     e.quantity = Some(req.quantity);
-    Ok(match quick::consume(&state.db, e, &guard).await? {
-        Quick::Done(entry, wallet) => {
-            super::announce(state, &entry);
-            (state.metrics).credits_consumed(&req.operation_type, cost.micro());
-            Some(Spent {
-                entry,
+    Ok(
+        match state.spend_groups.consume(&state.db, e, guard).await? {
+            Quick::Done(entry, wallet) => {
+                super::announce(state, &entry);
+                (state.metrics).credits_consumed(&req.operation_type, cost.micro());
+                Some(Spent {
+                    entry,
+                    wallet,
+                    replayed: false,
+                })
+            }
+            Quick::Prior(first, wallet) if req.made(&first) => Some(Spent {
+                entry: first,
                 wallet,
-                replayed: false,
-            })
-        }
-        Quick::Prior(first, wallet) if req.made(&first) => Some(Spent {
-            entry: first,
-            wallet,
-            replayed: true,
-        }),
-        Quick::Prior(..) => return Err(Error::key_reused()),
-        Quick::Declined => None,
-    })
+                replayed: true,
+            }),
+            Quick::Prior(..) => return Err(Error::key_reused()),
+            Quick::Declined => None,
+        },
+    )
 }
 
 /// `reserveCredits` in one statement, for a key not used before.

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::helpers::*;
 
 const CONSUME: &str = "mutation($i: ConsumeCreditsInput!) { consumeCredits(input: $i) { \
-    entry { amount balanceAfter } balance replayed } }";
+    entry { id amount balanceAfter } balance replayed } }";
 const RESERVE: &str = "mutation($i: ReserveCreditsInput!) { reserveCredits(input: $i) { \
     hold { id amount } balance held replayed } }";
 const SETTLE: &str = "mutation($i: SettleCreditsInput!) { settleCredits(input: $i) { \
@@ -173,4 +173,92 @@ async fn wallet(app: &TestApp, tenant: &str) -> Value {
         )
         .await;
     r.data()["wallet"].clone()
+}
+
+/// One tenant, many spends at once (grouped into shared statements on PostgreSQL): a key sent
+/// twice in one burst is charged once and both answers carry the same entry; the burst that
+/// crosses the low-balance threshold and then uses the balance up notifies once for each, and
+/// refuses what the balance cannot cover.
+#[tokio::test]
+async fn credits_quick_a_burst_on_one_tenant_is_exact() {
+    let app = std::sync::Arc::new(spawn_app().await);
+    app.create_metric("tokens").await;
+    let (tenant, owner) = app.tenant_with_owner("burst").await;
+    app.as_admin(
+        "mutation($i: AdjustCreditsInput!) { grantCredits(input: $i) { balance } }",
+        json!({ "i": { "tenantId": tenant, "credits": "80", "reason": "test" } }),
+    )
+    .await
+    .data();
+    // Warms the tenant's snapshot.
+    consume(&app, &owner, 1_000, "warm").await.data();
+
+    let burst = |keys: Vec<String>| {
+        let (app, owner) = (app.clone(), owner.clone());
+        futures::future::join_all(keys.into_iter().map(move |key| {
+            let (app, owner) = (app.clone(), owner.clone());
+            async move { (key.clone(), consume(&app, &owner, 1_000, &key).await) }
+        }))
+    };
+    // 40 keys, 5 of them sent twice: 40 credits.
+    let mut keys: Vec<String> = (0..40).map(|i| format!("a-{i}")).collect();
+    keys.extend((0..5).map(|i| format!("a-{i}")));
+    let mut ids: std::collections::HashMap<String, String> = Default::default();
+    let mut charged = 0;
+    for (key, r) in burst(keys).await {
+        let c = &r.data()["consumeCredits"];
+        assert!(c["entry"]["id"].is_string(), "{key}: {}", r.body);
+        charged += i64::from(c["replayed"] == false);
+        let id = str_of(&c["entry"]["id"]).to_owned();
+        if let Some(first) = ids.insert(key.clone(), id.clone()) {
+            assert_eq!(first, id, "{key} answered two entries");
+        }
+    }
+    assert_eq!(charged, 40);
+    assert_eq!(
+        micro(str_of(&wallet(&app, &tenant).await["balance"])),
+        39 * MICRO
+    );
+
+    // 50 more: 39 fit. The threshold (10 credits) is crossed once, the balance used up once.
+    let keys: Vec<String> = (0..50).map(|i| format!("b-{i}")).collect();
+    let (mut ok, mut refused) = (0, 0);
+    for (_, r) in burst(keys).await {
+        match r.code() {
+            None => ok += 1,
+            Some(code) => {
+                assert_eq!(code, "INSUFFICIENT_CREDITS", "{}", r.body);
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!((ok, refused), (39, 11));
+    let w = wallet(&app, &tenant).await;
+    assert_eq!(w["balance"], "0", "{w}");
+    let entries = w["ledger"]["edges"].as_array().expect("entries");
+    let sum: i64 = entries
+        .iter()
+        .map(|e| micro(str_of(&e["node"]["amount"])))
+        .sum();
+    assert_eq!(sum, 0, "the ledger does not sum to the balance");
+    assert_eq!(
+        entries.len(),
+        1 + 1 + 40 + 39,
+        "grant, warm-up and the spends"
+    );
+    let kinds: Vec<Value> = app
+        .as_admin(
+            "query($t: ID) { notifications(tenantId: $t, first: 50) { edges { node { kind } } } }",
+            json!({ "t": tenant }),
+        )
+        .await
+        .data()["notifications"]["edges"]
+        .as_array()
+        .expect("notifications")
+        .iter()
+        .map(|e| e["node"]["kind"].clone())
+        .collect();
+    let count = |k: &str| kinds.iter().filter(|v| *v == k).count();
+    assert_eq!(count("low_balance"), 1, "{kinds:?}");
+    assert_eq!(count("credits_depleted"), 1, "{kinds:?}");
 }

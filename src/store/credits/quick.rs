@@ -109,7 +109,7 @@ async fn run(
     }
 }
 
-fn refused_by_a_constraint(e: &DbErr) -> bool {
+pub(super) fn refused_by_a_constraint(e: &DbErr) -> bool {
     use sea_orm::{RuntimeErr, sqlx};
     match e {
         DbErr::Query(RuntimeErr::SqlxError(e)) | DbErr::Exec(RuntimeErr::SqlxError(e)) => {
