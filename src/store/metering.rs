@@ -27,7 +27,9 @@ const INSERT_CHUNK: usize = 500;
 ///
 /// On PostgreSQL each key is looked up through the unique index with a lateral join, so the
 /// cost is one index probe per key whatever the planner believes about the tenant's rows (a
-/// long `IN` list let it scan all of a busy tenant's events instead). SQLite probes the index
+/// long `IN` list let it scan all of a busy tenant's events instead). The `LIMIT 1` keeps the
+/// planner from flattening the lateral subquery into a plain join, which it could then answer
+/// by hashing all of the tenant's events. SQLite probes the index
 /// for an `IN` list by itself.
 pub async fn find_keys(
     db: &impl ConnectionTrait,
@@ -40,7 +42,7 @@ pub async fn find_keys(
     if db.get_database_backend() == DbBackend::Postgres {
         let sql = "SELECT k.key, e.id FROM json_array_elements_text($2::json) AS k(key) \
                    CROSS JOIN LATERAL (SELECT id FROM usage_events \
-                   WHERE tenant_id = $1 AND idempotency_key = k.key) e";
+                   WHERE tenant_id = $1 AND idempotency_key = k.key LIMIT 1) e";
         let keys_json =
             serde_json::to_string(keys).map_err(|e| crate::error::Error::internal(e))?;
         let rows = db

@@ -60,7 +60,7 @@ pub async fn batch_state(
     let sql = "SELECT 0 AS kind, k.key AS key, e.id AS id, 0::bigint AS value \
          FROM json_array_elements_text($2::json) AS k(key) \
          CROSS JOIN LATERAL (SELECT id FROM usage_events \
-         WHERE tenant_id = $1 AND idempotency_key = k.key) e \
+         WHERE tenant_id = $1 AND idempotency_key = k.key LIMIT 1) e \
          UNION ALL \
          SELECT 1, NULL::text, t.metric_id, t.quantity FROM usage_totals t \
          WHERE t.subscription_id = $3 AND t.cycle = $4 \
