@@ -64,11 +64,12 @@ impl Default for Timeouts {
 
 /// Opens the pool. SQLite gets WAL, a busy timeout and foreign keys; its file's folder is
 /// created. `schema` sets the PostgreSQL search path (tests use one schema each). A connection
-/// idle for a second or more is tested when it is next acquired, and replaced if dead, so the
-/// pool recovers on its own once the database is back. A busy connection is not tested: a ping
-/// on every acquire was a second round trip for every statement outside a transaction (the
-/// one-statement spends' only one), and a connection that dies while busy fails its statement
-/// anyway, which closes it.
+/// found dead is tested and replaced when it is next acquired, so the pool recovers on its
+/// own once the database is back. The test is a ping on every acquire: one more round trip
+/// per statement outside a transaction, kept because it is what turns a database that stalls
+/// without closing anything into `UNAVAILABLE` within the acquire timeout (a ping only after a
+/// second idle left a busy connection's statement waiting for the request timeout instead:
+/// `faults::a_stalled_database_...`).
 pub async fn connect(
     url: &str,
     schema: Option<&str>,
@@ -79,7 +80,7 @@ pub async fn connect(
     // bounds connecting anyway.
     opts.sqlx_logging(false)
         .acquire_timeout(timeouts.acquire)
-        .test_before_acquire_if_idle_for(Duration::from_secs(1));
+        .test_before_acquire(true);
     if url.starts_with("sqlite:") {
         if let Some(dir) = sqlite_file(url)
             .and_then(|p| std::path::Path::new(&p).parent().map(|d| d.to_path_buf()))
