@@ -92,18 +92,7 @@ pub async fn reserve_credits(
     let now = state.clock.now();
     let cost = cost_of(state, Some(actor), tenant, &req.metric_code, req.quantity).await?;
     let txn = begin(state, tenant).await?;
-    let hold = CreditHold {
-        id: HoldId::new(),
-        tenant_id: tenant,
-        amount: cost,
-        status: HoldStatus::Held,
-        metric_code: req.metric_code.as_str().to_owned(),
-        operation_type: req.operation_type.clone(),
-        idempotency_key: req.idempotency_key.clone(),
-        settled: None,
-        expires_at: now + TimeDelta::seconds(ttl_seconds),
-        created_at: now,
-    };
+    let hold = new_hold(tenant, &req, cost, now, ttl_seconds);
     let mut e = entry(tenant, LedgerKind::Hold, -cost.micro(), now);
     e.idempotency_key = Some(ledger_key::hold(hold.id));
     e.reference = Some(hold.id.to_string());
@@ -134,6 +123,28 @@ pub async fn reserve_credits(
             txn.rollback().await?;
             Err(Error::internal("a new hold's entry key already exists"))
         }
+    }
+}
+
+/// The open hold `req` asks for, costing `cost`, before it is written.
+pub(super) fn new_hold(
+    tenant: TenantId,
+    req: &SpendRequest,
+    cost: Credits,
+    now: DateTime<Utc>,
+    ttl_seconds: i64,
+) -> CreditHold {
+    CreditHold {
+        id: HoldId::new(),
+        tenant_id: tenant,
+        amount: cost,
+        status: HoldStatus::Held,
+        metric_code: req.metric_code.as_str().to_owned(),
+        operation_type: req.operation_type.clone(),
+        idempotency_key: req.idempotency_key.clone(),
+        settled: None,
+        expires_at: now + TimeDelta::seconds(ttl_seconds),
+        created_at: now,
     }
 }
 

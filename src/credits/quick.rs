@@ -5,16 +5,16 @@
 //! would need the full path (too few credits, a low-balance crossing, the balance used up, no
 //! wallet, a key raced for). The caller then takes the full path, which decides everything
 //! again, so every answer given here is one the full path would have given too.
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 
-use super::holds::HoldOutcome;
+use super::holds::{HoldOutcome, new_hold};
 use super::wallet::{SpendRequest, Spending, Spent};
 use super::{entry, rule_of};
 use crate::accounts::snapshot::{TenantSnapshot, peek};
 use crate::accounts::tenants::{may_act, may_spend_paid_credits, require_paid_up};
 use crate::cache::CacheEpochs;
 use crate::domain::keys::ledger_key;
-use crate::domain::{CreditHold, Credits, HoldId, HoldStatus, LedgerEntry, LedgerKind, TenantId};
+use crate::domain::{CreditHold, Credits, HoldStatus, LedgerEntry, LedgerKind, TenantId};
 use crate::error::{Error, Result};
 use crate::state::AppState;
 use crate::store::credits::quick::{self, Guard, Quick};
@@ -119,18 +119,7 @@ pub(super) async fn reserve(
         return Ok(None);
     };
     let now = state.clock.now();
-    let hold = CreditHold {
-        id: HoldId::new(),
-        tenant_id: tenant,
-        amount: cost,
-        status: HoldStatus::Held,
-        metric_code: req.metric_code.as_str().to_owned(),
-        operation_type: req.operation_type.clone(),
-        idempotency_key: req.idempotency_key.clone(),
-        settled: None,
-        expires_at: now + TimeDelta::seconds(ttl_seconds),
-        created_at: now,
-    };
+    let hold = new_hold(tenant, req, cost, now, ttl_seconds);
     let e = hold_entry(
         &hold,
         LedgerKind::Hold,

@@ -18,7 +18,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, QueryResult
 use tokio::sync::oneshot;
 
 use super::quick::{self, Guard, Quick};
-use crate::domain::{Credits, LedgerEntry, LedgerKind, TenantId, Wallet};
+use crate::domain::{Credits, LedgerEntry, TenantId, Wallet};
 use crate::error::{Error, Result};
 
 /// Spends per statement at most.
@@ -197,33 +197,7 @@ fn answer(row: &QueryResult, entry: &LedgerEntry) -> std::result::Result<Option<
         };
         return Ok(Some(Quick::Done(entry, wallet)));
     }
-    let Some(id) = row.try_get::<Option<uuid::Uuid>>("", "p_id")? else {
-        return Ok(None);
-    };
-    let kind: String = row.try_get("", "p_kind")?;
-    let first = LedgerEntry {
-        id: id.into(),
-        tenant_id: tenant,
-        kind: LedgerKind::from_db(&kind)
-            .ok_or_else(|| DbErr::Custom(format!("ledger entry {id}: bad kind")))?,
-        amount: Credits(row.try_get("", "p_amount")?),
-        balance_after: Credits(row.try_get("", "p_after")?),
-        reference: row.try_get("", "p_reference")?,
-        idempotency_key: entry.idempotency_key.clone(),
-        metric_code: row.try_get("", "p_metric")?,
-        operation_type: row.try_get("", "p_operation")?,
-        quantity: row.try_get("", "p_quantity")?,
-        created_at: row.try_get("", "p_created")?,
-    };
-    let wallet = Wallet {
-        tenant_id: tenant,
-        balance: Credits(
-            row.try_get::<Option<i64>>("", "wallet_balance")?
-                .unwrap_or(0),
-        ),
-        held: Credits(row.try_get::<Option<i64>>("", "wallet_held")?.unwrap_or(0)),
-    };
-    Ok(Some(Quick::Prior(first, wallet)))
+    quick::prior(row, tenant, entry.idempotency_key.clone())
 }
 
 /// $1 tenant, $2 the spends (JSON: ord, id, key, cost, metric, op, qty, at), $3 now, $4 scope,

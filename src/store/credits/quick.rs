@@ -10,8 +10,8 @@
 //! statement, so a move never lands without its entry.
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult, Statement, Value};
 
-use crate::domain::{CreditHold, Credits, LedgerEntry, LedgerKind, Wallet};
-use crate::error::{Error, Result};
+use crate::domain::{CreditHold, Credits, LedgerEntry, LedgerKind, TenantId, Wallet};
+use crate::error::Result;
 
 /// What a one-statement move did.
 // Made once per move and matched at once: boxing the entry would buy nothing.
@@ -163,15 +163,25 @@ pub async fn consume(
     if let Some((entry, wallet)) = done(&row, entry)? {
         return Ok(Quick::Done(entry, wallet));
     }
+    Ok(prior(&row, tenant, key)?.unwrap_or(Quick::Declined))
+}
+
+/// The first entry of a key used before and the wallet as it stands, from a row carrying
+/// [`PRIOR_COLUMNS`] and `wallet_balance`/`wallet_held`; `None` when the key was new.
+pub(super) fn prior(
+    row: &QueryResult,
+    tenant: TenantId,
+    key: Option<String>,
+) -> std::result::Result<Option<Quick>, DbErr> {
     let Some(id) = row.try_get::<Option<uuid::Uuid>>("", "p_id")? else {
-        return Ok(Quick::Declined);
+        return Ok(None);
     };
     let kind: String = row.try_get("", "p_kind")?;
     let first = LedgerEntry {
         id: id.into(),
         tenant_id: tenant,
         kind: LedgerKind::from_db(&kind)
-            .ok_or_else(|| Error::internal(format!("ledger entry {id}: bad kind")))?,
+            .ok_or_else(|| DbErr::Custom(format!("ledger entry {id}: bad kind")))?,
         amount: Credits(row.try_get("", "p_amount")?),
         balance_after: Credits(row.try_get("", "p_after")?),
         reference: row.try_get("", "p_reference")?,
@@ -189,7 +199,7 @@ pub async fn consume(
         ),
         held: Credits(row.try_get::<Option<i64>>("", "wallet_held")?.unwrap_or(0)),
     };
-    Ok(Quick::Prior(first, wallet))
+    Ok(Some(Quick::Prior(first, wallet)))
 }
 
 /// A new hold (`reserveCredits`): the move, its entry and the hold, unless the hold's key was
